@@ -1,0 +1,233 @@
+//! The HTTP API: Extend-compatible management routes, hookrelay's own
+//! publish/history/replay routes, and the operational endpoints.
+//!
+//! **Architecture invariant:** this is the only crate that knows HTTP status
+//! codes, and [`error::ApiError`] is the only way an error becomes a response.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use hookrelay_core::catalog::Catalog;
+use hookrelay_core::cursor::{self, SortDir};
+use hookrelay_core::secret::ApiKeyHash;
+use hookrelay_core::time::Clock;
+use hookrelay_dispatch::Dispatcher;
+use hookrelay_store::directory::Directory;
+use hookrelay_store::{PageRequest, Store};
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+
+pub mod error;
+pub mod extract;
+mod routes;
+pub mod views;
+
+use error::{ApiError, REQUEST_ID};
+
+/// Settings of the API layer.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// SHA-256 of the org admin key, if one is configured.
+    pub admin_key_hash: Option<ApiKeyHash>,
+    /// Dev mode: `http://` endpoint URLs are accepted.
+    pub allow_http: bool,
+    /// Largest `POST /events` body, and largest single payload in a batch.
+    pub max_event_bytes: usize,
+    /// Largest `POST /events/batch` body.
+    pub max_batch_bytes: usize,
+    /// Largest body of every other route.
+    pub max_body_bytes: usize,
+    /// Most events in one batch.
+    pub max_batch_events: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            admin_key_hash: None,
+            allow_http: false,
+            max_event_bytes: 1024 * 1024,
+            max_batch_bytes: 16 * 1024 * 1024,
+            max_body_bytes: 256 * 1024,
+            max_batch_events: 1000,
+        }
+    }
+}
+
+pub struct AppInner {
+    pub store: Arc<dyn Store>,
+    pub directory: Arc<Directory>,
+    pub dispatcher: Dispatcher,
+    pub catalog: Arc<Catalog>,
+    pub clock: Arc<dyn Clock>,
+    pub config: ApiConfig,
+    pub registry: Arc<Registry>,
+    pub keys: extract::KeyCache,
+    pub openapi: &'static str,
+}
+
+/// Cheap-to-clone handles to everything a request needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<AppInner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppState")
+    }
+}
+
+/// The OpenAPI document served at `/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+/// Every route of the service.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/openapi.json", get(routes::ops::openapi))
+        .route(
+            "/webhook_endpoints",
+            get(routes::endpoints::list).post(routes::endpoints::create),
+        )
+        .route(
+            "/webhook_endpoints/{id}",
+            get(routes::endpoints::get_one)
+                .post(routes::endpoints::update)
+                .delete(routes::endpoints::delete),
+        )
+        .route(
+            "/webhook_endpoints/{id}/test",
+            post(routes::endpoints::test),
+        )
+        .route(
+            "/webhook_endpoints/{id}/recover",
+            post(routes::endpoints::recover),
+        )
+        .route(
+            "/webhook_subscriptions",
+            get(routes::subscriptions::list).post(routes::subscriptions::create),
+        )
+        .route(
+            "/webhook_subscriptions/{id}",
+            get(routes::subscriptions::get_one)
+                .post(routes::subscriptions::update)
+                .delete(routes::subscriptions::delete),
+        )
+        .route(
+            "/events",
+            get(routes::events::list).post(routes::events::publish),
+        )
+        .route("/events/batch", post(routes::events::publish_batch))
+        .route("/events/{id}", get(routes::events::get_one))
+        .route("/webhook_deliveries", get(routes::deliveries::list))
+        .route("/webhook_deliveries/{id}", get(routes::deliveries::get_one))
+        .route(
+            "/webhook_deliveries/{id}/retry",
+            post(routes::deliveries::retry),
+        )
+        .route("/event_types", get(routes::catalog::event_types))
+        .route("/workspaces", post(routes::admin::create_workspace))
+        .route(
+            "/api_keys",
+            get(routes::admin::list_keys).post(routes::admin::create_key),
+        )
+        .route(
+            "/api_keys/{id}",
+            axum::routing::delete(routes::admin::revoke_key),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// Gives every request an id (the caller's `x-request-id` if it is sane),
+/// makes it available to error bodies and returns it as `x-request-id`.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("req_{}", ulid::Ulid::new()));
+    let mut resp = REQUEST_ID.scope(id.clone(), next.run(req)).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// `maxPageSize`, `nextPageToken`, `sortDir`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PageParams {
+    pub max_page_size: Option<String>,
+    pub next_page_token: Option<String>,
+    pub sort_dir: Option<String>,
+}
+
+impl PageParams {
+    pub fn to_request(&self) -> Result<PageRequest, ApiError> {
+        let dir = match self.sort_dir.as_deref() {
+            None | Some("") => SortDir::Desc,
+            Some(s) => SortDir::parse(s).ok_or_else(|| {
+                ApiError::bad_request("invalid_request", "sortDir must be `asc` or `desc`")
+            })?,
+        };
+        let limit = match self.max_page_size.as_deref() {
+            None | Some("") => 50,
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_request",
+                        "maxPageSize must be an integer from 1 to 1000",
+                    )
+                })?,
+        };
+        let after = match self.next_page_token.as_deref() {
+            None | Some("") => None,
+            Some(t) => Some(cursor::decode(t, dir).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_page_token",
+                    "nextPageToken is not valid (or was made for the other sortDir)",
+                )
+            })?),
+        };
+        Ok(PageRequest { limit, after, dir })
+    }
+}
+
+/// Plain `200 OK` JSON.
+pub(crate) fn ok(v: serde_json::Value) -> Response {
+    (StatusCode::OK, axum::Json(v)).into_response()
+}
+
+/// `202 Accepted` JSON.
+pub(crate) fn accepted(v: serde_json::Value) -> Response {
+    (StatusCode::ACCEPTED, axum::Json(v)).into_response()
+}

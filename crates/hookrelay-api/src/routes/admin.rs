@@ -1,0 +1,99 @@
+//! Workspaces (admin key) and API keys (workspace-scoped).
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use hookrelay_core::ids::{ApiKeyId, WorkspaceId};
+use hookrelay_core::secret::generate_api_key;
+use hookrelay_core::validate;
+use hookrelay_store::{ApiKeyRecord, Workspace};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, Ctx, Json, Principal, Query};
+use crate::{ok, views, AppState, PageParams};
+
+#[derive(Debug, Deserialize)]
+pub struct NameBody {
+    name: String,
+}
+
+pub async fn create_workspace(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Json(body): Json<NameBody>,
+) -> ApiResult<Response> {
+    if !matches!(who, Principal::Admin) {
+        return Err(ApiError::forbidden(
+            "creating workspaces needs the org admin key",
+        ));
+    }
+    validate::name(&body.name)
+        .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
+    let now = state.inner.clock.now();
+    let ws = Workspace {
+        id: WorkspaceId::at(now.0),
+        name: body.name,
+        created_at: now,
+    };
+    state.inner.store.create_workspace(&ws).await?;
+    Ok(ok(views::workspace(&ws)))
+}
+
+/// Creates a key; the plaintext is in this answer only.
+pub async fn create_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<NameBody>,
+) -> ApiResult<Response> {
+    validate::name(&body.name)
+        .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
+    let now = state.inner.clock.now();
+    let key = generate_api_key();
+    let rec = ApiKeyRecord {
+        id: ApiKeyId::at(now.0),
+        workspace_id: ctx.workspace_id.clone(),
+        name: body.name,
+        prefix: key.prefix.clone(),
+        hash: key.hash,
+        created_at: now,
+        revoked_at: None,
+    };
+    state.inner.store.insert_api_key(&rec).await?;
+    let mut v = views::api_key(&rec);
+    v["key"] = json!(key.plaintext.expose());
+    Ok(ok(v))
+}
+
+pub async fn list_keys(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Response> {
+    let page = q.to_request()?;
+    let p = state
+        .inner
+        .store
+        .list_api_keys(&ctx.workspace_id, &page)
+        .await?;
+    Ok(ok(views::page(p, page.dir, views::api_key)))
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = ApiKeyId::parse(&id).ok_or_else(|| ApiError::not_found("api key"))?;
+    let now = state.inner.clock.now();
+    if !state
+        .inner
+        .store
+        .revoke_api_key(&ctx.workspace_id, &id, now)
+        .await?
+    {
+        return Err(ApiError::not_found("api key"));
+    }
+    state.inner.keys.forget_all();
+    Ok(ok(json!({ "id": id })))
+}

@@ -1,0 +1,43 @@
+//! `GET /event_types`: the catalog for one API version.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, Query};
+use crate::{ok, views, AppState};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Params {
+    api_version: Option<String>,
+}
+
+/// `?apiVersion=` (or the `x-extend-api-version` header, or the current version).
+pub async fn event_types(
+    State(state): State<AppState>,
+    _caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<Params>,
+) -> ApiResult<Response> {
+    let catalog = &state.inner.catalog;
+    let version = q
+        .api_version
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            headers
+                .get("x-extend-api-version")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| catalog.current_version().to_owned());
+    if catalog.version(&version).is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_api_version",
+            format!("apiVersion {version:?} is not in the catalog"),
+        ));
+    }
+    Ok(ok(views::event_types(catalog, &version)))
+}

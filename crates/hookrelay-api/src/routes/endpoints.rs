@@ -1,0 +1,462 @@
+//! `/webhook_endpoints`: create, list, get, update, delete, plus `test` and
+//! `recover`.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use hookrelay_core::catalog::EventNameError;
+use hookrelay_core::ids::{DeliveryId, EndpointId, EventId};
+use hookrelay_core::model::{
+    AdvancedOptions, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointSecrets,
+    EndpointStatus, Event, PayloadFormat, SignatureScheme,
+};
+use hookrelay_core::secret::generate_signing_secret;
+use hookrelay_core::time::Timestamp;
+use hookrelay_core::validate;
+use hookrelay_store::{DueDelivery, NewDelivery, NewEvent, Published};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Ctx, Json, JsonOrEmpty, Query};
+use crate::{accepted, ok, views, AppState, PageParams};
+
+use super::double_option;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBody {
+    url: String,
+    name: String,
+    enabled_events: Vec<String>,
+    api_version: String,
+    #[serde(default)]
+    status: Option<EndpointStatus>,
+    #[serde(default)]
+    advanced_options: Option<AdvancedOptions>,
+    #[serde(default)]
+    signature_scheme: Option<SignatureScheme>,
+    #[serde(default)]
+    retry_schedule: Option<Vec<u32>>,
+    #[serde(default)]
+    rate_limit_per_second: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateBody {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    status: Option<EndpointStatus>,
+    #[serde(default)]
+    enabled_events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    advanced_options: Option<Option<AdvancedOptions>>,
+    #[serde(default)]
+    signature_scheme: Option<SignatureScheme>,
+    #[serde(default, deserialize_with = "double_option")]
+    retry_schedule: Option<Option<Vec<u32>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    rate_limit_per_second: Option<Option<u32>>,
+    /// Accepted for symmetry with create; it cannot change.
+    #[serde(default)]
+    api_version: Option<String>,
+}
+
+pub(crate) fn event_name_error(e: EventNameError) -> ApiError {
+    match e {
+        EventNameError::UnknownVersion(v) => ApiError::bad_request(
+            "invalid_api_version",
+            format!("apiVersion {v:?} is not supported"),
+        ),
+        other => ApiError::unprocessable("invalid_event_type", other.to_string()),
+    }
+}
+
+fn invalid(e: validate::Invalid) -> ApiError {
+    ApiError::bad_request("invalid_request", e.to_string())
+}
+
+/// Checks everything about an endpoint that can be checked without the database.
+fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
+    validate::endpoint_url(&e.url, state.inner.config.allow_http).map_err(invalid)?;
+    validate::name(&e.name).map_err(invalid)?;
+    if state.inner.catalog.version(&e.api_version).is_none() {
+        return Err(event_name_error(EventNameError::UnknownVersion(
+            e.api_version.clone(),
+        )));
+    }
+    state
+        .inner
+        .catalog
+        .resolve_endpoint_events(&e.api_version, &e.enabled_events)
+        .map_err(event_name_error)?;
+    if let Some(h) = &e.advanced_options.headers {
+        validate::custom_headers(h).map_err(invalid)?;
+    }
+    if let Some(p) = &e.advanced_options.payload {
+        if p.format == PayloadFormat::Url {
+            return Err(ApiError::unprocessable(
+                "unsupported_payload_format",
+                "advancedOptions.payload.format `url` (signed download URLs) is not available in this version of hookrelay; use `json`",
+            ));
+        }
+    }
+    if let Some(s) = &e.retry_schedule {
+        validate::retry_schedule(s).map_err(invalid)?;
+    }
+    if let Some(r) = e.rate_limit_per_second {
+        if r == 0 || r > 100_000 {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "rateLimitPerSecond must be 1 to 100000 (or null for no limit)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn load(state: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Endpoint> {
+    let id = EndpointId::parse(id).ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
+    state
+        .inner
+        .store
+        .get_endpoint(&ctx.workspace_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook endpoint"))
+}
+
+async fn refresh(state: &AppState, ctx: &Ctx) -> ApiResult<()> {
+    state
+        .inner
+        .directory
+        .refresh_workspace(&ctx.workspace_id)
+        .await?;
+    Ok(())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<CreateBody>,
+) -> ApiResult<Response> {
+    let now = state.inner.clock.now();
+    let scheme = body.signature_scheme.unwrap_or(SignatureScheme::Extend);
+    let status = body.status.unwrap_or(EndpointStatus::Enabled);
+    let endpoint = Endpoint {
+        id: EndpointId::at(now.0),
+        workspace_id: ctx.workspace_id.clone(),
+        url: body.url,
+        name: body.name,
+        status,
+        disabled_reason: (status == EndpointStatus::Disabled).then_some(DisabledReason::Manual),
+        enabled_events: body.enabled_events,
+        api_version: body.api_version,
+        advanced_options: body.advanced_options.unwrap_or_default(),
+        signature_scheme: scheme,
+        retry_schedule: body.retry_schedule,
+        rate_limit_per_second: body.rate_limit_per_second,
+        secrets: EndpointSecrets::new(generate_signing_secret(scheme)),
+        created_at: now,
+        created_by: Some(ctx.created_by.clone()),
+        updated_at: now,
+        failing_since: None,
+    };
+    check(&state, &endpoint)?;
+    state.inner.store.insert_endpoint(&endpoint).await?;
+    refresh(&state, &ctx).await?;
+    let mut v = views::endpoint(&endpoint);
+    v["signingSecret"] = json!(endpoint.secrets.secret.expose());
+    Ok(ok(v))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    status: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<ListParams>,
+) -> ApiResult<Response> {
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(
+            s.parse::<EndpointStatus>()
+                .map_err(|e| ApiError::bad_request("invalid_request", format!("status: {e}")))?,
+        ),
+    };
+    let page = q.page.to_request()?;
+    let p = state
+        .inner
+        .store
+        .list_endpoints(&ctx.workspace_id, status, &page)
+        .await?;
+    Ok(ok(views::page(p, page.dir, views::endpoint)))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let e = load(&state, &ctx, &id).await?;
+    Ok(ok(views::endpoint(&e)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateBody>,
+) -> ApiResult<Response> {
+    let mut e = load(&state, &ctx, &id).await?;
+    if let Some(v) = body.api_version {
+        if v != e.api_version {
+            return Err(ApiError::unprocessable(
+                "api_version_immutable",
+                "an endpoint's apiVersion cannot change; create a new endpoint for the new version",
+            ));
+        }
+    }
+    if let Some(u) = body.url {
+        e.url = u;
+    }
+    if let Some(n) = body.name {
+        e.name = n;
+    }
+    if let Some(ev) = body.enabled_events {
+        e.enabled_events = ev;
+    }
+    if let Some(a) = body.advanced_options {
+        e.advanced_options = a.unwrap_or_default();
+    }
+    if let Some(s) = body.signature_scheme {
+        if s != e.signature_scheme {
+            // A secret's format belongs to its profile: switching profiles issues a new one.
+            return Err(ApiError::unprocessable(
+                "signature_scheme_immutable",
+                "signatureScheme cannot change after creation; create a new endpoint",
+            ));
+        }
+    }
+    if let Some(r) = body.retry_schedule {
+        e.retry_schedule = r;
+    }
+    if let Some(r) = body.rate_limit_per_second {
+        e.rate_limit_per_second = r;
+    }
+    if let Some(s) = body.status {
+        if s != e.status {
+            e.status = s;
+            match s {
+                EndpointStatus::Enabled => {
+                    e.disabled_reason = None;
+                    e.failing_since = None;
+                    state.inner.dispatcher.forget_health(&e.id);
+                }
+                EndpointStatus::Disabled => e.disabled_reason = Some(DisabledReason::Manual),
+            }
+        }
+    }
+    e.updated_at = state.inner.clock.now();
+    check(&state, &e)?;
+    if !state.inner.store.update_endpoint(&e).await? {
+        return Err(ApiError::not_found("webhook endpoint"));
+    }
+    refresh(&state, &ctx).await?;
+    Ok(ok(views::endpoint(&e)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let e = load(&state, &ctx, &id).await?;
+    let now = state.inner.clock.now();
+    if !state
+        .inner
+        .store
+        .delete_endpoint(&ctx.workspace_id, &e.id, now)
+        .await?
+    {
+        return Err(ApiError::not_found("webhook endpoint"));
+    }
+    refresh(&state, &ctx).await?;
+    Ok(ok(json!({ "id": e.id })))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TestBody {
+    #[serde(default)]
+    event_type: Option<String>,
+}
+
+/// Sends a sample event (the catalog's example payload) to this endpoint
+/// only. Recorded in history with `test: true`; one attempt, no automatic
+/// retries (it can be retried by hand).
+pub async fn test(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<TestBody>,
+) -> ApiResult<Response> {
+    let endpoint = load(&state, &ctx, &id).await?;
+    let catalog = &state.inner.catalog;
+    let version = endpoint.api_version.as_str();
+    let canonical = match body.event_type {
+        Some(name) => {
+            // A name in the endpoint's version (legacy names included) or a canonical one.
+            let by_name = catalog
+                .events_in(version)
+                .find(|e| catalog.rendered_name(&e.event_type, version) == Some(name.as_str()))
+                .map(|e| e.event_type.clone());
+            by_name
+                .or_else(|| catalog.rule(&name, version).map(|_| name.clone()))
+                .ok_or_else(|| {
+                    event_name_error(EventNameError::NotInVersion {
+                        name: name.clone(),
+                        version: version.to_owned(),
+                    })
+                })?
+        }
+        None => {
+            let first_enabled = catalog
+                .resolve_endpoint_events(version, &endpoint.enabled_events)
+                .ok()
+                .and_then(|s| s.into_iter().next());
+            first_enabled
+                .or_else(|| {
+                    catalog
+                        .events_in(version)
+                        .next()
+                        .map(|e| e.event_type.clone())
+                })
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "no_event_types",
+                        "the catalog has no events for this apiVersion",
+                    )
+                })?
+        }
+    };
+    let def = catalog
+        .event(&canonical)
+        .ok_or_else(|| ApiError::internal("catalog lookup failed"))?;
+    let now = state.inner.clock.now();
+    let event = Event {
+        id: EventId::at(now.0),
+        workspace_id: ctx.workspace_id.clone(),
+        event_type: canonical.clone(),
+        payload: def.example.to_string(),
+        resource: None,
+        previous_data: None,
+        idempotency_key: None,
+        created_at: now,
+        delivery_count: 1,
+        test: true,
+    };
+    let rendered = catalog
+        .rendered_name(&canonical, version)
+        .unwrap_or(&canonical)
+        .to_owned();
+    let nd = NewDelivery {
+        id: DeliveryId::at(now.0),
+        endpoint_id: endpoint.id.clone(),
+        event_type: rendered,
+        api_version: endpoint.api_version.clone(),
+    };
+    let lease = state.inner.dispatcher.lease();
+    let mut res = state
+        .inner
+        .store
+        .publish(
+            vec![NewEvent {
+                event,
+                deliveries: vec![nd.clone()],
+            }],
+            Some(lease),
+        )
+        .await?;
+    let published = res
+        .pop()
+        .ok_or_else(|| ApiError::internal("publish returned nothing"))??;
+    let Published::Created(ev) = published else {
+        return Err(ApiError::internal("test event was not created"));
+    };
+    let delivery = Delivery {
+        id: nd.id,
+        workspace_id: ctx.workspace_id.clone(),
+        event_id: ev.id.clone(),
+        endpoint_id: endpoint.id.clone(),
+        event_type: nd.event_type,
+        api_version: nd.api_version,
+        status: DeliveryStatus::Pending,
+        attempt_count: 0,
+        next_attempt_at: Some(now),
+        created_at: now,
+        test: true,
+    };
+    let view = views::delivery(&delivery);
+    state.inner.dispatcher.submit(vec![DueDelivery {
+        delivery,
+        event: Arc::new(ev),
+        manual: false,
+    }]);
+    Ok(accepted(view))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverBody {
+    since: String,
+    #[serde(default)]
+    until: Option<String>,
+}
+
+/// Re-queues every failed delivery of the endpoint created in the window.
+pub async fn recover(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<RecoverBody>,
+) -> ApiResult<Response> {
+    let endpoint = load(&state, &ctx, &id).await?;
+    let since = Timestamp::parse_rfc3339(&body.since).ok_or_else(|| {
+        ApiError::bad_request("invalid_request", "since must be an RFC 3339 time")
+    })?;
+    let now = state.inner.clock.now();
+    let until = match &body.until {
+        Some(u) => Timestamp::parse_rfc3339(u).ok_or_else(|| {
+            ApiError::bad_request("invalid_request", "until must be an RFC 3339 time")
+        })?,
+        None => now.plus_millis(1),
+    };
+    if until <= since {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "until must be after since",
+        ));
+    }
+    let n = state
+        .inner
+        .store
+        .recover_endpoint(&ctx.workspace_id, &endpoint.id, since, until, now)
+        .await?;
+    state.inner.dispatcher.wake();
+    Ok(accepted(json!({
+        "object": "recovery",
+        "webhookEndpointId": endpoint.id,
+        "since": since.to_rfc3339(),
+        "until": until.to_rfc3339(),
+        "requeued": n,
+    })))
+}

@@ -1,0 +1,310 @@
+//! `/events`: publishing (single and batch) and reading events back.
+//!
+//! Publishing validates against the catalog, routes through the in-memory
+//! directory, and commits the event with all its deliveries before answering
+//! 202; the deliveries then go straight to this node's dispatcher.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hookrelay_core::ids::{DeliveryId, EventId};
+use hookrelay_core::model::{Delivery, DeliveryStatus, Event, ResourceRef};
+use hookrelay_core::time::Timestamp;
+use hookrelay_store::{DueDelivery, EventFilter, NewDelivery, NewEvent, Published};
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{parse_json, read_body, Ctx, Query};
+use crate::{ok, views, AppState, PageParams};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventInput {
+    event_type: String,
+    payload: Box<RawValue>,
+    #[serde(default)]
+    resource: Option<ResourceRef>,
+    #[serde(default)]
+    previous_data: Option<Box<RawValue>>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BatchInput {
+    events: Vec<Box<RawValue>>,
+}
+
+fn is_object(raw: &RawValue) -> bool {
+    raw.get().trim_start().starts_with('{')
+}
+
+/// Validates one input and works out its deliveries.
+fn prepare(
+    state: &AppState,
+    ctx: &Ctx,
+    input: EventInput,
+    header_key: Option<String>,
+    now: Timestamp,
+) -> ApiResult<NewEvent> {
+    let catalog = &state.inner.catalog;
+    if catalog.event(&input.event_type).is_none() {
+        return Err(ApiError::unprocessable(
+            "unknown_event_type",
+            format!(
+                "event type {:?} is not in the catalog (publish under the current name, e.g. extract_run.processed)",
+                input.event_type
+            ),
+        ));
+    }
+    if !is_object(&input.payload) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "payload must be a JSON object",
+        ));
+    }
+    let limit = state.inner.config.max_event_bytes;
+    if input.payload.get().len() > limit {
+        return Err(ApiError::too_large(limit));
+    }
+    if let Some(p) = &input.previous_data {
+        if !is_object(p) {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "previousData must be a JSON object or null",
+            ));
+        }
+    }
+    if let Some(r) = &input.resource {
+        if r.kind.is_empty() || r.id.is_empty() || r.kind.len() > 64 || r.id.len() > 256 {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "resource must be {\"type\": non-empty string, \"id\": non-empty string}",
+            ));
+        }
+    }
+    let key = input.idempotency_key.or(header_key);
+    if let Some(k) = &key {
+        if k.is_empty() || k.len() > 255 {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "idempotency keys are 1 to 255 characters",
+            ));
+        }
+    }
+    let targets = state.inner.directory.route(
+        &ctx.workspace_id,
+        &input.event_type,
+        input.resource.as_ref(),
+    );
+    let deliveries = targets
+        .iter()
+        .map(|e| NewDelivery {
+            id: DeliveryId::at(now.0),
+            endpoint_id: e.id.clone(),
+            event_type: catalog
+                .rendered_name(&input.event_type, &e.api_version)
+                .unwrap_or(&input.event_type)
+                .to_owned(),
+            api_version: e.api_version.clone(),
+        })
+        .collect::<Vec<_>>();
+    Ok(NewEvent {
+        event: Event {
+            id: EventId::at(now.0),
+            workspace_id: ctx.workspace_id.clone(),
+            event_type: input.event_type,
+            payload: input.payload.get().to_owned(),
+            resource: input.resource,
+            previous_data: input.previous_data.map(|p| p.get().to_owned()),
+            idempotency_key: key,
+            created_at: now,
+            delivery_count: deliveries.len() as u32,
+            test: false,
+        },
+        deliveries,
+    })
+}
+
+/// Stores prepared events and hands their deliveries to the dispatcher.
+async fn commit(state: &AppState, prepared: Vec<NewEvent>) -> ApiResult<Vec<ApiResult<Published>>> {
+    let lease = state.inner.dispatcher.lease();
+    let deliveries: Vec<Vec<NewDelivery>> = prepared.iter().map(|p| p.deliveries.clone()).collect();
+    let results = state.inner.store.publish(prepared, Some(lease)).await?;
+    let mut due = Vec::new();
+    let mut out = Vec::with_capacity(results.len());
+    for (res, ds) in results.into_iter().zip(deliveries) {
+        match res {
+            Ok(Published::Created(ev)) => {
+                let ev = Arc::new(ev);
+                for d in ds {
+                    due.push(DueDelivery {
+                        delivery: Delivery {
+                            id: d.id,
+                            workspace_id: ev.workspace_id.clone(),
+                            event_id: ev.id.clone(),
+                            endpoint_id: d.endpoint_id,
+                            event_type: d.event_type,
+                            api_version: d.api_version,
+                            status: DeliveryStatus::Pending,
+                            attempt_count: 0,
+                            next_attempt_at: Some(ev.created_at),
+                            created_at: ev.created_at,
+                            test: false,
+                        },
+                        event: ev.clone(),
+                        manual: false,
+                    });
+                }
+                out.push(Ok(Published::Created((*ev).clone())));
+            }
+            Ok(dup) => out.push(Ok(dup)),
+            Err(e) => out.push(Err(ApiError::from(e))),
+        }
+    }
+    state.inner.dispatcher.submit(due);
+    Ok(out)
+}
+
+fn header_key(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `POST /events`
+pub async fn publish(State(state): State<AppState>, ctx: Ctx, req: Request) -> ApiResult<Response> {
+    let key = header_key(req.headers());
+    let bytes = read_body(req, state.inner.config.max_event_bytes).await?;
+    let input: EventInput = parse_json(&bytes)?;
+    let now = state.inner.clock.now();
+    let prepared = prepare(&state, &ctx, input, key, now)?;
+    let res = commit(&state, vec![prepared])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("publish returned nothing"))??;
+    let mut resp = (StatusCode::ACCEPTED, axum::Json(views::event(res.event()))).into_response();
+    if matches!(res, Published::Duplicate(_)) {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
+
+/// `POST /events/batch`: up to 1,000 events; each stands or falls alone.
+pub async fn publish_batch(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    req: Request,
+) -> ApiResult<Response> {
+    let bytes = read_body(req, state.inner.config.max_batch_bytes).await?;
+    let input: BatchInput = parse_json(&bytes)?;
+    let max = state.inner.config.max_batch_events;
+    if input.events.is_empty() || input.events.len() > max {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("events must hold 1 to {max} events"),
+        ));
+    }
+    let now = state.inner.clock.now();
+    let mut slots: Vec<Result<usize, ApiError>> = Vec::with_capacity(input.events.len());
+    let mut prepared = Vec::new();
+    for raw in input.events {
+        let item = parse_json::<EventInput>(raw.get().as_bytes())
+            .and_then(|i| prepare(&state, &ctx, i, None, now));
+        match item {
+            Ok(p) => {
+                slots.push(Ok(prepared.len()));
+                prepared.push(p);
+            }
+            Err(e) => slots.push(Err(e)),
+        }
+    }
+    let mut results: Vec<Option<ApiResult<Published>>> = if prepared.is_empty() {
+        Vec::new()
+    } else {
+        commit(&state, prepared)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect()
+    };
+    let item_error = |e: &ApiError| json!({ "error": { "code": e.code, "message": e.message } });
+    let data: Vec<serde_json::Value> = slots
+        .into_iter()
+        .map(|slot| match slot {
+            Ok(i) => match results[i].take() {
+                Some(Ok(p)) => views::event(p.event()),
+                Some(Err(e)) => item_error(&e),
+                None => item_error(&ApiError::internal("missing result")),
+            },
+            Err(e) => item_error(&e),
+        })
+        .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "object": "list", "data": data })),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    event_type: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+pub(crate) fn time_param(name: &str, v: Option<&str>) -> ApiResult<Option<Timestamp>> {
+    match v {
+        None | Some("") => Ok(None),
+        Some(s) => Timestamp::parse_rfc3339(s).map(Some).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("{name} must be an RFC 3339 time"),
+            )
+        }),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<ListParams>,
+) -> ApiResult<Response> {
+    let page = q.page.to_request()?;
+    let filter = EventFilter {
+        event_type: q.event_type.filter(|s| !s.is_empty()),
+        since: time_param("since", q.since.as_deref())?,
+        until: time_param("until", q.until.as_deref())?,
+    };
+    let p = state
+        .inner
+        .store
+        .list_events(&ctx.workspace_id, &filter, &page)
+        .await?;
+    Ok(ok(views::page(p, page.dir, views::event)))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = EventId::parse(&id).ok_or_else(|| ApiError::not_found("event"))?;
+    let (ev, summaries) = state
+        .inner
+        .store
+        .get_event(&ctx.workspace_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    Ok(ok(views::event_full(&ev, &summaries)))
+}

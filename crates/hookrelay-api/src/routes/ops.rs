@@ -1,0 +1,47 @@
+//! Health, readiness, metrics and the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hookrelay_core::ids::WorkspaceId;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::{ok, AppState};
+
+/// The process is up.
+pub async fn healthz() -> Response {
+    ok(json!({ "status": "ok" }))
+}
+
+/// The process can serve: the database answers.
+pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.inner.store.get_workspace(&WorkspaceId::at(0)).await?;
+    Ok(ok(json!({ "status": "ready" })))
+}
+
+/// Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &state.inner.registry) {
+        return ApiError::internal(format!("encoding metrics failed: {e}")).into_response();
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        state.inner.openapi,
+    )
+        .into_response()
+}

@@ -1,0 +1,192 @@
+//! `/webhook_subscriptions`: resource-scoped interest, upserted per endpoint
+//! and resource.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use hookrelay_core::ids::{EndpointId, SubscriptionId};
+use hookrelay_core::model::{ResourceType, Subscription};
+use hookrelay_store::SubscriptionFilter;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Ctx, Json, Query};
+use crate::routes::endpoints::event_name_error;
+use crate::{ok, views, AppState, PageParams};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBody {
+    webhook_endpoint_id: String,
+    resource_type: ResourceType,
+    resource_id: String,
+    enabled_events: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateBody {
+    #[serde(default)]
+    enabled_events: Option<Vec<String>>,
+}
+
+fn check_resource_id(id: &str) -> ApiResult<()> {
+    if id.trim().is_empty() || id.len() > 256 {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "resourceId must be 1 to 256 characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn endpoint_version(state: &AppState, ctx: &Ctx, id: &EndpointId) -> ApiResult<String> {
+    let e = state
+        .inner
+        .store
+        .get_endpoint(&ctx.workspace_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
+    Ok(e.api_version)
+}
+
+async fn load(state: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Subscription> {
+    let id =
+        SubscriptionId::parse(id).ok_or_else(|| ApiError::not_found("webhook subscription"))?;
+    state
+        .inner
+        .store
+        .get_subscription(&ctx.workspace_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook subscription"))
+}
+
+/// Creates a subscription, or updates the one the endpoint already has for
+/// the same resource.
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<CreateBody>,
+) -> ApiResult<Response> {
+    let endpoint_id = EndpointId::parse(&body.webhook_endpoint_id)
+        .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
+    check_resource_id(&body.resource_id)?;
+    let version = endpoint_version(&state, &ctx, &endpoint_id).await?;
+    state
+        .inner
+        .catalog
+        .resolve_subscription_events(&version, body.resource_type, &body.enabled_events)
+        .map_err(event_name_error)?;
+    let now = state.inner.clock.now();
+    let sub = Subscription {
+        id: SubscriptionId::at(now.0),
+        workspace_id: ctx.workspace_id.clone(),
+        endpoint_id,
+        resource_type: body.resource_type,
+        resource_id: body.resource_id,
+        enabled_events: body.enabled_events,
+        created_at: now,
+    };
+    let (stored, _created) = state.inner.store.upsert_subscription(&sub).await?;
+    state
+        .inner
+        .directory
+        .refresh_workspace(&ctx.workspace_id)
+        .await?;
+    Ok(ok(views::subscription(&stored)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    webhook_endpoint_id: Option<String>,
+    resource_id: Option<String>,
+    #[serde(flatten)]
+    page: PageParams,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<ListParams>,
+) -> ApiResult<Response> {
+    let page = q.page.to_request()?;
+    let endpoint_id = match q.webhook_endpoint_id.as_deref() {
+        None | Some("") => None,
+        Some(s) => match EndpointId::parse(s) {
+            Some(id) => Some(id),
+            // An id that cannot exist matches nothing.
+            None => return Ok(ok(views::list(Vec::new(), None, page.dir))),
+        },
+    };
+    let filter = SubscriptionFilter {
+        endpoint_id,
+        resource_id: q.resource_id.filter(|r| !r.is_empty()),
+    };
+    let p = state
+        .inner
+        .store
+        .list_subscriptions(&ctx.workspace_id, &filter, &page)
+        .await?;
+    Ok(ok(views::page(p, page.dir, views::subscription)))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(ok(views::subscription(&load(&state, &ctx, &id).await?)))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateBody>,
+) -> ApiResult<Response> {
+    let sub = load(&state, &ctx, &id).await?;
+    let Some(events) = body.enabled_events else {
+        return Ok(ok(views::subscription(&sub)));
+    };
+    let version = endpoint_version(&state, &ctx, &sub.endpoint_id).await?;
+    state
+        .inner
+        .catalog
+        .resolve_subscription_events(&version, sub.resource_type, &events)
+        .map_err(event_name_error)?;
+    let updated = state
+        .inner
+        .store
+        .update_subscription_events(&ctx.workspace_id, &sub.id, &events)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook subscription"))?;
+    state
+        .inner
+        .directory
+        .refresh_workspace(&ctx.workspace_id)
+        .await?;
+    Ok(ok(views::subscription(&updated)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let sub = load(&state, &ctx, &id).await?;
+    if !state
+        .inner
+        .store
+        .delete_subscription(&ctx.workspace_id, &sub.id)
+        .await?
+    {
+        return Err(ApiError::not_found("webhook subscription"));
+    }
+    state
+        .inner
+        .directory
+        .refresh_workspace(&ctx.workspace_id)
+        .await?;
+    Ok(ok(json!({ "id": sub.id })))
+}

@@ -1,0 +1,123 @@
+//! Opaque, prefixed, URL-safe identifiers (`webhook_endpoint_01J…`).
+//!
+//! The part after the prefix is a ULID, so ids sort by creation time (to the
+//! millisecond) and pagination can order by id.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! define_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every id of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id for the current instant.
+            pub fn new() -> Self {
+                Self(format!("{}{}", $prefix, ulid::Ulid::new()))
+            }
+
+            /// A new id whose time part is `ms` milliseconds since the epoch.
+            pub fn at(ms: i64) -> Self {
+                let ulid = ulid::Ulid::from_parts(ms.max(0) as u64, rand::random::<u128>());
+                Self(format!("{}{}", $prefix, ulid))
+            }
+
+            /// Accepts only well-formed ids of this kind (prefix + ULID).
+            pub fn parse(s: &str) -> Option<Self> {
+                let rest = s.strip_prefix($prefix)?;
+                ulid::Ulid::from_string(rest).ok()?;
+                Some(Self(s.to_owned()))
+            }
+
+            /// Wraps a string read back from storage without checking it.
+            pub fn from_trusted(s: String) -> Self {
+                Self(s)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+define_id!(
+    /// A workspace, the unit of isolation.
+    WorkspaceId,
+    "workspace_"
+);
+define_id!(
+    /// A workspace API key (the record, not the secret).
+    ApiKeyId,
+    "api_key_"
+);
+define_id!(
+    /// A webhook endpoint.
+    EndpointId,
+    "webhook_endpoint_"
+);
+define_id!(
+    /// A resource-scoped webhook subscription.
+    SubscriptionId,
+    "webhook_subscription_"
+);
+define_id!(
+    /// A published event. The same for every endpoint and attempt.
+    EventId,
+    "evt_"
+);
+define_id!(
+    /// One event's delivery to one endpoint.
+    DeliveryId,
+    "webhook_delivery_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_accepts_own_kind_only() {
+        let id = EndpointId::new();
+        assert_eq!(EndpointId::parse(id.as_str()), Some(id.clone()));
+        assert!(SubscriptionId::parse(id.as_str()).is_none());
+        assert!(EndpointId::parse("webhook_endpoint_nope").is_none());
+        assert!(EndpointId::parse("").is_none());
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let a = EventId::at(1_000);
+        let b = EventId::at(2_000);
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,338 @@
+//! The delivery engine: takes deliveries that are due (handed over in memory
+//! right after they were committed, or claimed from the store by the poller),
+//! sends them with per-endpoint concurrency and rate limits, and records each
+//! outcome in batches.
+//!
+//! Pieces, each a task with one job:
+//! - the **scheduler** ([`scheduler`]) owns the per-endpoint queues, starts
+//!   attempts and knows every attempt task it started (so shutdown can wait
+//!   for them);
+//! - the **poller** claims due deliveries from the store when there is room
+//!   (retries, restarts, deliveries spilled when memory was full);
+//! - the **lease keeper** renews the leases of every delivery this node holds;
+//! - the **recorder** writes outcomes in batches.
+//!
+//! **Architecture invariant:** no store transaction is held across an
+//! outbound HTTP call; an attempt only reads the in-memory directory.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookrelay_core::catalog::Envelope;
+use hookrelay_core::ids::{DeliveryId, EndpointId};
+use hookrelay_core::model::Endpoint;
+use hookrelay_core::time::{Clock, Timestamp};
+use hookrelay_store::directory::Directory;
+use hookrelay_store::{DueDelivery, Store};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub mod guard;
+pub mod metrics;
+mod recorder;
+mod render;
+pub mod scheduler;
+pub mod sender;
+
+pub use metrics::DispatchMetrics;
+pub use render::{render_for, EventEntry};
+
+/// Settings of the delivery engine.
+#[derive(Clone, Debug)]
+pub struct DispatchConfig {
+    /// This process's name in leases.
+    pub node_id: String,
+    /// Per-attempt timeout.
+    pub request_timeout: Duration,
+    /// Allow loopback/private destinations (dev mode).
+    pub allow_private: bool,
+    /// Retry delays (seconds) for endpoints without their own.
+    pub default_schedule: Vec<u32>,
+    /// Relative jitter of retry delays.
+    pub jitter: f64,
+    /// Attempts in flight at once, over all endpoints.
+    pub max_in_flight: usize,
+    /// Attempts in flight at once to one endpoint.
+    pub endpoint_concurrency: usize,
+    /// Deliveries held in memory (queued or in flight); beyond this they wait in the store.
+    pub max_held: usize,
+    /// Deliveries held in memory for one endpoint.
+    pub max_held_per_endpoint: usize,
+    /// How long a lease lasts; renewed every third of it.
+    pub lease: Duration,
+    /// How often the poller looks for due deliveries when nobody wakes it.
+    pub poll_interval: Duration,
+    /// Disable an endpoint whose deliveries have all failed for this long (0 = never).
+    pub auto_disable_after: Duration,
+    /// How long shutdown waits for attempts in flight before giving them back.
+    pub shutdown_grace: Duration,
+    pub user_agent: String,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            node_id: format!("node-{}", ulid::Ulid::new()),
+            request_timeout: Duration::from_secs(30),
+            allow_private: false,
+            default_schedule: hookrelay_core::retry::DEFAULT_SCHEDULE.to_vec(),
+            jitter: hookrelay_core::retry::DEFAULT_JITTER,
+            max_in_flight: 1024,
+            endpoint_concurrency: 32,
+            max_held: 20_000,
+            max_held_per_endpoint: 5_000,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            auto_disable_after: Duration::from_secs(5 * 86_400),
+            shutdown_grace: Duration::from_secs(10),
+            user_agent: concat!("hookrelay/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// What the engine shares between its tasks.
+pub(crate) struct Shared {
+    pub store: Arc<dyn Store>,
+    pub directory: Arc<Directory>,
+    pub clock: Arc<dyn Clock>,
+    pub config: DispatchConfig,
+    pub client: reqwest::Client,
+    pub metrics: Arc<DispatchMetrics>,
+    /// Delivery ids this node holds (queued or in flight), for lease renewal.
+    pub held: Mutex<HashMap<DeliveryId, EndpointId>>,
+    /// Known failing-since per endpoint (for auto-disable without reading the store).
+    pub health: Mutex<HashMap<EndpointId, Option<Timestamp>>>,
+    pub wake_poller: Notify,
+}
+
+impl Shared {
+    pub fn schedule_for(&self, endpoint: &Endpoint) -> Vec<u32> {
+        if let Some(s) = &endpoint.retry_schedule {
+            return s.clone();
+        }
+        let envelope = self
+            .directory
+            .catalog()
+            .version(&endpoint.api_version)
+            .map(|v| v.envelope);
+        match envelope {
+            Some(Envelope::V1) => hookrelay_core::retry::V1_SCHEDULE.to_vec(),
+            _ => self.config.default_schedule.clone(),
+        }
+    }
+}
+
+/// A handle to the running engine.
+#[derive(Clone)]
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<scheduler::Msg>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("node_id", &self.shared.config.node_id)
+            .finish()
+    }
+}
+
+/// The engine's tasks, to wait for at shutdown.
+pub struct DispatcherTasks {
+    scheduler: JoinHandle<()>,
+    poller: JoinHandle<()>,
+    keeper: JoinHandle<()>,
+    recorder: JoinHandle<()>,
+    stop: CancellationToken,
+    tx: mpsc::UnboundedSender<scheduler::Msg>,
+}
+
+impl Dispatcher {
+    /// Starts the engine's tasks.
+    pub fn start(
+        store: Arc<dyn Store>,
+        directory: Arc<Directory>,
+        clock: Arc<dyn Clock>,
+        config: DispatchConfig,
+        metrics: Arc<DispatchMetrics>,
+    ) -> (Self, DispatcherTasks) {
+        let client = sender::build_client(config.allow_private);
+        let shared = Arc::new(Shared {
+            store,
+            directory,
+            clock,
+            config,
+            client,
+            metrics,
+            held: Mutex::new(HashMap::new()),
+            health: Mutex::new(HashMap::new()),
+            wake_poller: Notify::new(),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let scheduler = tokio::spawn(scheduler::run(shared.clone(), rx, out_tx));
+        let recorder = tokio::spawn(recorder::run(shared.clone(), out_rx));
+        let poller = tokio::spawn(poller(shared.clone(), tx.clone(), stop.clone()));
+        let keeper = tokio::spawn(lease_keeper(shared.clone(), stop.clone()));
+        let d = Dispatcher {
+            shared,
+            tx: tx.clone(),
+        };
+        let tasks = DispatcherTasks {
+            scheduler,
+            poller,
+            keeper,
+            recorder,
+            stop,
+            tx,
+        };
+        (d, tasks)
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.shared.config.node_id
+    }
+
+    /// The lease new deliveries get when they are handed over in memory.
+    pub fn lease(&self) -> hookrelay_store::Lease {
+        hookrelay_store::Lease {
+            owner: self.shared.config.node_id.clone(),
+            until: self
+                .shared
+                .clock
+                .now()
+                .plus_millis(self.shared.config.lease.as_millis() as i64),
+        }
+    }
+
+    /// Hands over deliveries already leased to this node.
+    pub fn submit(&self, due: Vec<DueDelivery>) {
+        if due.is_empty() {
+            return;
+        }
+        let _ = self.tx.send(scheduler::Msg::Jobs(render::entries(due)));
+    }
+
+    /// Asks the poller to look for due deliveries now.
+    pub fn wake(&self) {
+        self.shared.wake_poller.notify_one();
+    }
+
+    /// Forgets what is known of an endpoint's failures (it was re-enabled).
+    pub fn forget_health(&self, endpoint: &EndpointId) {
+        self.shared
+            .health
+            .lock()
+            .expect("health lock")
+            .remove(endpoint);
+    }
+
+    /// Deliveries held in memory right now.
+    pub fn held(&self) -> usize {
+        self.shared.held.lock().expect("held lock").len()
+    }
+}
+
+impl DispatcherTasks {
+    /// Stops taking work, waits for attempts in flight (up to the grace
+    /// period), gives back what was not attempted, and flushes outcomes.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.poller.await;
+        let _ = self.keeper.await;
+        let (done_tx, done_rx) = oneshot::channel();
+        let _ = self.tx.send(scheduler::Msg::Shutdown(done_tx));
+        let _ = done_rx.await;
+        drop(self.tx);
+        let _ = self.scheduler.await;
+        let _ = self.recorder.await;
+    }
+}
+
+async fn poller(
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<scheduler::Msg>,
+    stop: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(shared.config.poll_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = interval.tick() => {}
+            _ = shared.wake_poller.notified() => {}
+        }
+        loop {
+            let (reply, rx) = oneshot::channel();
+            if tx.send(scheduler::Msg::Room(reply)).is_err() {
+                return;
+            }
+            let Ok(room) = rx.await else { return };
+            if stop.is_cancelled() {
+                return;
+            }
+            if room.free < 16.min(shared.config.max_held) {
+                break;
+            }
+            let limit = room.free.min(1000) as u32;
+            let lease = hookrelay_store::Lease {
+                owner: shared.config.node_id.clone(),
+                until: shared
+                    .clock
+                    .now()
+                    .plus_millis(shared.config.lease.as_millis() as i64),
+            };
+            let now = shared.clock.now();
+            match shared.store.claim_due(now, &lease, limit, &room.full).await {
+                Ok(due) => {
+                    let n = due.len();
+                    if n > 0 {
+                        let _ = tx.send(scheduler::Msg::Jobs(render::entries(due)));
+                    }
+                    if (n as u32) < limit {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming due deliveries failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn lease_keeper(shared: Arc<Shared>, stop: CancellationToken) {
+    let period = shared.config.lease / 3;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let ids: Vec<DeliveryId> = shared
+            .held
+            .lock()
+            .expect("held lock")
+            .keys()
+            .cloned()
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let lease = hookrelay_store::Lease {
+            owner: shared.config.node_id.clone(),
+            until: shared
+                .clock
+                .now()
+                .plus_millis(shared.config.lease.as_millis() as i64),
+        };
+        for chunk in ids.chunks(5000) {
+            if let Err(e) = shared.store.renew_leases(chunk, &lease).await {
+                tracing::warn!(error = %e, "renewing leases failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The recorder: writes attempt outcomes to the store in batches (one
+//! transaction for everything that finished meanwhile), and refreshes the
+//! directory when an outcome disabled an endpoint.
+
+use std::sync::Arc;
+
+use hookrelay_store::{EndpointEffect, Outcome};
+use tokio::sync::mpsc;
+
+use crate::Shared;
+
+const MAX_BATCH: usize = 2048;
+
+pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Outcome>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let disabled: Vec<_> = batch
+            .iter()
+            .filter(|o| matches!(o.endpoint_effect, Some(EndpointEffect::DisableFailing(_))))
+            .map(|o| o.endpoint_id.clone())
+            .collect();
+        let outcomes = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+        if let Err(e) = shared.store.record_outcomes(outcomes).await {
+            // The deliveries stay leased; when the lease runs out they are
+            // attempted again (at least once, never lost).
+            tracing::error!(error = %e, "recording attempt outcomes failed");
+            continue;
+        }
+        for ep in disabled {
+            shared.metrics.endpoints_auto_disabled.inc();
+            tracing::warn!(endpoint = %ep, "endpoint disabled: its deliveries keep failing");
+            if let Some(e) = shared.directory.endpoint(&ep) {
+                if let Err(err) = shared.directory.refresh_workspace(&e.workspace_id).await {
+                    tracing::warn!(error = %err, "refreshing the directory failed");
+                }
+            }
+        }
+    }
+}

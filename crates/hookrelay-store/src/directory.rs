@@ -1,0 +1,179 @@
+//! The directory: an in-memory, always-current view of every live endpoint
+//! and subscription, with a precomputed fan-out table per workspace.
+//!
+//! Publishing routes events through it without touching the database, and the
+//! dispatcher reads an endpoint's current configuration from it at send time.
+//! Every management write refreshes the affected workspace after it commits
+//! (and, with several nodes, on a notification from the others).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use hookrelay_core::catalog::Catalog;
+use hookrelay_core::fanout::RoutingTable;
+use hookrelay_core::ids::{EndpointId, WorkspaceId};
+use hookrelay_core::model::{Endpoint, EndpointStatus, ResourceRef, Subscription};
+
+use crate::{Result, Store};
+
+/// A workspace's fan-out table.
+pub type Routes = RoutingTable<Arc<Endpoint>>;
+
+#[derive(Default)]
+struct Inner {
+    routes: HashMap<WorkspaceId, Arc<Routes>>,
+    endpoints: HashMap<EndpointId, Arc<Endpoint>>,
+}
+
+/// See the module docs.
+pub struct Directory {
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    inner: RwLock<Inner>,
+    /// Refreshes run one at a time so a slow, older read never overwrites a newer one.
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner.read().expect("directory lock");
+        f.debug_struct("Directory")
+            .field("workspaces", &inner.routes.len())
+            .field("endpoints", &inner.endpoints.len())
+            .finish()
+    }
+}
+
+impl Directory {
+    /// Loads every workspace.
+    pub async fn load(store: Arc<dyn Store>, catalog: Arc<Catalog>) -> Result<Self> {
+        let dir = Self {
+            store,
+            catalog,
+            inner: RwLock::new(Inner::default()),
+            refresh: tokio::sync::Mutex::new(()),
+        };
+        dir.refresh_all().await?;
+        Ok(dir)
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Re-reads everything.
+    pub async fn refresh_all(&self) -> Result<()> {
+        let _guard = self.refresh.lock().await;
+        let (endpoints, subs) = self.store.load_routing(None).await?;
+        let mut by_ws: HashMap<WorkspaceId, (Vec<Endpoint>, Vec<Subscription>)> = HashMap::new();
+        for e in endpoints {
+            by_ws.entry(e.workspace_id.clone()).or_default().0.push(e);
+        }
+        for s in subs {
+            by_ws.entry(s.workspace_id.clone()).or_default().1.push(s);
+        }
+        let mut inner = Inner::default();
+        for (ws, (eps, subs)) in by_ws {
+            let (routes, endpoints) = self.build(eps, subs);
+            inner.endpoints.extend(endpoints);
+            inner.routes.insert(ws, Arc::new(routes));
+        }
+        *self.inner.write().expect("directory lock") = inner;
+        Ok(())
+    }
+
+    /// Re-reads one workspace after a change to its endpoints or subscriptions.
+    pub async fn refresh_workspace(&self, ws: &WorkspaceId) -> Result<()> {
+        let _guard = self.refresh.lock().await;
+        let (eps, subs) = self.store.load_routing(Some(ws)).await?;
+        let (routes, endpoints) = self.build(eps, subs);
+        let mut inner = self.inner.write().expect("directory lock");
+        inner.endpoints.retain(|_, e| &e.workspace_id != ws);
+        inner.endpoints.extend(endpoints);
+        inner.routes.insert(ws.clone(), Arc::new(routes));
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        endpoints: Vec<Endpoint>,
+        subs: Vec<Subscription>,
+    ) -> (Routes, Vec<(EndpointId, Arc<Endpoint>)>) {
+        let mut table = Routes::new();
+        let mut index = HashMap::new();
+        let mut all = Vec::with_capacity(endpoints.len());
+        for e in endpoints {
+            let e = Arc::new(e);
+            all.push((e.id.clone(), e.clone()));
+            if e.status != EndpointStatus::Enabled {
+                continue;
+            }
+            // Stored events were validated on write; a catalog override that
+            // dropped some simply stops routing them.
+            let global = e
+                .enabled_events
+                .iter()
+                .filter_map(|n| {
+                    self.catalog
+                        .resolve_endpoint_events(&e.api_version, std::slice::from_ref(n))
+                        .ok()
+                })
+                .flatten()
+                .collect();
+            let idx = table.add_endpoint(e.clone(), &global);
+            index.insert(e.id.clone(), (idx, e.api_version.clone()));
+        }
+        for s in subs {
+            let Some((idx, version)) = index.get(&s.endpoint_id) else {
+                continue;
+            };
+            let events = s
+                .enabled_events
+                .iter()
+                .filter_map(|n| {
+                    self.catalog
+                        .resolve_subscription_events(
+                            version,
+                            s.resource_type,
+                            std::slice::from_ref(n),
+                        )
+                        .ok()
+                })
+                .flatten()
+                .collect();
+            table.add_subscription(*idx, s.resource_type.as_str(), &s.resource_id, events);
+        }
+        (table, all)
+    }
+
+    /// The enabled endpoints an event goes to, each once.
+    pub fn route(
+        &self,
+        ws: &WorkspaceId,
+        event_type: &str,
+        resource: Option<&ResourceRef>,
+    ) -> Vec<Arc<Endpoint>> {
+        let routes = {
+            let inner = self.inner.read().expect("directory lock");
+            match inner.routes.get(ws) {
+                Some(r) => r.clone(),
+                None => return Vec::new(),
+            }
+        };
+        routes
+            .route(event_type, resource)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// An endpoint's current configuration (enabled or not); `None` once deleted.
+    pub fn endpoint(&self, id: &EndpointId) -> Option<Arc<Endpoint>> {
+        self.inner
+            .read()
+            .expect("directory lock")
+            .endpoints
+            .get(id)
+            .cloned()
+    }
+}

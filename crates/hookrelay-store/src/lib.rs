@@ -1,0 +1,343 @@
+//! Storage: the one interface every backend implements ([`Store`]), the
+//! records it speaks in, and the backends themselves (`sqlite`; PostgreSQL
+//! fits beside it).
+//!
+//! **Architecture invariant:** only this crate contains SQL. Everything above
+//! it talks in domain records from `hookrelay-core`.
+//!
+//! The interface is shaped by the hot path: [`Store::publish`] takes a batch of
+//! events with their deliveries and commits them together (backends group
+//! concurrent calls into one transaction and one fsync), deliveries are created
+//! already leased to the publishing node so they can be handed to its
+//! dispatcher in memory, and [`Store::record_outcomes`] writes attempt results
+//! in batches.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hookrelay_core::cursor::SortDir;
+use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
+use hookrelay_core::model::{
+    Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStatus, Event, Subscription,
+};
+use hookrelay_core::secret::ApiKeyHash;
+use hookrelay_core::time::Timestamp;
+
+pub mod directory;
+mod error;
+pub mod sqlite;
+
+pub use error::StoreError;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A workspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// A stored API key (never the plaintext).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub prefix: String,
+    pub hash: ApiKeyHash,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Which page of a list to read.
+#[derive(Clone, Debug)]
+pub struct PageRequest {
+    pub limit: u32,
+    /// Continue after this id (exclusive).
+    pub after: Option<String>,
+    pub dir: SortDir,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            limit: 50,
+            after: None,
+            dir: SortDir::Desc,
+        }
+    }
+}
+
+/// One page of a list; `next` is the id to continue after, if there is more.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SubscriptionFilter {
+    pub endpoint_id: Option<EndpointId>,
+    pub resource_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    pub endpoint_id: Option<EndpointId>,
+    pub event_id: Option<EventId>,
+    pub event_type: Option<String>,
+    pub status: Option<DeliveryStatus>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+/// A node's claim on deliveries until a time.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    pub owner: String,
+    pub until: Timestamp,
+}
+
+/// A delivery to create with its event.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    pub id: DeliveryId,
+    pub endpoint_id: EndpointId,
+    /// The event type as rendered for the endpoint.
+    pub event_type: String,
+    /// The endpoint's API version.
+    pub api_version: String,
+}
+
+/// An event to publish, with the deliveries fan-out chose for it.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub event: Event,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// What [`Store::publish`] did with one event.
+#[derive(Clone, Debug)]
+pub enum Published {
+    /// Stored with its deliveries (leased to the caller when a lease was given).
+    Created(Event),
+    /// Its idempotency key was used within 24 h; this is the first event, and
+    /// nothing new was stored.
+    Duplicate(Event),
+}
+
+impl Published {
+    pub fn event(&self) -> &Event {
+        match self {
+            Published::Created(e) | Published::Duplicate(e) => e,
+        }
+    }
+}
+
+/// A delivery ready to attempt, with its event.
+#[derive(Clone, Debug)]
+pub struct DueDelivery {
+    pub delivery: Delivery,
+    pub event: Arc<Event>,
+    /// A manual retry / recovery: one attempt outside the automatic schedule.
+    pub manual: bool,
+}
+
+/// The result of an attempt (or of deciding not to attempt), to record.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub delivery_id: DeliveryId,
+    pub endpoint_id: EndpointId,
+    /// The attempt made, if one was.
+    pub attempt: Option<Attempt>,
+    pub status: DeliveryStatus,
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    pub endpoint_effect: Option<EndpointEffect>,
+}
+
+/// What an outcome does to its endpoint's health record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointEffect {
+    /// A success: the endpoint is not failing any more.
+    ClearFailing,
+    /// A failure: failing since this time, unless it already was.
+    MarkFailing(Timestamp),
+    /// Failing too long: disable with reason `failing`.
+    DisableFailing(Timestamp),
+}
+
+/// Per-endpoint delivery summary of one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliverySummary {
+    pub delivery_id: DeliveryId,
+    pub endpoint_id: EndpointId,
+    pub status: DeliveryStatus,
+    pub attempt_count: u32,
+}
+
+/// Counts of what a retention purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub events: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+}
+
+/// Everything hookrelay keeps. Implemented by each backend; every method is
+/// one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- tenancy -------------------------------------------------------
+    async fn create_workspace(&self, ws: &Workspace) -> Result<()>;
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>>;
+    async fn find_workspace_by_name(&self, name: &str) -> Result<Option<Workspace>>;
+    /// Inserts a key; a key with the same hash already stored is left as is.
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
+    async fn find_api_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>>;
+    async fn list_api_keys(
+        &self,
+        ws: &WorkspaceId,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKeyRecord>>;
+    /// Revokes a live key; `false` if there is none with that id.
+    async fn revoke_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId, at: Timestamp) -> Result<bool>;
+
+    // --- endpoints -----------------------------------------------------
+    async fn insert_endpoint(&self, e: &Endpoint) -> Result<()>;
+    /// Replaces every mutable field of a live endpoint; `false` if none.
+    async fn update_endpoint(&self, e: &Endpoint) -> Result<bool>;
+    async fn get_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> Result<Option<Endpoint>>;
+    async fn list_endpoints(
+        &self,
+        ws: &WorkspaceId,
+        status: Option<EndpointStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Endpoint>>;
+    /// Deletes an endpoint and its subscriptions and cancels its pending
+    /// deliveries; its history stays. `false` if there is no live endpoint.
+    async fn delete_endpoint(
+        &self,
+        ws: &WorkspaceId,
+        id: &EndpointId,
+        at: Timestamp,
+    ) -> Result<bool>;
+    /// Every live endpoint and subscription (of one workspace, or all), for
+    /// the routing cache.
+    async fn load_routing(
+        &self,
+        ws: Option<&WorkspaceId>,
+    ) -> Result<(Vec<Endpoint>, Vec<Subscription>)>;
+
+    // --- subscriptions -------------------------------------------------
+    /// Creates, or updates the one for the same endpoint and resource.
+    /// Returns the stored subscription and whether it was created.
+    async fn upsert_subscription(&self, s: &Subscription) -> Result<(Subscription, bool)>;
+    async fn update_subscription_events(
+        &self,
+        ws: &WorkspaceId,
+        id: &SubscriptionId,
+        events: &[String],
+    ) -> Result<Option<Subscription>>;
+    async fn get_subscription(
+        &self,
+        ws: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>>;
+    async fn list_subscriptions(
+        &self,
+        ws: &WorkspaceId,
+        filter: &SubscriptionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>>;
+    async fn delete_subscription(&self, ws: &WorkspaceId, id: &SubscriptionId) -> Result<bool>;
+
+    // --- events --------------------------------------------------------
+    /// Stores events and their deliveries durably (committed before this
+    /// returns). Deliveries are leased to `lease` when given. Each item
+    /// succeeds or fails on its own.
+    async fn publish(
+        &self,
+        events: Vec<NewEvent>,
+        lease: Option<Lease>,
+    ) -> Result<Vec<Result<Published>>>;
+    async fn get_event(
+        &self,
+        ws: &WorkspaceId,
+        id: &EventId,
+    ) -> Result<Option<(Event, Vec<DeliverySummary>)>>;
+    async fn list_events(
+        &self,
+        ws: &WorkspaceId,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Event>>;
+
+    // --- delivery engine -----------------------------------------------
+    /// Leases up to `limit` pending deliveries that are due at `now` and not
+    /// leased by anyone (or whose lease expired), skipping `exclude` endpoints.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: &Lease,
+        limit: u32,
+        exclude: &[EndpointId],
+    ) -> Result<Vec<DueDelivery>>;
+    /// Extends the lease on deliveries still held by `lease.owner`.
+    async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()>;
+    /// Gives deliveries back unattempted: due again at their scheduled time.
+    async fn release(&self, ids: &[DeliveryId], owner: &str) -> Result<()>;
+    /// Records attempt outcomes (only onto deliveries still pending).
+    async fn record_outcomes(&self, outcomes: Vec<Outcome>) -> Result<()>;
+    /// Makes a delivery pending again for one manual attempt now, leased to
+    /// `lease`. `None` if it does not exist in the workspace.
+    async fn requeue_delivery(
+        &self,
+        ws: &WorkspaceId,
+        id: &DeliveryId,
+        now: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<DueDelivery>>;
+    /// Requeues (as manual attempts) the failed deliveries of an endpoint
+    /// created in `[since, until)`. They are left unleased, due now.
+    async fn recover_endpoint(
+        &self,
+        ws: &WorkspaceId,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64>;
+    async fn get_delivery(
+        &self,
+        ws: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<(Delivery, Vec<Attempt>)>>;
+    async fn list_deliveries(
+        &self,
+        ws: &WorkspaceId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>>;
+    /// Leases of a previous life of this node (SQLite: of any node — one
+    /// process owns the file) are dropped, so their deliveries are due again.
+    async fn release_stale_leases(&self, owner_prefix: Option<&str>) -> Result<u64>;
+
+    // --- maintenance ---------------------------------------------------
+    /// Removes finished history created before `before`, and idempotency keys
+    /// older than 24 h.
+    async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged>;
+    /// A named server key, created with `make` on first use and kept forever.
+    async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>>;
+    /// Waits for pending writes and closes.
+    async fn close(&self);
+}

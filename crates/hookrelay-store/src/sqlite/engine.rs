@@ -1,0 +1,179 @@
+//! The SQLite engine room: one writer thread that groups every write that
+//! arrives while it is busy into one transaction and one fsync (group commit),
+//! and a small pool of read connections (WAL lets them read while it writes).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use crate::{Result, StoreError};
+
+/// Called after the group's commit with its result.
+type Done = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+/// A unit of work run inside the group's transaction.
+type WriteJob = Box<dyn FnOnce(&Connection) -> Done + Send>;
+
+/// The most writes grouped into one transaction.
+const MAX_GROUP: usize = 1024;
+
+pub(crate) struct Engine {
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer_thread: Mutex<Option<thread::JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = OFF;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -32000;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+impl Engine {
+    pub(crate) fn open(
+        path: &Path,
+        migrate: impl FnOnce(&mut Connection) -> Result<()>,
+    ) -> Result<Self> {
+        let mut conn = Connection::open(path).map_err(|e| StoreError::Open(e.to_string()))?;
+        configure(&conn).map_err(|e| StoreError::Open(e.to_string()))?;
+        migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel::<WriteJob>();
+        let handle = thread::Builder::new()
+            .name("hookrelay-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Open(e.to_string()))?;
+        Ok(Self {
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(handle)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Runs `f` inside the writer's current group transaction (in a savepoint
+    /// of its own, so its failure does not spoil the others) and returns once
+    /// the group has committed.
+    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R>>();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = in_savepoint(conn, f);
+            Box::new(move |commit| {
+                let r = match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Database(format!("commit failed: {e}"))),
+                };
+                let _ = tx.send(r);
+            })
+        });
+        {
+            let guard = self.writer.lock().expect("writer lock");
+            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(job).map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read connection, off the async threads.
+    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.lock().expect("reader pool").pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    c.busy_timeout(std::time::Duration::from_secs(10))?;
+                    c.set_prepared_statement_cache_capacity(64);
+                    c
+                }
+            };
+            let r = f(&conn);
+            let mut pool = pool.lock().expect("reader pool");
+            if pool.len() < 8 {
+                pool.push(conn);
+            }
+            r
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("reader task failed: {e}")))?
+    }
+
+    /// Stops taking writes, lets the writer finish what it has, and joins it.
+    pub(crate) async fn close(&self) {
+        self.writer.lock().expect("writer lock").take();
+        let handle = self.writer_thread.lock().expect("writer lock").take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        self.readers.lock().expect("reader pool").clear();
+    }
+}
+
+fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+    conn.execute_batch("SAVEPOINT w")?;
+    match f(conn) {
+        Ok(r) => {
+            conn.execute_batch("RELEASE w")?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
+            Err(e)
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+    let mut group: Vec<WriteJob> = Vec::with_capacity(MAX_GROUP);
+    let mut done: Vec<Done> = Vec::with_capacity(MAX_GROUP);
+    while let Ok(first) = rx.recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = began {
+            // Dropping the jobs tells each caller the write did not happen.
+            group.clear();
+            tracing::error!(error = %e, "sqlite: cannot begin a transaction");
+            continue;
+        }
+        for job in group.drain(..) {
+            done.push(job(&conn));
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for d in done.drain(..) {
+            d(commit.as_ref().map(|_| ()));
+        }
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}

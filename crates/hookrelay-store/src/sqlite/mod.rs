@@ -1,0 +1,1075 @@
+//! The embedded SQLite backend: one database file, WAL mode, `synchronous =
+//! FULL` (a commit is on disk before the caller hears of it), a single writer
+//! thread doing group commit and a pool of readers. A lock file next to the
+//! database makes sure only one process uses it.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use hookrelay_core::cursor::SortDir;
+use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
+use hookrelay_core::model::{Attempt, Delivery, Endpoint, EndpointStatus, Event, Subscription};
+use hookrelay_core::secret::ApiKeyHash;
+use hookrelay_core::time::Timestamp;
+
+use crate::{
+    ApiKeyRecord, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect, EventFilter, Lease,
+    NewEvent, Outcome, Page, PageRequest, Published, Purged, Result, Store, StoreError,
+    SubscriptionFilter, Workspace,
+};
+
+mod engine;
+mod rows;
+
+use engine::Engine;
+use rows::*;
+
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// How long an idempotency key holds.
+const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
+
+/// See the module docs.
+pub struct SqliteStore {
+    engine: Engine,
+    _lock: File,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, takes the lock
+    /// file next to it and applies migrations.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+            }
+        }
+        let lock_path = path.with_extension("lock");
+        let lock = File::create(&lock_path)
+            .map_err(|e| StoreError::Open(format!("{}: {e}", lock_path.display())))?;
+        lock.try_lock().map_err(|_| {
+            StoreError::Open(format!(
+                "{} is in use by another hookrelay process (SQLite is single-node; use PostgreSQL to run several)",
+                path.display()
+            ))
+        })?;
+        let engine = Engine::open(path, migrate)?;
+        Ok(Self {
+            engine,
+            _lock: lock,
+        })
+    }
+}
+
+fn page_sql(
+    select: &str,
+    mut params: Vec<SqlValue>,
+    page: &PageRequest,
+    id_col: &str,
+) -> (String, Vec<SqlValue>) {
+    let mut sql = select.to_owned();
+    if let Some(after) = &page.after {
+        sql.push_str(match page.dir {
+            SortDir::Asc => &" AND {id} > ?",
+            SortDir::Desc => &" AND {id} < ?",
+        });
+        params.push(SqlValue::Text(after.clone()));
+    }
+    sql = sql.replace("{id}", id_col);
+    sql.push_str(&format!(
+        " ORDER BY {id_col} {} LIMIT ?",
+        match page.dir {
+            SortDir::Asc => "ASC",
+            SortDir::Desc => "DESC",
+        }
+    ));
+    params.push(SqlValue::Integer(i64::from(page.limit) + 1));
+    (sql, params)
+}
+
+fn run_page<T>(
+    conn: &Connection,
+    sql: &str,
+    params: Vec<SqlValue>,
+    limit: u32,
+    decode: impl Fn(&Row<'_>) -> Result<T>,
+    id_of: impl Fn(&T) -> String,
+) -> Result<Page<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params_from_iter(params))?;
+    let mut items = Vec::new();
+    while let Some(row) = rows.next()? {
+        items.push(decode(row)?);
+    }
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(&id_of)
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+fn load_event(conn: &Connection, ws: Option<&str>, id: &str) -> Result<Option<Event>> {
+    let sql = format!(
+        "SELECT {EVENT_COLS} FROM events WHERE id = ?1 AND (?2 IS NULL OR workspace_id = ?2)"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![id, ws])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(event_at(row, 0)?)),
+        None => Ok(None),
+    }
+}
+
+/// Loads deliveries by id together with their events (shared per event).
+fn load_due(conn: &Connection, ids: &[String]) -> Result<Vec<DueDelivery>> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut events: std::collections::HashMap<String, Arc<Event>> =
+        std::collections::HashMap::new();
+    let sql = format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    for id in ids {
+        let mut rows = stmt.query(params![id])?;
+        let Some(row) = rows.next()? else { continue };
+        let d = delivery(row)?;
+        let manual: bool = row.get(10)?;
+        let ev = match events.get(d.event_id.as_str()) {
+            Some(e) => e.clone(),
+            None => {
+                let Some(e) = load_event(conn, None, d.event_id.as_str())? else {
+                    continue;
+                };
+                let e = Arc::new(e);
+                events.insert(d.event_id.to_string(), e.clone());
+                e
+            }
+        };
+        out.push(DueDelivery {
+            delivery: d,
+            event: ev,
+            manual,
+        });
+    }
+    Ok(out)
+}
+
+fn insert_attempt(conn: &Connection, delivery_id: &str, number: u32, a: &Attempt) -> Result<()> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO attempts (delivery_id, {ATTEMPT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+    ))?;
+    stmt.execute(params![
+        delivery_id,
+        number,
+        a.started_at.0,
+        a.duration_ms,
+        a.request_url,
+        serde_json::to_string(&a.request_headers)?,
+        a.response_status,
+        serde_json::to_string(&a.response_headers)?,
+        a.response_body,
+        a.error_kind.map(|k| k.as_str()),
+        a.error_message,
+    ])?;
+    Ok(())
+}
+
+fn cutoff_id(prefix: &str, before: Timestamp) -> String {
+    format!(
+        "{prefix}{}",
+        ulid::Ulid::from_parts(before.0.max(0) as u64, 0)
+    )
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_workspace(&self, ws: &Workspace) -> Result<()> {
+        let ws = ws.clone();
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![ws.id.as_str(), ws.name, ws.created_at.0])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>> {
+        let id = id.to_string();
+        self.engine
+            .read(move |c| {
+                let sql = format!("SELECT {WORKSPACE_COLS} FROM workspaces WHERE id = ?1");
+                Ok(query_all(c, &sql, params![id], workspace)?
+                    .into_iter()
+                    .next())
+            })
+            .await
+    }
+
+    async fn find_workspace_by_name(&self, name: &str) -> Result<Option<Workspace>> {
+        let name = name.to_owned();
+        self.engine
+            .read(move |c| {
+                let sql = format!(
+                    "SELECT {WORKSPACE_COLS} FROM workspaces WHERE name = ?1 ORDER BY id LIMIT 1"
+                );
+                Ok(query_all(c, &sql, params![name], workspace)?
+                    .into_iter()
+                    .next())
+            })
+            .await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        let k = key.clone();
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(&format!(
+                    "INSERT OR IGNORE INTO api_keys ({API_KEY_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"
+                ))?
+                .execute(params![
+                    k.id.as_str(),
+                    k.workspace_id.as_str(),
+                    k.name,
+                    k.prefix,
+                    k.hash.to_hex(),
+                    k.created_at.0,
+                    k.revoked_at.map(|t| t.0)
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_api_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>> {
+        let h = hash.to_hex();
+        self.engine
+            .read(move |c| {
+                let sql = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = ?1");
+                Ok(query_all(c, &sql, params![h], api_key)?.into_iter().next())
+            })
+            .await
+    }
+
+    async fn list_api_keys(
+        &self,
+        ws: &WorkspaceId,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKeyRecord>> {
+        let (sql, p) = page_sql(
+            &format!(
+                "SELECT {API_KEY_COLS} FROM api_keys WHERE workspace_id = ? AND revoked_at IS NULL"
+            ),
+            vec![SqlValue::Text(ws.to_string())],
+            page,
+            "id",
+        );
+        let limit = page.limit;
+        self.engine
+            .read(move |c| run_page(c, &sql, p, limit, api_key, |k| k.id.to_string()))
+            .await
+    }
+
+    async fn revoke_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId, at: Timestamp) -> Result<bool> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        self.engine
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND workspace_id = ?2 AND revoked_at IS NULL",
+                    )?
+                    .execute(params![id, ws, at.0])?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
+        let values = endpoint_values(e)?;
+        self.engine
+            .write(move |c| {
+                let placeholders = (1..=values.len())
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                c.prepare_cached(&format!(
+                    "INSERT INTO endpoints ({ENDPOINT_COLS}) VALUES ({placeholders})"
+                ))?
+                .execute(params_from_iter(values))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_endpoint(&self, e: &Endpoint) -> Result<bool> {
+        let values = endpoint_values(e)?;
+        self.engine
+            .write(move |c| {
+                let cols: Vec<&str> = ENDPOINT_COLS.split(',').map(str::trim).collect();
+                let sets = cols
+                    .iter()
+                    .enumerate()
+                    .skip(2)
+                    .map(|(i, col)| format!("{col} = ?{}", i + 1))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "UPDATE endpoints SET {sets} WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL"
+                );
+                let n = c.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn get_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> Result<Option<Endpoint>> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        self.engine
+            .read(move |c| {
+                let sql = format!(
+                    "SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL"
+                );
+                Ok(query_all(c, &sql, params![id, ws], endpoint)?.into_iter().next())
+            })
+            .await
+    }
+
+    async fn list_endpoints(
+        &self,
+        ws: &WorkspaceId,
+        status: Option<EndpointStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Endpoint>> {
+        let mut select = format!(
+            "SELECT {ENDPOINT_COLS} FROM endpoints WHERE workspace_id = ? AND deleted_at IS NULL"
+        );
+        let mut p = vec![SqlValue::Text(ws.to_string())];
+        if let Some(s) = status {
+            select.push_str(" AND status = ?");
+            p.push(SqlValue::Text(s.as_str().into()));
+        }
+        let (sql, p) = page_sql(&select, p, page, "id");
+        let limit = page.limit;
+        self.engine
+            .read(move |c| run_page(c, &sql, p, limit, endpoint, |e| e.id.to_string()))
+            .await
+    }
+
+    async fn delete_endpoint(
+        &self,
+        ws: &WorkspaceId,
+        id: &EndpointId,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        self.engine
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "UPDATE endpoints SET deleted_at = ?3, updated_at = ?3 WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL",
+                    )?
+                    .execute(params![id, ws, at.0])?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                c.prepare_cached("DELETE FROM subscriptions WHERE endpoint_id = ?1")?
+                    .execute(params![id])?;
+                c.prepare_cached(
+                    "UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, updated_at = ?2 \
+                     WHERE endpoint_id = ?1 AND status = 'pending'",
+                )?
+                .execute(params![id, at.0])?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn load_routing(
+        &self,
+        ws: Option<&WorkspaceId>,
+    ) -> Result<(Vec<Endpoint>, Vec<Subscription>)> {
+        let ws = ws.map(|w| w.to_string());
+        self.engine
+            .read(move |c| {
+                let eps = query_all(
+                    c,
+                    &format!(
+                        "SELECT {ENDPOINT_COLS} FROM endpoints WHERE deleted_at IS NULL AND (?1 IS NULL OR workspace_id = ?1) ORDER BY id"
+                    ),
+                    params![ws],
+                    endpoint,
+                )?;
+                let subs = query_all(
+                    c,
+                    &format!(
+                        "SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE (?1 IS NULL OR workspace_id = ?1) ORDER BY id"
+                    ),
+                    params![ws],
+                    subscription,
+                )?;
+                Ok((eps, subs))
+            })
+            .await
+    }
+
+    async fn upsert_subscription(&self, s: &Subscription) -> Result<(Subscription, bool)> {
+        let s = s.clone();
+        self.engine
+            .write(move |c| {
+                let events = serde_json::to_string(&s.enabled_events)?;
+                let existing = query_all(
+                    c,
+                    &format!(
+                        "SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE endpoint_id = ?1 AND resource_type = ?2 AND resource_id = ?3"
+                    ),
+                    params![s.endpoint_id.as_str(), s.resource_type.as_str(), s.resource_id],
+                    subscription,
+                )?
+                .into_iter()
+                .next();
+                match existing {
+                    Some(mut old) => {
+                        c.prepare_cached("UPDATE subscriptions SET enabled_events = ?2 WHERE id = ?1")?
+                            .execute(params![old.id.as_str(), events])?;
+                        old.enabled_events = s.enabled_events;
+                        Ok((old, false))
+                    }
+                    None => {
+                        c.prepare_cached(&format!(
+                            "INSERT INTO subscriptions ({SUBSCRIPTION_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"
+                        ))?
+                        .execute(params![
+                            s.id.as_str(),
+                            s.workspace_id.as_str(),
+                            s.endpoint_id.as_str(),
+                            s.resource_type.as_str(),
+                            s.resource_id,
+                            events,
+                            s.created_at.0
+                        ])?;
+                        Ok((s, true))
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn update_subscription_events(
+        &self,
+        ws: &WorkspaceId,
+        id: &SubscriptionId,
+        events: &[String],
+    ) -> Result<Option<Subscription>> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        let events = serde_json::to_string(events)?;
+        self.engine
+            .write(move |c| {
+                c.prepare_cached("UPDATE subscriptions SET enabled_events = ?3 WHERE id = ?1 AND workspace_id = ?2")?
+                    .execute(params![id, ws, events])?;
+                Ok(query_all(
+                    c,
+                    &format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE id = ?1 AND workspace_id = ?2"),
+                    params![id, ws],
+                    subscription,
+                )?
+                .into_iter()
+                .next())
+            })
+            .await
+    }
+
+    async fn get_subscription(
+        &self,
+        ws: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        self.engine
+            .read(move |c| {
+                Ok(query_all(
+                    c,
+                    &format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE id = ?1 AND workspace_id = ?2"),
+                    params![id, ws],
+                    subscription,
+                )?
+                .into_iter()
+                .next())
+            })
+            .await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        ws: &WorkspaceId,
+        filter: &SubscriptionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>> {
+        let mut select =
+            format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE workspace_id = ?");
+        let mut p = vec![SqlValue::Text(ws.to_string())];
+        if let Some(e) = &filter.endpoint_id {
+            select.push_str(" AND endpoint_id = ?");
+            p.push(SqlValue::Text(e.to_string()));
+        }
+        if let Some(r) = &filter.resource_id {
+            select.push_str(" AND resource_id = ?");
+            p.push(SqlValue::Text(r.clone()));
+        }
+        let (sql, p) = page_sql(&select, p, page, "id");
+        let limit = page.limit;
+        self.engine
+            .read(move |c| run_page(c, &sql, p, limit, subscription, |s| s.id.to_string()))
+            .await
+    }
+
+    async fn delete_subscription(&self, ws: &WorkspaceId, id: &SubscriptionId) -> Result<bool> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        self.engine
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "DELETE FROM subscriptions WHERE id = ?1 AND workspace_id = ?2",
+                    )?
+                    .execute(params![id, ws])?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn publish(
+        &self,
+        events: Vec<NewEvent>,
+        lease: Option<Lease>,
+    ) -> Result<Vec<Result<Published>>> {
+        self.engine
+            .write(move |c| {
+                let mut out = Vec::with_capacity(events.len());
+                for ne in events {
+                    // Each event in its own savepoint: one bad item spoils nothing else.
+                    c.execute_batch("SAVEPOINT ev")?;
+                    match publish_one(c, ne, lease.as_ref()) {
+                        Ok(p) => {
+                            c.execute_batch("RELEASE ev")?;
+                            out.push(Ok(p));
+                        }
+                        Err(e) => {
+                            c.execute_batch("ROLLBACK TO ev; RELEASE ev")?;
+                            out.push(Err(e));
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn get_event(
+        &self,
+        ws: &WorkspaceId,
+        id: &EventId,
+    ) -> Result<Option<(Event, Vec<DeliverySummary>)>> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        self.engine
+            .read(move |c| {
+                let Some(ev) = load_event(c, Some(&ws), &id)? else {
+                    return Ok(None);
+                };
+                let summaries = query_all(
+                    c,
+                    "SELECT id, endpoint_id, status, attempt_count FROM deliveries WHERE event_id = ?1 ORDER BY id",
+                    params![id],
+                    |r| {
+                        let status: String = r.get(2)?;
+                        Ok(DeliverySummary {
+                            delivery_id: DeliveryId::from_trusted(r.get(0)?),
+                            endpoint_id: EndpointId::from_trusted(r.get(1)?),
+                            status: status
+                                .parse()
+                                .map_err(|_| StoreError::Corrupt(format!("status {status}")))?,
+                            attempt_count: r.get(3)?,
+                        })
+                    },
+                )?;
+                Ok(Some((ev, summaries)))
+            })
+            .await
+    }
+
+    async fn list_events(
+        &self,
+        ws: &WorkspaceId,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Event>> {
+        let mut select = format!("SELECT {EVENT_COLS} FROM events WHERE workspace_id = ?");
+        let mut p = vec![SqlValue::Text(ws.to_string())];
+        if let Some(t) = &filter.event_type {
+            select.push_str(" AND event_type = ?");
+            p.push(SqlValue::Text(t.clone()));
+        }
+        if let Some(t) = filter.since {
+            select.push_str(" AND created_at >= ?");
+            p.push(SqlValue::Integer(t.0));
+        }
+        if let Some(t) = filter.until {
+            select.push_str(" AND created_at < ?");
+            p.push(SqlValue::Integer(t.0));
+        }
+        let (sql, p) = page_sql(&select, p, page, "id");
+        let limit = page.limit;
+        self.engine
+            .read(move |c| run_page(c, &sql, p, limit, |r| event_at(r, 0), |e| e.id.to_string()))
+            .await
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: &Lease,
+        limit: u32,
+        exclude: &[EndpointId],
+    ) -> Result<Vec<DueDelivery>> {
+        let lease = lease.clone();
+        let exclude: Vec<String> = exclude.iter().map(|e| e.to_string()).collect();
+        self.engine
+            .write(move |c| {
+                let mut sql = String::from(
+                    "SELECT id FROM deliveries WHERE status = 'pending' AND ready_at <= ?",
+                );
+                let mut p = vec![SqlValue::Integer(now.0)];
+                if !exclude.is_empty() {
+                    sql.push_str(" AND endpoint_id NOT IN (");
+                    sql.push_str(&vec!["?"; exclude.len()].join(","));
+                    sql.push(')');
+                    p.extend(exclude.into_iter().map(SqlValue::Text));
+                }
+                sql.push_str(" ORDER BY ready_at LIMIT ?");
+                p.push(SqlValue::Integer(i64::from(limit)));
+                let ids: Vec<String> = query_all(c, &sql, params_from_iter(p), |r| Ok(r.get(0)?))?;
+                let mut stmt = c.prepare_cached(
+                    "UPDATE deliveries SET lease_owner = ?2, ready_at = ?3 WHERE id = ?1",
+                )?;
+                for id in &ids {
+                    stmt.execute(params![id, lease.owner, lease.until.0])?;
+                }
+                load_due(c, &ids)
+            })
+            .await
+    }
+
+    async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()> {
+        let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        let lease = lease.clone();
+        self.engine
+            .write(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "UPDATE deliveries SET ready_at = ?3 WHERE id = ?1 AND lease_owner = ?2 AND status = 'pending'",
+                )?;
+                for id in &ids {
+                    stmt.execute(params![id, lease.owner, lease.until.0])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn release(&self, ids: &[DeliveryId], owner: &str) -> Result<()> {
+        let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        let owner = owner.to_owned();
+        self.engine
+            .write(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "UPDATE deliveries SET lease_owner = NULL, ready_at = COALESCE(next_attempt_at, ready_at) \
+                     WHERE id = ?1 AND lease_owner = ?2",
+                )?;
+                for id in &ids {
+                    stmt.execute(params![id, owner])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn record_outcomes(&self, outcomes: Vec<Outcome>) -> Result<()> {
+        self.engine
+            .write(move |c| record_outcomes(c, &outcomes))
+            .await
+    }
+
+    async fn requeue_delivery(
+        &self,
+        ws: &WorkspaceId,
+        id: &DeliveryId,
+        now: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<DueDelivery>> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        let lease = lease.clone();
+        self.engine
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "UPDATE deliveries SET manual = CASE WHEN status = 'pending' THEN manual ELSE 1 END, \
+                         status = 'pending', next_attempt_at = ?3, ready_at = ?4, lease_owner = ?5, updated_at = ?3 \
+                         WHERE id = ?1 AND workspace_id = ?2",
+                    )?
+                    .execute(params![id, ws, now.0, lease.until.0, lease.owner])?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                Ok(load_due(c, &[id])?.into_iter().next())
+            })
+            .await
+    }
+
+    async fn recover_endpoint(
+        &self,
+        ws: &WorkspaceId,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let (ws, ep) = (ws.to_string(), endpoint.to_string());
+        self.engine
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "UPDATE deliveries SET status = 'pending', manual = 1, next_attempt_at = ?5, ready_at = ?5, \
+                         lease_owner = NULL, updated_at = ?5 \
+                         WHERE endpoint_id = ?2 AND workspace_id = ?1 AND status = 'failed' AND created_at >= ?3 AND created_at < ?4",
+                    )?
+                    .execute(params![ws, ep, since.0, until.0, now.0])?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
+    async fn get_delivery(
+        &self,
+        ws: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<(Delivery, Vec<Attempt>)>> {
+        let (ws, id) = (ws.to_string(), id.to_string());
+        self.engine
+            .read(move |c| {
+                let Some(d) = query_all(
+                    c,
+                    &format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1 AND workspace_id = ?2"),
+                    params![id, ws],
+                    delivery,
+                )?
+                .into_iter()
+                .next() else {
+                    return Ok(None);
+                };
+                let attempts = query_all(
+                    c,
+                    &format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = ?1 ORDER BY attempt_number"),
+                    params![id],
+                    attempt,
+                )?;
+                Ok(Some((d, attempts)))
+            })
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        ws: &WorkspaceId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>> {
+        let mut select = format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE workspace_id = ?");
+        let mut p = vec![SqlValue::Text(ws.to_string())];
+        if let Some(e) = &filter.endpoint_id {
+            select.push_str(" AND endpoint_id = ?");
+            p.push(SqlValue::Text(e.to_string()));
+        }
+        if let Some(e) = &filter.event_id {
+            select.push_str(" AND event_id = ?");
+            p.push(SqlValue::Text(e.to_string()));
+        }
+        if let Some(t) = &filter.event_type {
+            select.push_str(" AND event_type = ?");
+            p.push(SqlValue::Text(t.clone()));
+        }
+        if let Some(s) = filter.status {
+            select.push_str(" AND status = ?");
+            p.push(SqlValue::Text(s.as_str().into()));
+        }
+        if let Some(t) = filter.since {
+            select.push_str(" AND created_at >= ?");
+            p.push(SqlValue::Integer(t.0));
+        }
+        if let Some(t) = filter.until {
+            select.push_str(" AND created_at < ?");
+            p.push(SqlValue::Integer(t.0));
+        }
+        let (sql, p) = page_sql(&select, p, page, "id");
+        let limit = page.limit;
+        self.engine
+            .read(move |c| run_page(c, &sql, p, limit, delivery, |d| d.id.to_string()))
+            .await
+    }
+
+    async fn release_stale_leases(&self, owner_prefix: Option<&str>) -> Result<u64> {
+        let prefix = owner_prefix.map(|p| format!("{p}%"));
+        self.engine
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "UPDATE deliveries SET lease_owner = NULL, ready_at = COALESCE(next_attempt_at, ready_at) \
+                         WHERE status = 'pending' AND lease_owner IS NOT NULL AND (?1 IS NULL OR lease_owner LIKE ?1)",
+                    )?
+                    .execute(params![prefix])?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
+    async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {
+        let mut total = Purged::default();
+        let dcut = cutoff_id(DeliveryId::PREFIX, before);
+        let ecut = cutoff_id(EventId::PREFIX, before);
+        // Small chunks, each its own write, so publishing never waits long.
+        loop {
+            let dcut = dcut.clone();
+            let (d, a) = self
+                .engine
+                .write(move |c| {
+                    let ids: Vec<String> = query_all(
+                        c,
+                        "SELECT id FROM deliveries WHERE id < ?1 AND status != 'pending' LIMIT 2000",
+                        params![dcut],
+                        |r| Ok(r.get(0)?),
+                    )?;
+                    let mut a = 0;
+                    let mut del_a = c.prepare_cached("DELETE FROM attempts WHERE delivery_id = ?1")?;
+                    let mut del_d = c.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?;
+                    for id in &ids {
+                        a += del_a.execute(params![id])? as u64;
+                        del_d.execute(params![id])?;
+                    }
+                    Ok((ids.len() as u64, a))
+                })
+                .await?;
+            total.deliveries += d;
+            total.attempts += a;
+            if d < 2000 {
+                break;
+            }
+        }
+        loop {
+            let ecut = ecut.clone();
+            let n = self
+                .engine
+                .write(move |c| {
+                    let n = c
+                        .prepare_cached(
+                            "DELETE FROM events WHERE id IN (SELECT id FROM events e WHERE e.id < ?1 AND NOT EXISTS \
+                             (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT 2000)",
+                        )?
+                        .execute(params![ecut])?;
+                    Ok(n as u64)
+                })
+                .await?;
+            total.events += n;
+            if n < 2000 {
+                break;
+            }
+        }
+        self.engine
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+                    .execute(params![now.0 - IDEMPOTENCY_MS])?;
+                c.prepare_cached(
+                    "DELETE FROM endpoints WHERE deleted_at IS NOT NULL AND deleted_at < ?1",
+                )?
+                .execute(params![before.0])?;
+                Ok(())
+            })
+            .await?;
+        Ok(total)
+    }
+
+    async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>> {
+        let name = name.to_owned();
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO server_keys (name, key, created_at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![name, make, hookrelay_core::time::now().0])?;
+                Ok(
+                    c.prepare_cached("SELECT key FROM server_keys WHERE name = ?1")?
+                        .query_row(params![name], |r| r.get(0))?,
+                )
+            })
+            .await
+    }
+
+    async fn close(&self) {
+        self.engine.close().await;
+    }
+}
+
+fn publish_one(c: &Connection, ne: NewEvent, lease: Option<&Lease>) -> Result<Published> {
+    let ev = ne.event;
+    let ws = ev.workspace_id.as_str();
+    if let Some(key) = &ev.idempotency_key {
+        let found: Option<(String, i64)> = c
+            .prepare_cached("SELECT event_id, created_at FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2")?
+            .query_row(params![ws, key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((event_id, created_at)) = found {
+            if ev.created_at.0 - created_at < IDEMPOTENCY_MS {
+                if let Some(first) = load_event(c, Some(ws), &event_id)? {
+                    return Ok(Published::Duplicate(first));
+                }
+            }
+            c.prepare_cached("DELETE FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2")?
+                .execute(params![ws, key])?;
+        }
+        c.prepare_cached("INSERT INTO idempotency_keys (workspace_id, key, event_id, created_at) VALUES (?1,?2,?3,?4)")?
+            .execute(params![ws, key, ev.id.as_str(), ev.created_at.0])?;
+    }
+    c.prepare_cached(&format!(
+        "INSERT INTO events ({EVENT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+    ))?
+    .execute(params![
+        ev.id.as_str(),
+        ws,
+        ev.event_type,
+        ev.payload,
+        ev.resource.as_ref().map(|r| r.kind.as_str()),
+        ev.resource.as_ref().map(|r| r.id.as_str()),
+        ev.previous_data,
+        ev.idempotency_key,
+        ev.created_at.0,
+        ne.deliveries.len() as i64,
+        ev.test,
+    ])?;
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO deliveries (id, workspace_id, event_id, endpoint_id, event_type, api_version, status, \
+         attempt_count, next_attempt_at, ready_at, lease_owner, manual, test, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?10, 'pending', 0, ?6, ?7, ?8, 0, ?9, ?6, ?6)",
+    )?;
+    for d in &ne.deliveries {
+        let (ready, owner) = match lease {
+            Some(l) => (l.until.0, Some(l.owner.as_str())),
+            None => (ev.created_at.0, None),
+        };
+        stmt.execute(params![
+            d.id.as_str(),
+            ws,
+            ev.id.as_str(),
+            d.endpoint_id.as_str(),
+            d.event_type,
+            ev.created_at.0,
+            ready,
+            owner,
+            ev.test,
+            d.api_version,
+        ])?;
+    }
+    let mut ev = ev;
+    ev.delivery_count = ne.deliveries.len() as u32;
+    Ok(Published::Created(ev))
+}
+
+fn record_outcomes(c: &Connection, outcomes: &[Outcome]) -> Result<()> {
+    let mut upd = c.prepare_cached(
+        "UPDATE deliveries SET \
+           attempt_count = attempt_count + ?2, \
+           status = CASE WHEN status = 'pending' THEN ?3 ELSE status END, \
+           next_attempt_at = CASE WHEN status = 'pending' THEN ?4 ELSE next_attempt_at END, \
+           ready_at = CASE WHEN status = 'pending' THEN COALESCE(?4, ready_at) ELSE ready_at END, \
+           manual = CASE WHEN status = 'pending' AND ?3 = 'pending' THEN 0 ELSE manual END, \
+           lease_owner = NULL, updated_at = ?5 \
+         WHERE id = ?1 RETURNING attempt_count",
+    )?;
+    for o in outcomes {
+        let now = o
+            .attempt
+            .as_ref()
+            .map_or_else(hookrelay_core::time::now, |a| {
+                a.started_at.plus_millis(i64::from(a.duration_ms))
+            });
+        let made = u32::from(o.attempt.is_some());
+        let count: Option<u32> = upd
+            .query_row(
+                params![
+                    o.delivery_id.as_str(),
+                    made,
+                    o.status.as_str(),
+                    o.next_attempt_at.map(|t| t.0),
+                    now.0
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let (Some(a), Some(n)) = (&o.attempt, count) {
+            insert_attempt(c, o.delivery_id.as_str(), n, a)?;
+        }
+        match o.endpoint_effect {
+            None => {}
+            Some(EndpointEffect::ClearFailing) => {
+                c.prepare_cached("UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")?
+                    .execute(params![o.endpoint_id.as_str()])?;
+            }
+            Some(EndpointEffect::MarkFailing(t)) => {
+                c.prepare_cached("UPDATE endpoints SET failing_since = ?2 WHERE id = ?1 AND failing_since IS NULL")?
+                    .execute(params![o.endpoint_id.as_str(), t.0])?;
+            }
+            Some(EndpointEffect::DisableFailing(t)) => {
+                c.prepare_cached(
+                    "UPDATE endpoints SET status = 'disabled', disabled_reason = 'failing', updated_at = ?2 \
+                     WHERE id = ?1 AND status = 'enabled' AND deleted_at IS NULL",
+                )?
+                .execute(params![o.endpoint_id.as_str(), t.0])?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! Configuration: command-line flags override `HOOKRELAY_*` environment
+//! variables, which override an optional TOML file (`--config`), which
+//! overrides the defaults. Raw input is turned into validated [`Settings`]
+//! once, here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+
+/// `hookrelay serve` flags (each also readable from its environment variable).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "HOOKRELAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "HOOKRELAY_LISTEN")]
+    pub listen: Option<String>,
+    /// `sqlite://PATH` [default: sqlite://./hookrelay-data/hookrelay.db].
+    #[arg(long, env = "HOOKRELAY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Public base URL of this server (used in links it hands out).
+    #[arg(long, env = "HOOKRELAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Make sure this API key exists for workspace `default`.
+    #[arg(long, env = "HOOKRELAY_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The org admin key (may create workspaces and act in any of them).
+    #[arg(long, env = "HOOKRELAY_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Allow loopback/private/link-local destinations.
+    #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_DESTINATIONS", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_private_destinations: Option<bool>,
+    /// Development mode: allows private destinations and http:// endpoint URLs.
+    #[arg(long, env = "HOOKRELAY_DEV", num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub dev: Option<bool>,
+    /// Default retry schedule, comma-separated seconds (e.g. `5,60,300`).
+    #[arg(long, env = "HOOKRELAY_RETRY_SCHEDULE")]
+    pub retry_schedule: Option<String>,
+    /// Per-attempt timeout in seconds [default: 30].
+    #[arg(long, env = "HOOKRELAY_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<u64>,
+    /// Days of history to keep [default: 30].
+    #[arg(long, env = "HOOKRELAY_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+    /// Largest event payload / `POST /events` body in bytes [default: 1048576].
+    #[arg(long, env = "HOOKRELAY_MAX_EVENT_BYTES")]
+    pub max_event_bytes: Option<usize>,
+    /// Attempts in flight at once per endpoint [default: 32].
+    #[arg(long, env = "HOOKRELAY_ENDPOINT_CONCURRENCY")]
+    pub endpoint_concurrency: Option<usize>,
+    /// Disable endpoints that have failed for this many hours [default: 120; 0 = never].
+    #[arg(long, env = "HOOKRELAY_AUTO_DISABLE_HOURS")]
+    pub auto_disable_hours: Option<u64>,
+    /// An event catalog JSON file to use instead of the built-in one.
+    #[arg(long, env = "HOOKRELAY_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, env = "HOOKRELAY_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The TOML file: the same settings, snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub api_key: Option<String>,
+    pub admin_key: Option<String>,
+    pub allow_private_destinations: Option<bool>,
+    pub dev: Option<bool>,
+    pub retry_schedule: Option<Vec<u32>>,
+    pub request_timeout: Option<u64>,
+    pub retention_days: Option<u32>,
+    pub max_event_bytes: Option<usize>,
+    pub endpoint_concurrency: Option<usize>,
+    pub auto_disable_hours: Option<u64>,
+    pub catalog: Option<PathBuf>,
+    pub log_format: Option<String>,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+}
+
+/// Validated settings of `hookrelay serve`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: Database,
+    pub public_url: Option<String>,
+    pub api_key: Option<String>,
+    pub admin_key: Option<String>,
+    pub dev: bool,
+    pub allow_private_destinations: bool,
+    pub retry_schedule: Vec<u32>,
+    pub request_timeout: Duration,
+    pub retention: Duration,
+    pub max_event_bytes: usize,
+    pub endpoint_concurrency: usize,
+    pub auto_disable_after: Duration,
+    pub catalog: Option<PathBuf>,
+    pub json_logs: bool,
+    /// How often retention runs (tests shorten it).
+    pub purge_interval: Duration,
+    /// How often the dispatcher polls for due deliveries.
+    pub poll_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid"),
+            database: Database::Sqlite(PathBuf::from("./hookrelay-data/hookrelay.db")),
+            public_url: None,
+            api_key: None,
+            admin_key: None,
+            dev: false,
+            allow_private_destinations: false,
+            retry_schedule: hookrelay_core::retry::DEFAULT_SCHEDULE.to_vec(),
+            request_timeout: Duration::from_secs(30),
+            retention: Duration::from_secs(30 * 86_400),
+            max_event_bytes: 1024 * 1024,
+            endpoint_concurrency: 32,
+            auto_disable_after: Duration::from_secs(5 * 86_400),
+            catalog: None,
+            json_logs: false,
+            purge_interval: Duration::from_secs(3600),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Parses `sqlite://PATH` (relative or absolute) or `sqlite:PATH`.
+pub fn parse_database_url(url: &str) -> anyhow::Result<Database> {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = rest.split('?').next().unwrap_or(rest);
+        if path.is_empty() {
+            bail!("database URL {url:?} names no file");
+        }
+        return Ok(Database::Sqlite(PathBuf::from(path)));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        bail!("PostgreSQL is not supported by this build of hookrelay yet; use sqlite://PATH");
+    }
+    bail!("unsupported database URL {url:?}: expected sqlite://PATH")
+}
+
+fn parse_schedule(s: &str) -> anyhow::Result<Vec<u32>> {
+    let v = s
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<u32>()
+                .with_context(|| format!("retry schedule entry {p:?} is not a number of seconds"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(v)
+}
+
+impl Settings {
+    /// Merges flags/env (already combined by clap) over the file over defaults.
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let d = Settings::default();
+        let listen = match args.listen.clone().or(file.listen) {
+            Some(l) => l
+                .parse()
+                .with_context(|| format!("listen address {l:?} is not HOST:PORT"))?,
+            None => d.listen,
+        };
+        let database = match args.database_url.clone().or(file.database_url) {
+            Some(u) => parse_database_url(&u)?,
+            None => d.database,
+        };
+        let dev = args.dev.or(file.dev).unwrap_or(false);
+        let allow_private = args
+            .allow_private_destinations
+            .or(file.allow_private_destinations)
+            .unwrap_or(false)
+            || dev;
+        let retry_schedule = match (&args.retry_schedule, file.retry_schedule) {
+            (Some(s), _) => parse_schedule(s)?,
+            (None, Some(v)) => v,
+            (None, None) => d.retry_schedule,
+        };
+        hookrelay_core::validate::retry_schedule(&retry_schedule)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let timeout = args.request_timeout.or(file.request_timeout).unwrap_or(30);
+        if timeout == 0 {
+            bail!("request timeout must be at least 1 second");
+        }
+        let log_format = args
+            .log_format
+            .clone()
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        let json_logs = match log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => bail!("log format {other:?} is not `text` or `json`"),
+        };
+        let public_url = args.public_url.clone().or(file.public_url);
+        if let Some(u) = &public_url {
+            url::Url::parse(u).with_context(|| format!("public URL {u:?} is not a URL"))?;
+        }
+        Ok(Settings {
+            listen,
+            database,
+            public_url,
+            api_key: args
+                .api_key
+                .clone()
+                .or(file.api_key)
+                .filter(|k| !k.is_empty()),
+            admin_key: args
+                .admin_key
+                .clone()
+                .or(file.admin_key)
+                .filter(|k| !k.is_empty()),
+            dev,
+            allow_private_destinations: allow_private,
+            retry_schedule,
+            request_timeout: Duration::from_secs(timeout),
+            retention: Duration::from_secs(
+                u64::from(args.retention_days.or(file.retention_days).unwrap_or(30)) * 86_400,
+            ),
+            max_event_bytes: args
+                .max_event_bytes
+                .or(file.max_event_bytes)
+                .unwrap_or(d.max_event_bytes),
+            endpoint_concurrency: args
+                .endpoint_concurrency
+                .or(file.endpoint_concurrency)
+                .unwrap_or(d.endpoint_concurrency)
+                .max(1),
+            auto_disable_after: Duration::from_secs(
+                args.auto_disable_hours
+                    .or(file.auto_disable_hours)
+                    .unwrap_or(120)
+                    * 3600,
+            ),
+            catalog: args.catalog.clone().or(file.catalog),
+            json_logs,
+            purge_interval: d.purge_interval,
+            poll_interval: d.poll_interval,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            parse_database_url("sqlite:///var/lib/hookrelay/hookrelay.db").unwrap(),
+            Database::Sqlite(PathBuf::from("/var/lib/hookrelay/hookrelay.db"))
+        );
+        assert_eq!(
+            parse_database_url("sqlite://./data/h.db").unwrap(),
+            Database::Sqlite(PathBuf::from("./data/h.db"))
+        );
+        assert_eq!(
+            parse_database_url("sqlite:h.db").unwrap(),
+            Database::Sqlite(PathBuf::from("h.db"))
+        );
+        assert!(parse_database_url("mysql://x").is_err());
+        assert!(parse_database_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookrelay.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\nrequest_timeout = 7\nretry_schedule = [1, 2]\ndev = true\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            request_timeout: Some(3),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(s.listen.port(), 9999);
+        assert_eq!(s.request_timeout, Duration::from_secs(3));
+        assert_eq!(s.retry_schedule, vec![1, 2]);
+        assert!(s.dev && s.allow_private_destinations);
+        assert_eq!(s.retention, Duration::from_secs(30 * 86_400));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(Settings::resolve(&args).is_err());
+    }
+}

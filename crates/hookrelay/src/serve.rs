@@ -1,0 +1,284 @@
+//! `hookrelay serve`: opens the store, loads the catalog and directory,
+//! bootstraps the default workspace, starts the dispatcher and the API, and
+//! shuts all of it down in order.
+//!
+//! Shutdown order: stop accepting connections and finish requests in flight
+//! (every accepted event is already committed), then stop the dispatcher
+//! (attempts in flight finish or are given back; queued deliveries are given
+//! back), then flush outcomes and close the store.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use hookrelay_api::{ApiConfig, AppInner, AppState};
+use hookrelay_core::catalog::Catalog;
+use hookrelay_core::ids::{ApiKeyId, WorkspaceId};
+use hookrelay_core::secret::{api_key_from_plaintext, generate_api_key, ApiKeyHash};
+use hookrelay_core::time::{Clock, SystemClock};
+use hookrelay_dispatch::{DispatchConfig, DispatchMetrics, Dispatcher};
+use hookrelay_store::directory::Directory;
+use hookrelay_store::sqlite::SqliteStore;
+use hookrelay_store::{ApiKeyRecord, Store, Workspace};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Database, Settings};
+
+/// What the first start created, for printing (the key only when new).
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub workspace_id: WorkspaceId,
+    /// A key created now, shown once.
+    pub new_api_key: Option<String>,
+    /// The key came from `HOOKRELAY_API_KEY`.
+    pub key_from_env: bool,
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub bootstrap: Bootstrap,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish()
+    }
+}
+
+impl Server {
+    /// Starts a server on `listener`; it runs until [`Server::shutdown`].
+    pub async fn start(settings: Settings, listener: TcpListener) -> anyhow::Result<Server> {
+        let (tx, rx) = oneshot::channel::<()>();
+        let addr = listener.local_addr()?;
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let task = tokio::spawn(run(
+            settings,
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+            Some(ready_tx),
+        ));
+        match ready_rx.await {
+            Ok(bootstrap) => Ok(Server {
+                addr,
+                bootstrap,
+                shutdown: Some(tx),
+                task,
+            }),
+            Err(_) => match task.await {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(())) => anyhow::bail!("server stopped before it was ready"),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
+    /// Graceful shutdown; returns when everything has stopped.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await?
+    }
+
+    /// Stops the server abruptly (no graceful steps), like a crash would.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
+    match db {
+        Database::Sqlite(path) => {
+            let store =
+                SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+fn load_catalog(settings: &Settings) -> anyhow::Result<Catalog> {
+    match &settings.catalog {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading catalog {}", p.display()))?;
+            Catalog::from_json(&text).with_context(|| format!("loading catalog {}", p.display()))
+        }
+        None => Ok(Catalog::builtin()),
+    }
+}
+
+/// Ensures workspace `default` and its key.
+async fn bootstrap(
+    store: &dyn Store,
+    settings: &Settings,
+    clock: &dyn Clock,
+) -> anyhow::Result<Bootstrap> {
+    let now = clock.now();
+    let (ws, created) = match store.find_workspace_by_name("default").await? {
+        Some(ws) => (ws, false),
+        None => {
+            let ws = Workspace {
+                id: WorkspaceId::at(now.0),
+                name: "default".into(),
+                created_at: now,
+            };
+            store.create_workspace(&ws).await?;
+            (ws, true)
+        }
+    };
+    let mut boot = Bootstrap {
+        workspace_id: ws.id.clone(),
+        new_api_key: None,
+        key_from_env: false,
+    };
+    let new_key = if let Some(k) = &settings.api_key {
+        boot.key_from_env = true;
+        Some((api_key_from_plaintext(k.clone()), "HOOKRELAY_API_KEY"))
+    } else if created {
+        Some((generate_api_key(), "bootstrap"))
+    } else {
+        None
+    };
+    if let Some((key, name)) = new_key {
+        if store.find_api_key(&key.hash).await?.is_none() {
+            store
+                .insert_api_key(&ApiKeyRecord {
+                    id: ApiKeyId::at(now.0),
+                    workspace_id: ws.id.clone(),
+                    name: name.into(),
+                    prefix: key.prefix.clone(),
+                    hash: key.hash,
+                    created_at: now,
+                    revoked_at: None,
+                })
+                .await?;
+        }
+        if !boot.key_from_env {
+            boot.new_api_key = Some(key.plaintext.expose().to_owned());
+        }
+    }
+    Ok(boot)
+}
+
+/// Runs the whole service on `listener` until `shutdown` resolves.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: Option<oneshot::Sender<Bootstrap>>,
+) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let catalog = Arc::new(load_catalog(&settings)?);
+    let store = open_store(&settings.database)?;
+    // SQLite is single-node: whatever a previous run held is ours to redo.
+    let released = store.release_stale_leases(None).await?;
+    if released > 0 {
+        tracing::info!(
+            released,
+            "resuming deliveries left pending by the previous run"
+        );
+    }
+    let directory = Arc::new(Directory::load(store.clone(), catalog.clone()).await?);
+    let boot = bootstrap(store.as_ref(), &settings, clock.as_ref()).await?;
+
+    let mut registry = Registry::default();
+    let metrics = Arc::new(DispatchMetrics::new(&mut registry));
+    let dispatch_config = DispatchConfig {
+        request_timeout: settings.request_timeout,
+        allow_private: settings.allow_private_destinations,
+        default_schedule: settings.retry_schedule.clone(),
+        endpoint_concurrency: settings.endpoint_concurrency,
+        auto_disable_after: settings.auto_disable_after,
+        poll_interval: settings.poll_interval,
+        ..DispatchConfig::default()
+    };
+    let (dispatcher, tasks) = Dispatcher::start(
+        store.clone(),
+        directory.clone(),
+        clock.clone(),
+        dispatch_config,
+        metrics,
+    );
+    let api_config = ApiConfig {
+        admin_key_hash: settings.admin_key.as_deref().map(ApiKeyHash::of),
+        allow_http: settings.dev,
+        max_event_bytes: settings.max_event_bytes,
+        max_batch_bytes: (settings.max_event_bytes * 16).max(16 * 1024 * 1024),
+        ..ApiConfig::default()
+    };
+    let state = AppState {
+        inner: Arc::new(AppInner {
+            store: store.clone(),
+            directory,
+            dispatcher,
+            catalog,
+            clock: clock.clone(),
+            config: api_config,
+            registry: Arc::new(registry),
+            keys: Default::default(),
+            openapi: hookrelay_api::OPENAPI_JSON,
+        }),
+    };
+    let app = hookrelay_api::router(state);
+
+    let stop = CancellationToken::new();
+    let purger = tokio::spawn(retention(
+        store.clone(),
+        clock.clone(),
+        settings.retention,
+        settings.purge_interval,
+        stop.clone(),
+    ));
+
+    if let Some(r) = ready {
+        let _ = r.send(boot);
+    }
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tracing::info!("no longer accepting requests; stopping the dispatcher");
+    stop.cancel();
+    let _ = purger.await;
+    tasks.shutdown().await;
+    store.close().await;
+    tracing::info!("stopped");
+    served.context("serving HTTP")
+}
+
+async fn retention(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keep: std::time::Duration,
+    every: std::time::Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let now = clock.now();
+        let before = now.plus_millis(-(keep.as_millis() as i64));
+        match store.purge(before, now).await {
+            Ok(p) if p.events + p.deliveries > 0 => {
+                tracing::info!(
+                    events = p.events,
+                    deliveries = p.deliveries,
+                    attempts = p.attempts,
+                    "purged old history"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+        }
+    }
+}
