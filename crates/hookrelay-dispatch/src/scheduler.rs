@@ -71,7 +71,6 @@ impl Bucket {
 struct Queue {
     jobs: VecDeque<Job>,
     in_flight: usize,
-    bucket: Option<Bucket>,
     timer_armed: bool,
 }
 
@@ -79,6 +78,8 @@ struct State {
     shared: Arc<Shared>,
     out: mpsc::UnboundedSender<Outcome>,
     queues: HashMap<EndpointId, Queue>,
+    /// Token buckets of rate-limited endpoints (they outlive idle queues).
+    buckets: HashMap<EndpointId, Bucket>,
     /// Endpoints that have work but wait for a global slot, in arrival order.
     runnable: VecDeque<EndpointId>,
     runnable_set: HashSet<EndpointId>,
@@ -99,6 +100,7 @@ pub(crate) async fn run(
         shared,
         out,
         queues: HashMap::new(),
+        buckets: HashMap::new(),
         runnable: VecDeque::new(),
         runnable_set: HashSet::new(),
         timers: BTreeMap::new(),
@@ -237,12 +239,21 @@ impl State {
         let Some(q) = self.queues.get_mut(ep) else {
             return;
         };
-        match (rate, &mut q.bucket) {
-            (Some(r), Some(b)) if b.rate != r => *b = Bucket::new(r),
-            (Some(r), None) => q.bucket = Some(Bucket::new(r)),
-            (None, Some(_)) => q.bucket = None,
-            _ => {}
+        match rate {
+            Some(r) => {
+                let b = self
+                    .buckets
+                    .entry(ep.clone())
+                    .or_insert_with(|| Bucket::new(r));
+                if b.rate != r {
+                    *b = Bucket::new(r);
+                }
+            }
+            None => {
+                self.buckets.remove(ep);
+            }
         }
+        let mut bucket = self.buckets.get_mut(ep);
         while q.in_flight < conc && !q.jobs.is_empty() {
             if self.in_flight >= self.shared.config.max_in_flight {
                 if self.runnable_set.insert(ep.clone()) {
@@ -250,7 +261,7 @@ impl State {
                 }
                 return;
             }
-            if let Some(b) = &mut q.bucket {
+            if let Some(b) = bucket.as_deref_mut() {
                 if let Err(when) = b.take(Instant::now()) {
                     if !q.timer_armed {
                         q.timer_armed = true;

@@ -95,7 +95,8 @@ pub async fn send(
     }
     if let Some(custom) = &endpoint.advanced_options.headers {
         for (k, v) in custom {
-            headers.push((k.clone(), v.clone()));
+            // HTTP/1 sends names in lower case; record them as sent.
+            headers.push((k.to_ascii_lowercase(), v.clone()));
         }
     }
     let started = Instant::now();

@@ -1,0 +1,317 @@
+//! §5/§7: the dispatcher — signing at send time, timeouts, what counts as
+//! success, retries, Retry-After, custom headers, isolation, rate limits.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{verify_extend, Receiver, Reply, TestServer};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn ts(r: &crate::support::Received) -> i64 {
+    r.header("x-extend-request-timestamp")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_attempt_is_signed_at_send_time() {
+    let s = TestServer::start().await;
+    let r = Receiver::start().await;
+    r.script(vec![Reply::Status(500)]);
+    let ep = s
+        .endpoint(
+            &format!("{}/hook", r.url),
+            &["extract_run.processed"],
+            json!({"retrySchedule": [1]}),
+        )
+        .await;
+    let secret = ep["signingSecret"].as_str().unwrap();
+    s.publish("extract_run.processed", json!({"id": "x"})).await;
+    let got = r.wait_for(2, WAIT).await;
+    assert_eq!(got[0].body, got[1].body, "same body, same eventId");
+    assert!(
+        ts(&got[1]) > ts(&got[0]),
+        "a retry carries a fresh timestamp"
+    );
+    assert_ne!(
+        got[0].header("x-extend-request-signature"),
+        got[1].header("x-extend-request-signature")
+    );
+    for g in &got {
+        verify_extend(g, secret).expect("each attempt verifies");
+        let age = hookrelay_core::time::now().secs() - ts(g);
+        assert!(
+            (0..10).contains(&age),
+            "timestamp is the send time: age {age}"
+        );
+    }
+    assert!(verify_extend(&got[0], "wss_wrong").is_err());
+}
+
+#[tokio::test]
+async fn only_2xx_is_success_and_redirects_are_not_followed() {
+    let s = TestServer::start().await;
+    let r = Receiver::start().await;
+    r.script(vec![
+        Reply::WithHeaders(302, vec![("location", format!("{}/elsewhere", r.url))]),
+        Reply::Status(400),
+        Reply::Status(503),
+        Reply::Status(204),
+    ]);
+    s.endpoint(
+        &format!("{}/hook", r.url),
+        &["extract_run.processed"],
+        json!({"retrySchedule": [1, 1, 1, 1]}),
+    )
+    .await;
+    let ev = s.publish("extract_run.processed", json!({"id": "x"})).await;
+    let d = s.delivery_of(ev["id"].as_str().unwrap()).await;
+    let d = s
+        .wait_delivery(d["id"].as_str().unwrap(), WAIT, |d| {
+            d["status"] == "succeeded"
+        })
+        .await;
+    let statuses: Vec<_> = d["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["responseStatus"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![json!(302), json!(400), json!(503), json!(204)]
+    );
+    for a in &d["attempts"].as_array().unwrap()[..3] {
+        assert_eq!(a["errorKind"], "http_status");
+    }
+    assert_eq!(d["attempts"][3]["errorKind"], serde_json::Value::Null);
+    assert_eq!(d["attemptCount"], 4);
+    assert_eq!(d["nextAttemptAt"], serde_json::Value::Null);
+    assert!(
+        r.received().iter().all(|g| g.path_and_query == "/hook"),
+        "the redirect was not followed"
+    );
+}
+
+#[tokio::test]
+async fn the_endpoint_schedule_runs_out_then_the_delivery_fails() {
+    let s = TestServer::start().await;
+    let r = Receiver::start_replying(Reply::Status(500)).await;
+    s.endpoint(
+        &format!("{}/hook", r.url),
+        &["extract_run.processed"],
+        json!({"retrySchedule": [1, 1]}),
+    )
+    .await;
+    let ev = s.publish("extract_run.processed", json!({"id": "x"})).await;
+    let id = s.delivery_of(ev["id"].as_str().unwrap()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pending = s.wait_delivery(&id, WAIT, |d| d["attemptCount"] == 1).await;
+    assert_eq!(pending["status"], "pending");
+    assert!(pending["nextAttemptAt"].is_string());
+    let d = s
+        .wait_delivery(&id, WAIT, |d| d["status"] == "failed")
+        .await;
+    assert_eq!(
+        d["attemptCount"], 3,
+        "one attempt plus one per schedule entry"
+    );
+    let got = r.received();
+    assert_eq!(got.len(), 3);
+    let gap = got[1].at.duration_since(got[0].at);
+    assert!(
+        gap >= Duration::from_millis(850) && gap < Duration::from_secs(4),
+        "{gap:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_server_default_schedule_applies_without_an_endpoint_schedule() {
+    let s = TestServer::start_with(|c| c.retry_schedule = vec![1]).await;
+    let r = Receiver::start_replying(Reply::Status(500)).await;
+    s.endpoint(
+        &format!("{}/hook", r.url),
+        &["extract_run.processed"],
+        json!({}),
+    )
+    .await;
+    let ev = s.publish("extract_run.processed", json!({"id": "x"})).await;
+    let id = s.delivery_of(ev["id"].as_str().unwrap()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = s
+        .wait_delivery(&id, WAIT, |d| d["status"] == "failed")
+        .await;
+    assert_eq!(d["attemptCount"], 2);
+}
+
+#[tokio::test]
+async fn retry_after_pushes_the_next_attempt_later() {
+    let s = TestServer::start().await;
+    let r = Receiver::start().await;
+    r.script(vec![Reply::WithHeaders(
+        503,
+        vec![("retry-after", "3".into())],
+    )]);
+    s.endpoint(
+        &format!("{}/hook", r.url),
+        &["extract_run.processed"],
+        json!({"retrySchedule": [1]}),
+    )
+    .await;
+    s.publish("extract_run.processed", json!({"id": "x"})).await;
+    let got = r.wait_for(2, WAIT).await;
+    let gap = got[1].at.duration_since(got[0].at);
+    assert!(
+        gap >= Duration::from_millis(2900),
+        "Retry-After: 3 honoured, waited {gap:?}"
+    );
+}
+
+#[tokio::test]
+async fn timeouts_are_failures_with_their_own_kind() {
+    let s = TestServer::start_with(|c| c.request_timeout = Duration::from_secs(1)).await;
+    let r = Receiver::start_replying(Reply::Hang).await;
+    s.endpoint(
+        &format!("{}/hook", r.url),
+        &["extract_run.processed"],
+        json!({"retrySchedule": []}),
+    )
+    .await;
+    let ev = s.publish("extract_run.processed", json!({"id": "x"})).await;
+    let id = s.delivery_of(ev["id"].as_str().unwrap()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = s
+        .wait_delivery(&id, WAIT, |d| d["status"] == "failed")
+        .await;
+    let a = &d["attempts"][0];
+    assert_eq!(a["errorKind"], "timeout");
+    assert_eq!(a["responseStatus"], serde_json::Value::Null);
+    let ms = a["durationMs"].as_u64().unwrap();
+    assert!((900..3000).contains(&ms), "{ms}");
+}
+
+#[tokio::test]
+async fn refused_connections_are_connect_errors() {
+    let s = TestServer::start().await;
+    // A port with nothing listening.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    s.endpoint(
+        &format!("http://127.0.0.1:{port}/x"),
+        &["extract_run.processed"],
+        json!({"retrySchedule": []}),
+    )
+    .await;
+    let ev = s.publish("extract_run.processed", json!({"id": "x"})).await;
+    let id = s.delivery_of(ev["id"].as_str().unwrap()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = s
+        .wait_delivery(&id, WAIT, |d| d["status"] == "failed")
+        .await;
+    assert_eq!(d["attempts"][0]["errorKind"], "connect");
+}
+
+#[tokio::test]
+async fn custom_headers_are_sent_and_the_query_string_kept() {
+    let s = TestServer::start().await;
+    let r = Receiver::start().await;
+    s.endpoint(
+        &format!("{}/hooks/in?api_version=2026-02-09&tenant=a%20b", r.url),
+        &["extract_run.processed"],
+        json!({"advancedOptions": {"headers": {"X-Tenant": "acme", "Authorization": "Bearer downstream"}}}),
+    )
+    .await;
+    s.publish("extract_run.processed", json!({"id": "x"})).await;
+    let got = r.wait_for(1, WAIT).await;
+    assert_eq!(
+        got[0].path_and_query,
+        "/hooks/in?api_version=2026-02-09&tenant=a%20b"
+    );
+    assert_eq!(got[0].header("x-tenant").as_deref(), Some("acme"));
+    assert_eq!(
+        got[0].header("authorization").as_deref(),
+        Some("Bearer downstream")
+    );
+    assert!(got[0]
+        .header("user-agent")
+        .unwrap()
+        .starts_with("hookrelay/"));
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_delay_another() {
+    let s = TestServer::start_with(|c| {
+        c.request_timeout = Duration::from_secs(20);
+        c.endpoint_concurrency = 4;
+    })
+    .await;
+    let hang = Receiver::start_replying(Reply::Hang).await;
+    let healthy = Receiver::start().await;
+    s.endpoint(
+        &format!("{}/slow", hang.url),
+        &["extract_run.processed"],
+        json!({}),
+    )
+    .await;
+    s.endpoint(
+        &format!("{}/fast", healthy.url),
+        &["extract_run.processed"],
+        json!({}),
+    )
+    .await;
+    let started = Instant::now();
+    for i in 0..40 {
+        s.publish("extract_run.processed", json!({"id": i})).await;
+    }
+    let got = healthy.wait_for(40, Duration::from_secs(10)).await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "healthy endpoint got all 40 in {elapsed:?}"
+    );
+    let worst = got
+        .iter()
+        .map(|g| g.at.duration_since(started))
+        .max()
+        .unwrap();
+    assert!(worst < Duration::from_secs(8), "{worst:?}");
+    // The hanging endpoint holds exactly its own concurrency, no more.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        hang.received().len(),
+        4,
+        "per-endpoint concurrency is bounded"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_space_out_deliveries() {
+    let s = TestServer::start().await;
+    let r = Receiver::start().await;
+    s.endpoint(
+        &format!("{}/hook", r.url),
+        &["extract_run.processed"],
+        json!({"rateLimitPerSecond": 4}),
+    )
+    .await;
+    for i in 0..12 {
+        s.publish("extract_run.processed", json!({"id": i})).await;
+    }
+    let got = r.wait_for(12, WAIT).await;
+    let span = got.last().unwrap().at.duration_since(got[0].at);
+    // A burst of 4, then 4 per second: the last of 12 comes after ~2 s.
+    assert!(span >= Duration::from_millis(1700), "{span:?}");
+}

@@ -1,0 +1,265 @@
+//! §1/§7: restarts, crashes and graceful shutdown. The process-level tests
+//! run the real `hookrelay` binary and signal it.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::{Receiver, Reply, TestServer, KEY};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn pending_deliveries_resume_after_a_restart() {
+    let s = TestServer::start().await;
+    let r = Receiver::start_replying(Reply::Status(503)).await;
+    s.endpoint(
+        &format!("{}/hook", r.url),
+        &["extract_run.processed"],
+        json!({"retrySchedule": [2]}),
+    )
+    .await;
+    let ev = s.publish("extract_run.processed", json!({"id": "x"})).await;
+    r.wait_for(1, WAIT).await;
+    let s = s.restart().await;
+    r.set_default(Reply::Status(200));
+    let id = s.delivery_of(ev["id"].as_str().unwrap()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = s
+        .wait_delivery(&id, WAIT, |d| d["status"] == "succeeded")
+        .await;
+    assert_eq!(d["attemptCount"], 2);
+    assert_eq!(r.received().len(), 2);
+}
+
+/// A `hookrelay serve` child process.
+struct Proc {
+    child: tokio::process::Child,
+    url: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn spawn(dir: &std::path::Path) -> Proc {
+    let port = free_port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .arg("serve")
+        .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "HOOKRELAY_DATABASE_URL",
+            format!("sqlite://{}", dir.join("hookrelay.db").display()),
+        )
+        .env("HOOKRELAY_API_KEY", KEY)
+        .env("HOOKRELAY_DEV", "1")
+        .env("HOOKRELAY_REQUEST_TIMEOUT", "10")
+        .env("HOOKRELAY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn hookrelay");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{url}/healthz")).await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "hookrelay did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Proc { child, url }
+}
+
+fn signal(p: &Proc, sig: i32) {
+    let pid = p.child.id().expect("running") as i32;
+    // SAFETY-free: libc::kill is a plain syscall wrapper.
+    let rc = unsafe_kill(pid, sig);
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+#[allow(unsafe_code)]
+fn unsafe_kill(pid: i32, sig: i32) -> i32 {
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(pid, sig) }
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {
+    let resp = http
+        .post(url)
+        .bearer_auth(KEY)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_after_202_loses_no_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Receiver::start_replying(Reply::Hang).await;
+    let http = reqwest::Client::new();
+    let mut p = spawn(dir.path()).await;
+    post(
+        &http,
+        &format!("{}/webhook_endpoints", p.url),
+        json!({"url": format!("{}/hook", r.url), "name": "r", "enabledEvents": ["extract_run.processed"], "apiVersion": "2026-02-09", "retrySchedule": [1]}),
+    )
+    .await;
+    let mut accepted = HashSet::new();
+    for i in 0..60 {
+        let ev = post(
+            &http,
+            &format!("{}/events", p.url),
+            json!({"eventType": "extract_run.processed", "payload": {"n": i}}),
+        )
+        .await;
+        accepted.insert(ev["id"].as_str().unwrap().to_owned());
+    }
+    signal(&p, libc::SIGKILL);
+    let _ = p.child.wait().await;
+    r.set_default(Reply::Status(200));
+    let p2 = spawn(dir.path()).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got: HashSet<String> = r
+            .received()
+            .iter()
+            .filter_map(|g| serde_json::from_slice::<Value>(&g.body).ok())
+            .filter_map(|b| b["eventId"].as_str().map(str::to_owned))
+            .collect();
+        if accepted.is_subset(&got) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} accepted events delivered after the crash",
+            accepted.intersection(&got).count(),
+            accepted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(p2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_attempts_in_flight_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Receiver::start_replying(Reply::Delay(Duration::from_millis(1500), 200)).await;
+    let http = reqwest::Client::new();
+    let mut p = spawn(dir.path()).await;
+    post(
+        &http,
+        &format!("{}/webhook_endpoints", p.url),
+        json!({"url": format!("{}/hook", r.url), "name": "r", "enabledEvents": ["extract_run.processed"], "apiVersion": "2026-02-09"}),
+    )
+    .await;
+    for i in 0..3 {
+        post(
+            &http,
+            &format!("{}/events", p.url),
+            json!({"eventType": "extract_run.processed", "payload": {"n": i}}),
+        )
+        .await;
+    }
+    r.wait_for(3, WAIT).await; // all three are in flight now
+    let started = Instant::now();
+    signal(&p, libc::SIGTERM);
+    let status = tokio::time::timeout(Duration::from_secs(15), p.child.wait())
+        .await
+        .expect("exits within the grace period")
+        .unwrap();
+    assert!(status.success(), "clean exit: {status:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "it waited for the attempts"
+    );
+    assert!(
+        reqwest::get(format!("{}/healthz", p.url)).await.is_err(),
+        "no longer accepting"
+    );
+
+    // After a restart the history says each was delivered once, and nothing is re-sent.
+    let p2 = spawn(dir.path()).await;
+    let resp: Value = http
+        .get(format!("{}/webhook_deliveries", p2.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ds = resp["data"].as_array().unwrap();
+    assert_eq!(ds.len(), 3);
+    for d in ds {
+        assert_eq!(d["status"], "succeeded", "{d}");
+        assert_eq!(d["attemptCount"], 1);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(r.received().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_start_prints_the_key_and_urls_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let run = || {
+        let dir = dir.path().to_owned();
+        async move {
+            let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+                .arg("serve")
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .env(
+                    "HOOKRELAY_DATABASE_URL",
+                    format!("sqlite://{}/db.sqlite", dir.display()),
+                )
+                .env_remove("HOOKRELAY_API_KEY")
+                .env("HOOKRELAY_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+                .await
+                .is_err()
+            {
+                assert!(Instant::now() < deadline);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            unsafe_kill(child.id().unwrap() as i32, libc::SIGTERM);
+            let out = child.wait_with_output().await.unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let first = run().await;
+    assert!(
+        first.contains(&format!("http://127.0.0.1:{port}")),
+        "{first}"
+    );
+    let key = first
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("API key:"))
+        .map(|k| k.trim().to_owned())
+        .expect("key printed");
+    assert!(key.starts_with("sk_"), "{first}");
+    let second = run().await;
+    assert!(!second.contains(&key), "the key is shown only once");
+}

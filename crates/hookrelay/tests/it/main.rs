@@ -1,0 +1,13 @@
+//! hookrelay's integration tests: one binary, each test with its own server
+//! on 127.0.0.1:0, its own database file and a real recording receiver.
+
+mod support;
+
+mod auth;
+mod delivery;
+mod endpoints;
+mod events;
+mod history;
+mod lifecycle;
+mod safety;
+mod subscriptions;

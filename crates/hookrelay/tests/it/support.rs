@@ -1,0 +1,412 @@
+//! Test harness: [`TestServer`] (a whole hookrelay on port 0 with a temp
+//! database) and [`Receiver`] (a real HTTP server that records every request
+//! and answers as told).
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hookrelay::config::{Database, Settings};
+use hookrelay::serve::Server;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+/// The fixed API key of test servers.
+pub const KEY: &str = "sk_test_integration_key_0123456789";
+/// The admin key of test servers.
+pub const ADMIN: &str = "admin_test_key_0123456789";
+
+pub struct TestServer {
+    pub url: String,
+    pub workspace_id: String,
+    pub dir: Arc<tempfile::TempDir>,
+    pub settings: Settings,
+    server: Option<Server>,
+    pub http: reqwest::Client,
+}
+
+/// Dev-mode settings on a fresh temp database with fast polling.
+pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
+    Settings {
+        database: Database::Sqlite(dir.path().join("hookrelay.db")),
+        api_key: Some(KEY.into()),
+        admin_key: Some(ADMIN.into()),
+        dev: true,
+        allow_private_destinations: true,
+        request_timeout: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(100),
+        ..Settings::default()
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(f: impl FnOnce(&mut Settings)) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut settings = test_settings(&dir);
+        f(&mut settings);
+        Self::start_in(dir, settings).await
+    }
+
+    async fn start_in(dir: Arc<tempfile::TempDir>, settings: Settings) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let server = Server::start(settings.clone(), listener)
+            .await
+            .expect("server starts");
+        TestServer {
+            url: format!("http://{}", server.addr),
+            workspace_id: server.bootstrap.workspace_id.to_string(),
+            dir,
+            settings,
+            server: Some(server),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Graceful stop, then a new server on the same database.
+    pub async fn restart(mut self) -> Self {
+        self.server
+            .take()
+            .expect("running")
+            .shutdown()
+            .await
+            .expect("clean shutdown");
+        Self::start_in(self.dir.clone(), self.settings.clone()).await
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.expect("clean shutdown");
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        match &self.settings.database {
+            Database::Sqlite(p) => p.clone(),
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, HeaderMap) {
+        let mut req = self.http.request(method, format!("{}{}", self.url, path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+        let headers = convert_headers(resp.headers());
+        let text = resp.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value, headers)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .request(reqwest::Method::GET, path, Some(KEY), None)
+            .await;
+        (s, v)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .request(reqwest::Method::POST, path, Some(KEY), Some(body))
+            .await;
+        (s, v)
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .request(reqwest::Method::DELETE, path, Some(KEY), None)
+            .await;
+        (s, v)
+    }
+
+    /// Creates an endpoint (2026-02-09 unless `extra` says otherwise); returns its JSON.
+    pub async fn endpoint(&self, url: &str, events: &[&str], extra: Value) -> Value {
+        let mut body = json!({
+            "url": url,
+            "name": "test endpoint",
+            "enabledEvents": events,
+            "apiVersion": "2026-02-09",
+        });
+        if let Value::Object(m) = extra {
+            for (k, v) in m {
+                body[k] = v;
+            }
+        }
+        let (s, v) = self.post("/webhook_endpoints", body).await;
+        assert_eq!(s, StatusCode::OK, "create endpoint: {v}");
+        v
+    }
+
+    /// Publishes an event; returns the event JSON.
+    pub async fn publish(&self, event_type: &str, payload: Value) -> Value {
+        let (s, v) = self
+            .post(
+                "/events",
+                json!({ "eventType": event_type, "payload": payload }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "publish: {v}");
+        v
+    }
+
+    /// The deliveries matching a query string, newest first.
+    pub async fn deliveries(&self, query: &str) -> Vec<Value> {
+        let (s, v) = self.get(&format!("/webhook_deliveries?{query}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn delivery(&self, id: &str) -> Value {
+        let (s, v) = self.get(&format!("/webhook_deliveries/{id}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v
+    }
+
+    /// Polls a delivery until `pred` holds (panics after `timeout`).
+    pub async fn wait_delivery(
+        &self,
+        id: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let d = self.delivery(id).await;
+            if pred(&d) {
+                return d;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "delivery {id} never reached the expected state: {d:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The only delivery of an event.
+    pub async fn delivery_of(&self, event_id: &str) -> Value {
+        let ds = self.deliveries(&format!("eventId={event_id}")).await;
+        assert_eq!(ds.len(), 1, "exactly one delivery: {ds:?}");
+        ds[0].clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.abort();
+        }
+    }
+}
+
+pub fn convert_headers(h: &reqwest::header::HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (k, v) in h {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(k.as_str().as_bytes()),
+            axum::http::HeaderValue::from_bytes(v.as_bytes()),
+        ) {
+            out.append(name, value);
+        }
+    }
+    out
+}
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The headers as (name, value) pairs, for the receiver library.
+    pub fn header_pairs(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect()
+    }
+}
+
+/// How the receiver answers.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Status(u16),
+    /// A status with extra headers.
+    WithHeaders(u16, Vec<(&'static str, String)>),
+    /// Never answers (until the client gives up).
+    Hang,
+    /// Answers `status` after a delay.
+    Delay(Duration, u16),
+    /// A status with a body.
+    Body(u16, String),
+}
+
+struct ReceiverState {
+    records: Mutex<Vec<Received>>,
+    script: Mutex<VecDeque<Reply>>,
+    default: Mutex<Reply>,
+    notify: Notify,
+}
+
+/// A real HTTP server that records what it gets.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    pub port: u16,
+    state: Arc<ReceiverState>,
+}
+
+async fn receive(
+    axum::extract::State(state): axum::extract::State<Arc<ReceiverState>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reply = {
+        let scripted = state.script.lock().unwrap().pop_front();
+        scripted.unwrap_or_else(|| state.default.lock().unwrap().clone())
+    };
+    state.records.lock().unwrap().push(Received {
+        path_and_query: uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    state.notify.notify_waiters();
+    match reply {
+        Reply::Status(s) => StatusCode::from_u16(s).unwrap().into_response(),
+        Reply::WithHeaders(s, hs) => {
+            let mut resp = StatusCode::from_u16(s).unwrap().into_response();
+            for (k, v) in hs {
+                resp.headers_mut().insert(k, v.parse().unwrap());
+            }
+            resp
+        }
+        Reply::Hang => {
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+        Reply::Delay(d, s) => {
+            tokio::time::sleep(d).await;
+            StatusCode::from_u16(s).unwrap().into_response()
+        }
+        Reply::Body(s, b) => (StatusCode::from_u16(s).unwrap(), b).into_response(),
+    }
+}
+
+impl Receiver {
+    /// A receiver answering 200 to everything.
+    pub async fn start() -> Self {
+        Self::start_replying(Reply::Status(200)).await
+    }
+
+    pub async fn start_replying(default: Reply) -> Self {
+        let state = Arc::new(ReceiverState {
+            records: Mutex::new(Vec::new()),
+            script: Mutex::new(VecDeque::new()),
+            default: Mutex::new(default),
+            notify: Notify::new(),
+        });
+        let app = axum::Router::new()
+            .fallback(receive)
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            state,
+        }
+    }
+
+    /// Answers these, in order, before falling back to the default.
+    pub fn script(&self, replies: Vec<Reply>) {
+        self.state.script.lock().unwrap().extend(replies);
+    }
+
+    pub fn set_default(&self, reply: Reply) {
+        *self.state.default.lock().unwrap() = reply;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.records.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests arrived (panics after `timeout`).
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.state.notify.notified();
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "receiver got {} of {n} requests in {timeout:?}",
+                got.len()
+            );
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await;
+        }
+    }
+}
+
+/// Verifies an extend-profile delivery with the receiver library.
+pub fn verify_extend(r: &Received, secret: &str) -> Result<(), hookrelay_webhooks::VerifyError> {
+    hookrelay_webhooks::verify(
+        hookrelay_webhooks::Profile::Extend,
+        &r.body,
+        &r.header_pairs(),
+        secret,
+        &hookrelay_webhooks::VerifyOptions::default(),
+    )
+}
