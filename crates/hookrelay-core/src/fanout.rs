@@ -10,12 +10,16 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::model::ResourceRef;
 
+/// Subscriptions keyed by (resource type, resource id): target index and the
+/// canonical event types it selects.
+type Scoped = HashMap<(String, String), Vec<(usize, BTreeSet<String>)>>;
+
 /// A precomputed routing table over targets of type `T` (the caller's endpoint handle).
 #[derive(Debug)]
 pub struct RoutingTable<T> {
     targets: Vec<T>,
     global: HashMap<String, Vec<usize>>,
-    scoped: HashMap<(String, String), Vec<(usize, BTreeSet<String>)>>,
+    scoped: Scoped,
 }
 
 impl<T> Default for RoutingTable<T> {

@@ -381,9 +381,11 @@ async fn process(shared: &Shared, job: Job) -> Outcome {
         job.entry.event.id.as_str(),
         body,
         started,
-        shared.config.request_timeout,
-        shared.config.allow_private,
-        &shared.config.user_agent,
+        sender::SendSettings {
+            timeout: shared.config.request_timeout,
+            allow_private: shared.config.allow_private,
+            user_agent: &shared.config.user_agent,
+        },
     )
     .await;
     let ok = sent.attempt.succeeded();

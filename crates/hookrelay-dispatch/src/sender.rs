@@ -75,6 +75,14 @@ pub struct Sent {
     pub retry_after: Option<u64>,
 }
 
+/// How attempts are sent.
+#[derive(Debug, Clone, Copy)]
+pub struct SendSettings<'a> {
+    pub timeout: Duration,
+    pub allow_private: bool,
+    pub user_agent: &'a str,
+}
+
 /// Sends one attempt. `now` is the attempt's start (for the timestamp header).
 pub async fn send(
     client: &reqwest::Client,
@@ -82,10 +90,13 @@ pub async fn send(
     event_id: &str,
     body: Bytes,
     now: Timestamp,
-    timeout: Duration,
-    allow_private: bool,
-    user_agent: &str,
+    settings: SendSettings<'_>,
 ) -> Sent {
+    let SendSettings {
+        timeout,
+        allow_private,
+        user_agent,
+    } = settings;
     let ts = now.secs();
     let mut headers: Vec<(String, String)> = Vec::with_capacity(8);
     headers.push(("content-type".into(), "application/json".into()));
@@ -153,18 +164,13 @@ pub async fn send(
                 .and_then(|v| parse_retry_after(v, now));
             let mut buf: Vec<u8> = Vec::new();
             let deadline = tokio::time::Instant::from_std(started + timeout);
-            loop {
-                match tokio::time::timeout_at(deadline, resp.chunk()).await {
-                    Ok(Ok(Some(chunk))) => {
-                        let room = MAX_RESPONSE_BODY - buf.len();
-                        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                        if buf.len() >= MAX_RESPONSE_BODY {
-                            break;
-                        }
-                    }
-                    // A body that fails or never ends after the status line does
-                    // not change the verdict: the status decides.
-                    _ => break,
+            // A body that fails or never ends after the status line does not
+            // change the verdict: the status decides.
+            while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, resp.chunk()).await {
+                let room = MAX_RESPONSE_BODY - buf.len();
+                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if buf.len() >= MAX_RESPONSE_BODY {
+                    break;
                 }
             }
             if !buf.is_empty() {

@@ -93,8 +93,8 @@ fn page_sql(
     let mut sql = select.to_owned();
     if let Some(after) = &page.after {
         sql.push_str(match page.dir {
-            SortDir::Asc => &" AND {id} > ?",
-            SortDir::Desc => &" AND {id} < ?",
+            SortDir::Asc => " AND {id} > ?",
+            SortDir::Desc => " AND {id} < ?",
         });
         params.push(SqlValue::Text(after.clone()));
     }
