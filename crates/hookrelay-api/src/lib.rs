@@ -59,7 +59,33 @@ impl Default for ApiConfig {
     }
 }
 
+/// Gauges computed when `/metrics` is scraped.
+#[derive(Debug, Default)]
+pub struct OpsMetrics {
+    pub queue_depth: prometheus_client::metrics::gauge::Gauge,
+    pub oldest_pending_age:
+        prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+impl OpsMetrics {
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "hookrelay_queue_depth",
+            "Deliveries pending (waiting for an attempt, queued or in flight)",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "hookrelay_oldest_pending_age_seconds",
+            "Age of the oldest pending delivery",
+            m.oldest_pending_age.clone(),
+        );
+        m
+    }
+}
+
 pub struct AppInner {
+    pub ops_metrics: OpsMetrics,
     pub store: Arc<dyn Store>,
     pub directory: Arc<Directory>,
     pub dispatcher: Dispatcher,

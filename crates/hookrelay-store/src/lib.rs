@@ -185,6 +185,15 @@ pub struct DeliverySummary {
     pub attempt_count: u32,
 }
 
+/// The backlog, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Deliveries still pending (waiting, queued or in flight).
+    pub pending: u64,
+    /// When the oldest pending delivery was created.
+    pub oldest_created_at: Option<Timestamp>,
+}
+
 /// Counts of what a retention purge removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -333,6 +342,8 @@ pub trait Store: Send + Sync + 'static {
     async fn release_stale_leases(&self, owner_prefix: Option<&str>) -> Result<u64>;
 
     // --- maintenance ---------------------------------------------------
+    /// The size and age of the backlog.
+    async fn backlog(&self) -> Result<Backlog>;
     /// Removes finished history created before `before`, and idempotency keys
     /// older than 24 h.
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged>;

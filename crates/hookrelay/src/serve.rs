@@ -192,6 +192,7 @@ pub async fn run(
 
     let mut registry = Registry::default();
     let metrics = Arc::new(DispatchMetrics::new(&mut registry));
+    let ops_metrics = hookrelay_api::OpsMetrics::new(&mut registry);
     let dispatch_config = DispatchConfig {
         request_timeout: settings.request_timeout,
         allow_private: settings.allow_private_destinations,
@@ -217,6 +218,7 @@ pub async fn run(
     };
     let state = AppState {
         inner: Arc::new(AppInner {
+            ops_metrics,
             store: store.clone(),
             directory,
             dispatcher,

@@ -22,6 +22,15 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError>
 
 /// Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    if let Ok(b) = state.inner.store.backlog().await {
+        let m = &state.inner.ops_metrics;
+        m.queue_depth.set(b.pending as i64);
+        let age = b
+            .oldest_created_at
+            .map(|t| (state.inner.clock.now().millis() - t.millis()).max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        m.oldest_pending_age.set(age);
+    }
     let mut out = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &state.inner.registry) {
         return ApiError::internal(format!("encoding metrics failed: {e}")).into_response();

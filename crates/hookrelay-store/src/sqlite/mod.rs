@@ -18,9 +18,9 @@ use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 
 use crate::{
-    ApiKeyRecord, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect, EventFilter, Lease,
-    NewEvent, Outcome, Page, PageRequest, Published, Purged, Result, Store, StoreError,
-    SubscriptionFilter, Workspace,
+    ApiKeyRecord, Backlog, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect,
+    EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged, Result, Store,
+    StoreError, SubscriptionFilter, Workspace,
 };
 
 mod engine;
@@ -931,6 +931,22 @@ impl Store for SqliteStore {
             })
             .await?;
         Ok(total)
+    }
+
+    async fn backlog(&self) -> Result<Backlog> {
+        self.engine
+            .read(|c| {
+                let (n, oldest): (i64, Option<i64>) = c
+                    .prepare_cached(
+                        "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending'",
+                    )?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(Backlog {
+                    pending: n as u64,
+                    oldest_created_at: oldest.map(Timestamp),
+                })
+            })
+            .await
     }
 
     async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>> {

@@ -370,3 +370,56 @@ async fn deleting_an_endpoint_cancels_its_pending_deliveries_and_keeps_history()
         1
     );
 }
+
+#[tokio::test]
+async fn retention_purges_finished_history_but_keeps_pending_work() {
+    let s = TestServer::start_with(|c| {
+        c.retention = Duration::from_millis(800);
+        c.purge_interval = Duration::from_millis(200);
+    })
+    .await;
+    let ok = Receiver::start().await;
+    let down = Receiver::start_replying(Reply::Status(500)).await;
+    s.endpoint(
+        &format!("{}/ok", ok.url),
+        &["extract_run.processed"],
+        json!({}),
+    )
+    .await;
+    s.endpoint(
+        &format!("{}/down", down.url),
+        &["split_run.failed"],
+        json!({"retrySchedule": [3600]}),
+    )
+    .await;
+    let done = s
+        .publish("extract_run.processed", json!({"id": "old"}))
+        .await;
+    let pending = s
+        .publish("split_run.failed", json!({"id": "waiting"}))
+        .await;
+    ok.wait_for(1, WAIT).await;
+    let pending_delivery = s.delivery_of(pending["id"].as_str().unwrap()).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (status, _) = s
+            .get(&format!("/events/{}", done["id"].as_str().unwrap()))
+            .await;
+        if status == 404 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old history was never purged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(s.deliveries("status=succeeded").await.is_empty());
+    // A delivery still waiting for a retry, and its event, stay.
+    let d = s.delivery(pending_delivery["id"].as_str().unwrap()).await;
+    assert_eq!(d["status"], "pending");
+    let (status, _) = s
+        .get(&format!("/events/{}", pending["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200);
+}

@@ -8,6 +8,7 @@ mod delivery;
 mod endpoints;
 mod events;
 mod history;
+mod interop;
 mod lifecycle;
 mod safety;
 mod subscriptions;

@@ -156,6 +156,36 @@ async fn health_readiness_metrics_and_openapi_answer() {
             .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
     }
+    // One delivery that failed once and waits an hour for its retry.
+    let down = Receiver::start_replying(crate::support::Reply::Status(500)).await;
+    s.endpoint(
+        &format!("{}/x", down.url),
+        &["extract_run.processed"],
+        json!({"retrySchedule": [3600]}),
+    )
+    .await;
+    s.publish("extract_run.processed", json!({"id": 1})).await;
+    down.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "hookrelay_queue_depth 1",
+        "hookrelay_delivery_outcomes_total{outcome=\"retrying\"} 1",
+        "hookrelay_attempt_errors_total{kind=\"http_status\"} 1",
+        "hookrelay_attempt_duration_seconds_count 1",
+        "hookrelay_dispatch_held 0",
+        "hookrelay_oldest_pending_age_seconds",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
     let doc: serde_json::Value = s
         .http
         .get(format!("{}/openapi.json", s.url))
