@@ -37,13 +37,9 @@ impl DispatchMetrics {
         let m = Self {
             deliveries: Family::default(),
             attempt_errors: Family::default(),
-            attempt_seconds: Histogram::new(
-                [
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                    30.0,
-                ]
-                ,
-            ),
+            attempt_seconds: Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
             held: Gauge::default(),
             in_flight: Gauge::default(),
             endpoints_auto_disabled: Counter::default(),
