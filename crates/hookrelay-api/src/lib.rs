@@ -86,6 +86,8 @@ impl OpsMetrics {
 
 pub struct AppInner {
     pub ops_metrics: OpsMetrics,
+    /// Mints and checks signed payload URLs.
+    pub signed_urls: Arc<hookrelay_core::signed_url::SignedUrls>,
     pub store: Arc<dyn Store>,
     pub directory: Arc<Directory>,
     pub dispatcher: Dispatcher,
@@ -138,6 +140,10 @@ pub fn router(state: AppState) -> Router {
             post(routes::endpoints::recover),
         )
         .route(
+            "/webhook_endpoints/{id}/rotate_secret",
+            post(routes::endpoints::rotate_secret),
+        )
+        .route(
             "/webhook_subscriptions",
             get(routes::subscriptions::list).post(routes::subscriptions::create),
         )
@@ -160,6 +166,7 @@ pub fn router(state: AppState) -> Router {
             post(routes::deliveries::retry),
         )
         .route("/event_types", get(routes::catalog::event_types))
+        .route("/payloads/{token}", get(routes::payloads::fetch))
         .route("/workspaces", post(routes::admin::create_workspace))
         .route(
             "/api_keys",

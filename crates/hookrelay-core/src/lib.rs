@@ -13,5 +13,6 @@ pub mod model;
 pub mod render;
 pub mod retry;
 pub mod secret;
+pub mod signed_url;
 pub mod time;
 pub mod validate;

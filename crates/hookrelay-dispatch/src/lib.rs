@@ -37,7 +37,7 @@ pub mod scheduler;
 pub mod sender;
 
 pub use metrics::DispatchMetrics;
-pub use render::{render_for, EventEntry};
+pub use render::{delivery_body, render_for, render_payload_for, EventEntry};
 
 /// Settings of the delivery engine.
 #[derive(Clone, Debug)]
@@ -69,6 +69,8 @@ pub struct DispatchConfig {
     /// How long shutdown waits for attempts in flight before giving them back.
     pub shutdown_grace: Duration,
     pub user_agent: String,
+    /// Mints signed payload URLs (payload format `url`).
+    pub signed_urls: Option<Arc<hookrelay_core::signed_url::SignedUrls>>,
 }
 
 impl Default for DispatchConfig {
@@ -88,6 +90,7 @@ impl Default for DispatchConfig {
             auto_disable_after: Duration::from_secs(5 * 86_400),
             shutdown_grace: Duration::from_secs(10),
             user_agent: concat!("hookrelay/", env!("CARGO_PKG_VERSION")).to_owned(),
+            signed_urls: None,
         }
     }
 }

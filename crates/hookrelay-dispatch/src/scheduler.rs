@@ -373,8 +373,16 @@ async fn process(shared: &Shared, job: Job) -> Outcome {
         return outcome;
     }
     let catalog = shared.directory.catalog();
-    let body = job.entry.body(catalog, &endpoint.api_version);
     let started = shared.clock.now();
+    let body = crate::render::delivery_body(
+        catalog,
+        &job.entry.event,
+        &endpoint.api_version,
+        endpoint.advanced_options.payload.as_ref(),
+        shared.config.signed_urls.as_deref(),
+        || job.entry.body(catalog, &endpoint.api_version),
+        started,
+    );
     let sent = sender::send(
         &shared.client,
         &endpoint,

@@ -113,6 +113,8 @@ pub struct Settings {
     pub purge_interval: Duration,
     /// How often the dispatcher polls for due deliveries.
     pub poll_interval: Duration,
+    /// How long signed payload URLs work (one hour; tests shorten it).
+    pub signed_url_lifetime: Duration,
 }
 
 impl Default for Settings {
@@ -135,6 +137,7 @@ impl Default for Settings {
             json_logs: false,
             purge_interval: Duration::from_secs(3600),
             poll_interval: Duration::from_secs(1),
+            signed_url_lifetime: Duration::from_secs(3600),
         }
     }
 }
@@ -264,6 +267,7 @@ impl Settings {
             json_logs,
             purge_interval: d.purge_interval,
             poll_interval: d.poll_interval,
+            signed_url_lifetime: d.signed_url_lifetime,
         })
     }
 }

@@ -190,6 +190,27 @@ pub async fn run(
     let directory = Arc::new(Directory::load(store.clone(), catalog.clone()).await?);
     let boot = bootstrap(store.as_ref(), &settings, clock.as_ref()).await?;
 
+    // Signed payload URLs: a server key made once and kept in the database.
+    let url_key = store
+        .server_key(
+            "payload_urls",
+            hookrelay_core::secret::generate_key_bytes().to_vec(),
+        )
+        .await?;
+    let public_url = settings.public_url.clone().unwrap_or_else(|| {
+        format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        )
+    });
+    let signed_urls = Arc::new(
+        hookrelay_core::signed_url::SignedUrls::new(url_key, &public_url)
+            .with_lifetime(settings.signed_url_lifetime.as_millis() as i64),
+    );
+
     let mut registry = Registry::default();
     let metrics = Arc::new(DispatchMetrics::new(&mut registry));
     let ops_metrics = hookrelay_api::OpsMetrics::new(&mut registry);
@@ -200,6 +221,7 @@ pub async fn run(
         endpoint_concurrency: settings.endpoint_concurrency,
         auto_disable_after: settings.auto_disable_after,
         poll_interval: settings.poll_interval,
+        signed_urls: Some(signed_urls.clone()),
         ..DispatchConfig::default()
     };
     let (dispatcher, tasks) = Dispatcher::start(
@@ -219,6 +241,7 @@ pub async fn run(
     let state = AppState {
         inner: Arc::new(AppInner {
             ops_metrics,
+            signed_urls,
             store: store.clone(),
             directory,
             dispatcher,

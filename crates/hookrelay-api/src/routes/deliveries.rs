@@ -87,7 +87,8 @@ pub async fn get_one(
         .get_delivery(&ctx.workspace_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook delivery"))?;
-    // The body as sent is the event rendered for the delivery's API version.
+    // The body as sent: the event rendered for the delivery's API version;
+    // a signed-URL body gets a fresh URL for this view.
     let body = match state
         .inner
         .store
@@ -95,7 +96,19 @@ pub async fn get_one(
         .await?
     {
         Some((ev, _)) => {
-            let bytes = hookrelay_dispatch::render_for(&state.inner.catalog, &ev, &d.api_version);
+            let catalog = &state.inner.catalog;
+            let endpoint = state.inner.directory.endpoint(&d.endpoint_id);
+            let bytes = hookrelay_dispatch::delivery_body(
+                catalog,
+                &ev,
+                &d.api_version,
+                endpoint
+                    .as_ref()
+                    .and_then(|e| e.advanced_options.payload.as_ref()),
+                Some(&state.inner.signed_urls),
+                || hookrelay_dispatch::render_for(catalog, &ev, &d.api_version).into(),
+                state.inner.clock.now(),
+            );
             Some(String::from_utf8_lossy(&bytes).into_owned())
         }
         None => None,

@@ -7,7 +7,7 @@ use hookrelay_core::catalog::EventNameError;
 use hookrelay_core::ids::{DeliveryId, EndpointId, EventId};
 use hookrelay_core::model::{
     AdvancedOptions, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointSecrets,
-    EndpointStatus, Event, PayloadFormat, SignatureScheme,
+    EndpointStatus, Event, SignatureScheme,
 };
 use hookrelay_core::secret::generate_signing_secret;
 use hookrelay_core::time::Timestamp;
@@ -96,14 +96,6 @@ fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
         .map_err(event_name_error)?;
     if let Some(h) = &e.advanced_options.headers {
         validate::custom_headers(h).map_err(invalid)?;
-    }
-    if let Some(p) = &e.advanced_options.payload {
-        if p.format == PayloadFormat::Url {
-            return Err(ApiError::unprocessable(
-                "unsupported_payload_format",
-                "advancedOptions.payload.format `url` (signed download URLs) is not available in this version of hookrelay; use `json`",
-            ));
-        }
     }
     if let Some(s) = &e.retry_schedule {
         validate::retry_schedule(s).map_err(invalid)?;
@@ -459,4 +451,61 @@ pub async fn recover(
         "until": until.to_rfc3339(),
         "requeued": n,
     })))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateBody {
+    #[serde(default)]
+    grace_seconds: Option<u64>,
+}
+
+/// The default grace period of a rotation (24 h), and the longest (7 days).
+pub const DEFAULT_GRACE_SECS: u64 = 86_400;
+pub const MAX_GRACE_SECS: u64 = 7 * 86_400;
+
+/// Issues a new secret. During the grace period, standard-webhooks signs with
+/// both secrets; extend and body-hmac (one signature per request) keep
+/// signing with the old secret and switch when the period ends.
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<RotateBody>,
+) -> ApiResult<Response> {
+    let mut e = load(&state, &ctx, &id).await?;
+    let grace = body.grace_seconds.unwrap_or(DEFAULT_GRACE_SECS);
+    if grace > MAX_GRACE_SECS {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("graceSeconds must be 0 to {MAX_GRACE_SECS}"),
+        ));
+    }
+    let now = state.inner.clock.now();
+    let until = now.plus_millis(grace as i64 * 1000);
+    // The secret receivers can verify with right now stays valid for the grace period.
+    let in_use = match e.signature_scheme {
+        SignatureScheme::StandardWebhooks => e.secrets.secret.clone(),
+        scheme => e.secrets.signing_secrets(scheme, now)[0].clone(),
+    };
+    let new = generate_signing_secret(e.signature_scheme);
+    e.secrets = EndpointSecrets {
+        secret: new.clone(),
+        previous: (grace > 0).then_some(in_use),
+        previous_until: (grace > 0).then_some(until),
+    };
+    e.updated_at = now;
+    if !state.inner.store.update_endpoint(&e).await? {
+        return Err(ApiError::not_found("webhook endpoint"));
+    }
+    refresh(&state, &ctx).await?;
+    let active_at = match e.signature_scheme {
+        SignatureScheme::StandardWebhooks => now,
+        _ => until,
+    };
+    let mut v = views::endpoint(&e);
+    v["signingSecret"] = json!(new.expose());
+    v["newSecretActiveAt"] = json!(active_at.to_rfc3339());
+    v["previousSecretExpiresAt"] = json!(until.to_rfc3339());
+    Ok(ok(v))
 }

@@ -6,6 +6,7 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod events;
 pub mod ops;
+pub mod payloads;
 pub mod subscriptions;
 
 use serde::{Deserialize, Deserializer};
