@@ -4,8 +4,36 @@
 //! millisecond) and pagination can order by id.
 
 use std::fmt;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+/// The last ULID made in this process, so ids made in the same millisecond
+/// still sort in the order they were made (lists page by id). An id for an
+/// earlier millisecond gets a fresh random part and leaves this alone, so an
+/// id's time part is always the time it was asked for.
+static LAST: Mutex<Option<ulid::Ulid>> = Mutex::new(None);
+
+fn ulid_at(ms: i64) -> ulid::Ulid {
+    let ms = ms.max(0) as u64;
+    let fresh = || ulid::Ulid::from_parts(ms, rand::random::<u128>() >> 1);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let next = match *last {
+        Some(prev) if prev.timestamp_ms() == ms => prev.increment().unwrap_or_else(fresh),
+        Some(prev) if prev.timestamp_ms() > ms => return fresh(),
+        _ => fresh(),
+    };
+    *last = Some(next);
+    next
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 macro_rules! define_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
@@ -20,13 +48,12 @@ macro_rules! define_id {
 
             /// A new id for the current instant.
             pub fn new() -> Self {
-                Self(format!("{}{}", $prefix, ulid::Ulid::new()))
+                Self::at(now_ms())
             }
 
             /// A new id whose time part is `ms` milliseconds since the epoch.
             pub fn at(ms: i64) -> Self {
-                let ulid = ulid::Ulid::from_parts(ms.max(0) as u64, rand::random::<u128>());
-                Self(format!("{}{}", $prefix, ulid))
+                Self(format!("{}{}", $prefix, ulid_at(ms)))
             }
 
             /// Accepts only well-formed ids of this kind (prefix + ULID).
@@ -112,6 +139,14 @@ mod tests {
         assert!(SubscriptionId::parse(id.as_str()).is_none());
         assert!(EndpointId::parse("webhook_endpoint_nope").is_none());
         assert!(EndpointId::parse("").is_none());
+    }
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_keep_their_order() {
+        let ids: Vec<_> = (0..1000).map(|_| EventId::at(5_000)).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
     }
 
     #[test]
