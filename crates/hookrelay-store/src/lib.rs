@@ -78,6 +78,12 @@ pub struct Page<T> {
 }
 
 #[derive(Clone, Debug, Default)]
+pub struct EndpointFilter {
+    pub status: Option<EndpointStatus>,
+    pub api_version: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
 pub struct SubscriptionFilter {
     pub endpoint_id: Option<EndpointId>,
     pub resource_id: Option<String>,
@@ -223,13 +229,18 @@ pub trait Store: Send + Sync + 'static {
 
     // --- endpoints -----------------------------------------------------
     async fn insert_endpoint(&self, e: &Endpoint) -> Result<()>;
-    /// Replaces every mutable field of a live endpoint; `false` if none.
-    async fn update_endpoint(&self, e: &Endpoint) -> Result<bool>;
+    /// Replaces the configuration of a live endpoint (everything but its id,
+    /// workspace, creation time, creator and failure record) if its
+    /// `updated_at` is still `if_updated_at` (optimistic concurrency: a change
+    /// made meanwhile, such as an auto-disable, is never overwritten).
+    /// Re-enabling a disabled endpoint clears its failure record.
+    /// `false` if there is no such live endpoint or it changed meanwhile.
+    async fn update_endpoint(&self, e: &Endpoint, if_updated_at: Timestamp) -> Result<bool>;
     async fn get_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> Result<Option<Endpoint>>;
     async fn list_endpoints(
         &self,
         ws: &WorkspaceId,
-        status: Option<EndpointStatus>,
+        filter: &EndpointFilter,
         page: &PageRequest,
     ) -> Result<Page<Endpoint>>;
     /// Deletes an endpoint and its subscriptions and cancels its pending
@@ -337,8 +348,9 @@ pub trait Store: Send + Sync + 'static {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>>;
-    /// Leases of a previous life of this node (SQLite: of any node — one
-    /// process owns the file) are dropped, so their deliveries are due again.
+    /// Drops leases whose owner starts with `owner_prefix` (compared
+    /// literally), or every lease with `None` (SQLite at start: one process
+    /// owns the file), so their deliveries are due again.
     async fn release_stale_leases(&self, owner_prefix: Option<&str>) -> Result<u64>;
 
     // --- maintenance ---------------------------------------------------

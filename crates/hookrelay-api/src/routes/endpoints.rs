@@ -12,7 +12,7 @@ use hookrelay_core::model::{
 use hookrelay_core::secret::generate_signing_secret;
 use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
-use hookrelay_store::{DueDelivery, NewDelivery, NewEvent, Published};
+use hookrelay_store::{DueDelivery, EndpointFilter, NewDelivery, NewEvent, Published};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ pub struct CreateBody {
     rate_limit_per_second: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
     #[serde(default)]
@@ -188,7 +188,14 @@ pub async fn list(
     let p = state
         .inner
         .store
-        .list_endpoints(&ctx.workspace_id, status, &page)
+        .list_endpoints(
+            &ctx.workspace_id,
+            &EndpointFilter {
+                status,
+                api_version: None,
+            },
+            &page,
+        )
         .await?;
     Ok(ok(views::page(p, page.dir, views::endpoint)))
 }
@@ -208,7 +215,33 @@ pub async fn update(
     Path(id): Path<String>,
     Json(body): Json<UpdateBody>,
 ) -> ApiResult<Response> {
-    let mut e = load(&state, &ctx, &id).await?;
+    // Read, change, write if nothing changed meanwhile (an auto-disable, say).
+    for _ in 0..5 {
+        let current = load(&state, &ctx, &id).await?;
+        let e = apply_update(&state, current.clone(), body.clone())?;
+        if state
+            .inner
+            .store
+            .update_endpoint(&e, current.updated_at)
+            .await?
+        {
+            refresh(&state, &ctx).await?;
+            return Ok(ok(views::endpoint(&e)));
+        }
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "conflict",
+        "the endpoint kept changing while it was being updated; try again",
+    ))
+}
+
+/// A later `updated_at` than `before`, even within the same millisecond.
+fn next_stamp(state: &AppState, before: Timestamp) -> Timestamp {
+    state.inner.clock.now().max(before.plus_millis(1))
+}
+
+fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResult<Endpoint> {
     if let Some(v) = body.api_version {
         if v != e.api_version {
             return Err(ApiError::unprocessable(
@@ -250,20 +283,15 @@ pub async fn update(
             match s {
                 EndpointStatus::Enabled => {
                     e.disabled_reason = None;
-                    e.failing_since = None;
                     state.inner.dispatcher.forget_health(&e.id);
                 }
                 EndpointStatus::Disabled => e.disabled_reason = Some(DisabledReason::Manual),
             }
         }
     }
-    e.updated_at = state.inner.clock.now();
-    check(&state, &e)?;
-    if !state.inner.store.update_endpoint(&e).await? {
-        return Err(ApiError::not_found("webhook endpoint"));
-    }
-    refresh(&state, &ctx).await?;
-    Ok(ok(views::endpoint(&e)))
+    e.updated_at = next_stamp(state, e.updated_at);
+    check(state, &e)?;
+    Ok(e)
 }
 
 pub async fn delete(
@@ -473,7 +501,6 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     JsonOrEmpty(body): JsonOrEmpty<RotateBody>,
 ) -> ApiResult<Response> {
-    let mut e = load(&state, &ctx, &id).await?;
     let grace = body.grace_seconds.unwrap_or(DEFAULT_GRACE_SECS);
     if grace > MAX_GRACE_SECS {
         return Err(ApiError::bad_request(
@@ -481,23 +508,7 @@ pub async fn rotate_secret(
             format!("graceSeconds must be 0 to {MAX_GRACE_SECS}"),
         ));
     }
-    let now = state.inner.clock.now();
-    let until = now.plus_millis(grace as i64 * 1000);
-    // The secret receivers can verify with right now stays valid for the grace period.
-    let in_use = match e.signature_scheme {
-        SignatureScheme::StandardWebhooks => e.secrets.secret.clone(),
-        scheme => e.secrets.signing_secrets(scheme, now)[0].clone(),
-    };
-    let new = generate_signing_secret(e.signature_scheme);
-    e.secrets = EndpointSecrets {
-        secret: new.clone(),
-        previous: (grace > 0).then_some(in_use),
-        previous_until: (grace > 0).then_some(until),
-    };
-    e.updated_at = now;
-    if !state.inner.store.update_endpoint(&e).await? {
-        return Err(ApiError::not_found("webhook endpoint"));
-    }
+    let (e, new, now, until) = loop_rotate(&state, &ctx, &id, grace).await?;
     refresh(&state, &ctx).await?;
     let active_at = match e.signature_scheme {
         SignatureScheme::StandardWebhooks => now,
@@ -508,4 +519,43 @@ pub async fn rotate_secret(
     v["newSecretActiveAt"] = json!(active_at.to_rfc3339());
     v["previousSecretExpiresAt"] = json!(until.to_rfc3339());
     Ok(ok(v))
+}
+
+async fn loop_rotate(
+    state: &AppState,
+    ctx: &Ctx,
+    id: &str,
+    grace: u64,
+) -> ApiResult<(
+    Endpoint,
+    hookrelay_core::secret::Secret,
+    Timestamp,
+    Timestamp,
+)> {
+    for _ in 0..5 {
+        let mut e = load(state, ctx, id).await?;
+        let before = e.updated_at;
+        let now = state.inner.clock.now();
+        let until = now.plus_millis(grace as i64 * 1000);
+        // The secret receivers can verify with right now stays valid for the grace period.
+        let in_use = match e.signature_scheme {
+            SignatureScheme::StandardWebhooks => e.secrets.secret.clone(),
+            scheme => e.secrets.signing_secrets(scheme, now)[0].clone(),
+        };
+        let new = generate_signing_secret(e.signature_scheme);
+        e.secrets = EndpointSecrets {
+            secret: new.clone(),
+            previous: (grace > 0).then_some(in_use),
+            previous_until: (grace > 0).then_some(until),
+        };
+        e.updated_at = next_stamp(state, before);
+        if state.inner.store.update_endpoint(&e, before).await? {
+            return Ok((e, new, now, until));
+        }
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "conflict",
+        "the endpoint kept changing while its secret was being rotated; try again",
+    ))
 }

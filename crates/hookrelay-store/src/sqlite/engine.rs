@@ -21,6 +21,7 @@ type WriteJob = Box<dyn FnOnce(&Connection) -> Done + Send>;
 const MAX_GROUP: usize = 1024;
 
 pub(crate) struct Engine {
+    closed: std::sync::atomic::AtomicBool,
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -54,6 +55,7 @@ impl Engine {
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(Self {
+            closed: std::sync::atomic::AtomicBool::new(false),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
             readers: Arc::new(Mutex::new(Vec::new())),
@@ -94,6 +96,9 @@ impl Engine {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
         let pool = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -123,6 +128,8 @@ impl Engine {
 
     /// Stops taking writes, lets the writer finish what it has, and joins it.
     pub(crate) async fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
         self.writer.lock().expect("writer lock").take();
         let handle = self.writer_thread.lock().expect("writer lock").take();
         if let Some(h) = handle {

@@ -13,14 +13,14 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use hookrelay_core::cursor::SortDir;
 use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
-use hookrelay_core::model::{Attempt, Delivery, Endpoint, EndpointStatus, Event, Subscription};
+use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
 use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 
 use crate::{
     ApiKeyRecord, Backlog, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect,
-    EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged, Result, Store,
-    StoreError, SubscriptionFilter, Workspace,
+    EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
+    Result, Store, StoreError, SubscriptionFilter, Workspace,
 };
 
 mod engine;
@@ -67,7 +67,9 @@ impl SqliteStore {
                     .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
             }
         }
-        let lock_path = path.with_extension("lock");
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = std::path::PathBuf::from(lock_path);
         let lock = File::create(&lock_path)
             .map_err(|e| StoreError::Open(format!("{}: {e}", lock_path.display())))?;
         lock.try_lock().map_err(|_| {
@@ -341,20 +343,28 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn update_endpoint(&self, e: &Endpoint) -> Result<bool> {
-        let values = endpoint_values(e)?;
+    async fn update_endpoint(&self, e: &Endpoint, if_updated_at: Timestamp) -> Result<bool> {
+        let mut values = endpoint_values(e)?;
+        values.push(SqlValue::Integer(if_updated_at.0));
         self.engine
             .write(move |c| {
+                // Never rewritten by an update: identity, creation and the failure record.
+                const KEEP: &[&str] = &["id", "workspace_id", "created_at", "created_by", "failing_since"];
                 let cols: Vec<&str> = ENDPOINT_COLS.split(',').map(str::trim).collect();
                 let sets = cols
                     .iter()
                     .enumerate()
-                    .skip(2)
+                    .filter(|(_, col)| !KEEP.contains(col))
                     .map(|(i, col)| format!("{col} = ?{}", i + 1))
                     .collect::<Vec<_>>()
                     .join(", ");
+                // Re-enabling starts the failure record afresh.
+                let sets = format!(
+                    "{sets}, failing_since = CASE WHEN status != 'enabled' AND ?5 = 'enabled' THEN NULL ELSE failing_since END"
+                );
+                let n_expect = values.len();
                 let sql = format!(
-                    "UPDATE endpoints SET {sets} WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL"
+                    "UPDATE endpoints SET {sets} WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL AND updated_at = ?{n_expect}"
                 );
                 let n = c.prepare_cached(&sql)?.execute(params_from_iter(values))?;
                 Ok(n > 0)
@@ -377,16 +387,20 @@ impl Store for SqliteStore {
     async fn list_endpoints(
         &self,
         ws: &WorkspaceId,
-        status: Option<EndpointStatus>,
+        filter: &EndpointFilter,
         page: &PageRequest,
     ) -> Result<Page<Endpoint>> {
         let mut select = format!(
             "SELECT {ENDPOINT_COLS} FROM endpoints WHERE workspace_id = ? AND deleted_at IS NULL"
         );
         let mut p = vec![SqlValue::Text(ws.to_string())];
-        if let Some(s) = status {
+        if let Some(s) = filter.status {
             select.push_str(" AND status = ?");
             p.push(SqlValue::Text(s.as_str().into()));
+        }
+        if let Some(v) = &filter.api_version {
+            select.push_str(" AND api_version = ?");
+            p.push(SqlValue::Text(v.clone()));
         }
         let (sql, p) = page_sql(&select, p, page, "id");
         let limit = page.limit;
@@ -854,13 +868,14 @@ impl Store for SqliteStore {
     }
 
     async fn release_stale_leases(&self, owner_prefix: Option<&str>) -> Result<u64> {
-        let prefix = owner_prefix.map(|p| format!("{p}%"));
+        let prefix = owner_prefix.map(str::to_owned);
         self.engine
             .write(move |c| {
                 let n = c
                     .prepare_cached(
                         "UPDATE deliveries SET lease_owner = NULL, ready_at = COALESCE(next_attempt_at, ready_at) \
-                         WHERE status = 'pending' AND lease_owner IS NOT NULL AND (?1 IS NULL OR lease_owner LIKE ?1)",
+                         WHERE status = 'pending' AND lease_owner IS NOT NULL \
+                         AND (?1 IS NULL OR substr(lease_owner, 1, length(?1)) = ?1)",
                     )?
                     .execute(params![prefix])?;
                 Ok(n as u64)

@@ -10,5 +10,6 @@ mod events;
 mod history;
 mod interop;
 mod lifecycle;
+mod profiles;
 mod safety;
 mod subscriptions;

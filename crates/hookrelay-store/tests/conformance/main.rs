@@ -1,0 +1,149 @@
+//! The storage conformance suite: every behaviour the [`Store`] trait promises,
+//! written once against `Arc<dyn Store>` and run against every backend.
+//!
+//! A test is a plain `pub async fn name(store: Arc<dyn Store>)` in one of the
+//! topic modules below. [`conformance_tests!`] turns the list of them into
+//! `#[tokio::test]`s inside a module named after the backend, each with a
+//! fresh, empty database from that backend's factory (see [`backends`]).
+//!
+//! Adding a backend (e.g. PostgreSQL) is one factory in `backends.rs` and one
+//! `conformance_tests!(postgres, backends::postgres_store);` line here.
+//!
+//! Times are fixed [`Timestamp`](hookrelay_core::time::Timestamp)s, never the
+//! wall clock: nothing here sleeps.
+//!
+//! [`Store`]: hookrelay_store::Store
+
+mod backends;
+mod support;
+
+mod endpoints;
+mod engine;
+mod events;
+mod history;
+mod maintenance;
+mod sqlite_only;
+mod subscriptions;
+mod tenancy;
+
+/// Instantiates every conformance test for one backend:
+/// `conformance_tests!(module_name, factory)` where `factory` is an
+/// `async fn() -> (Arc<dyn Store>, backends::Guard)` giving a fresh database.
+///
+/// A test known to fail because of a store bug carries
+macro_rules! conformance_tests {
+    ($backend:ident, $factory:path) => {
+        conformance_tests!(@module $backend, $factory;
+            // --- tenancy
+            tenancy::workspace_create_get_and_find_by_name,
+            tenancy::workspace_unknown_id_and_name_are_none,
+            tenancy::workspace_duplicate_id_is_a_conflict,
+            tenancy::api_key_insert_and_find_by_hash,
+            tenancy::api_key_insert_with_same_hash_is_ignored,
+            tenancy::api_key_list_excludes_revoked_and_other_workspaces,
+            tenancy::api_key_list_paginates,
+            tenancy::api_key_revoke_twice_returns_false,
+            tenancy::api_key_revoke_from_other_workspace_returns_false,
+            tenancy::api_key_find_reports_revocation,
+            // --- endpoints
+            endpoints::endpoint_round_trips_every_field,
+            endpoints::endpoint_get_from_other_workspace_is_none,
+            endpoints::endpoint_duplicate_id_is_a_conflict,
+            endpoints::endpoint_update_replaces_mutable_fields,
+            endpoints::endpoint_update_keeps_immutable_fields,
+            endpoints::endpoint_update_of_unknown_deleted_or_foreign_returns_false,
+            endpoints::endpoint_update_from_a_stale_read_is_refused,
+            endpoints::endpoint_list_filters_by_api_version,
+            engine::re_enabling_clears_the_failure_record,
+            endpoints::endpoint_list_filters_by_status_and_workspace,
+            endpoints::endpoint_pagination_asc_has_no_gaps_or_duplicates,
+            endpoints::endpoint_pagination_desc_has_no_gaps_or_duplicates,
+            endpoints::endpoint_pagination_exact_multiple_ends_with_no_next,
+            endpoints::endpoint_pagination_survives_deletion_of_the_cursor_item,
+            endpoints::endpoint_delete_hides_it_and_second_delete_returns_false,
+            endpoints::endpoint_delete_cancels_pending_deliveries_and_keeps_history,
+            endpoints::endpoint_delete_removes_its_subscriptions,
+            endpoints::endpoint_delete_from_other_workspace_returns_false,
+            endpoints::load_routing_scopes_by_workspace_and_keeps_disabled,
+            // --- subscriptions
+            subscriptions::subscription_upsert_creates_then_updates_same_row,
+            subscriptions::subscription_upsert_other_resource_creates_new_row,
+            subscriptions::subscription_list_filters_by_endpoint_and_resource,
+            subscriptions::subscription_list_paginates,
+            subscriptions::subscription_update_events,
+            subscriptions::subscription_delete,
+            subscriptions::subscription_is_invisible_to_other_workspace,
+            // --- publish and events
+            events::publish_stores_event_and_deliveries,
+            events::publish_with_lease_hides_deliveries_until_lease_expires,
+            events::publish_without_lease_is_claimable_at_once,
+            events::publish_idempotency_key_within_24h_returns_first_event,
+            events::publish_idempotency_key_after_24h_creates_new_event,
+            events::publish_idempotency_key_is_per_workspace,
+            events::publish_idempotency_key_repeated_within_one_batch,
+            events::publish_failed_item_does_not_affect_others,
+            events::publish_failed_item_does_not_consume_idempotency_key,
+            events::get_event_has_per_delivery_summaries,
+            events::get_event_from_other_workspace_is_none,
+            events::list_events_filters_and_scopes,
+            events::list_events_paginates,
+            // --- delivery engine
+            engine::claim_due_respects_limit,
+            engine::claim_due_respects_due_time,
+            engine::claim_due_skips_excluded_endpoints,
+            engine::claim_due_leases_so_a_second_claim_gets_nothing,
+            engine::claim_due_reclaims_expired_leases,
+            engine::claim_due_ignores_finished_deliveries,
+            engine::renew_leases_extends_only_the_owners_leases,
+            engine::release_makes_deliveries_due_at_their_scheduled_time,
+            engine::release_by_another_owner_does_nothing,
+            engine::record_outcomes_numbers_attempts_in_order,
+            engine::record_outcomes_retry_is_due_only_at_next_attempt_at,
+            engine::record_outcomes_failed_is_final,
+            engine::record_outcomes_batch_of_several_deliveries,
+            engine::record_outcomes_without_attempt_changes_status_only,
+            engine::record_outcomes_on_cancelled_delivery_keeps_it_cancelled,
+            engine::endpoint_effects_mark_clear_and_disable_failing,
+            engine::disable_failing_leaves_manually_disabled_endpoint_alone,
+            engine::release_stale_leases_of_everyone,
+            engine::release_stale_leases_by_owner_prefix,
+            engine::release_stale_leases_prefix_is_literal,
+            engine::concurrent_claims_never_hand_out_a_delivery_twice,
+            // --- history, manual retry, recovery
+            history::requeue_succeeded_delivery_is_pending_manual_and_leased,
+            history::requeue_pending_delivery_is_leased_and_due_now,
+            history::requeue_continues_attempt_numbering,
+            history::requeue_unknown_or_foreign_delivery_is_none,
+            history::recover_endpoint_requeues_only_failed_in_window,
+            history::recover_endpoint_of_other_workspace_does_nothing,
+            history::get_delivery_with_attempts_and_workspace_scope,
+            history::list_deliveries_filters,
+            history::list_deliveries_paginates_both_ways,
+            // --- maintenance, lifecycle
+            maintenance::purge_removes_finished_history_before_cutoff,
+            maintenance::purge_keeps_pending_deliveries_and_their_events,
+            maintenance::purge_removes_idempotency_keys_older_than_24h,
+            maintenance::server_key_keeps_the_first_value,
+            maintenance::concurrent_publishes_all_commit_exactly_once,
+            maintenance::concurrent_publishes_with_one_idempotency_key_create_one_event,
+            maintenance::close_then_write_is_closed_error,
+            maintenance::close_then_read_is_closed_error,
+            maintenance::close_during_writes_never_hangs,
+        );
+    };
+    (@module $backend:ident, $factory:path; $( $(#[$meta:meta])* $module:ident :: $test:ident ),* $(,)?) => {
+        mod $backend {
+            $(
+                $(#[$meta])*
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let (store, guard) = $factory().await;
+                    crate::$module::$test(store).await;
+                    drop(guard);
+                }
+            )*
+        }
+    };
+}
+
+conformance_tests!(sqlite, crate::backends::sqlite_store);

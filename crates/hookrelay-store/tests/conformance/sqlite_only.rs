@@ -1,0 +1,111 @@
+//! What only the SQLite backend promises: one process per database file,
+//! and a file that keeps everything across close and reopen.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hookrelay_core::model::DeliveryStatus;
+use hookrelay_store::sqlite::SqliteStore;
+use hookrelay_store::{Published, Store, StoreError};
+
+use crate::support::*;
+
+fn open(path: &Path) -> Arc<dyn Store> {
+    Arc::new(SqliteStore::open(path).expect("open sqlite store"))
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/hookrelay.db");
+    let store = open(&path);
+    let ws = workspace(&*store, "acme").await;
+    let e = add_endpoint(&*store, &ws, t(0)).await;
+    let s = add_subscription(&*store, &e, "wf_1", t(1)).await;
+    let (ev, ids) = publish(&*store, &ws, t(SEC), &[&e]).await;
+    finish(&*store, &ids[0], &e.id, DeliveryStatus::Failed, t(2 * SEC)).await;
+    let key = store.server_key("signed-url", vec![1, 2, 3]).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    let store = open(&path);
+    assert_eq!(
+        store
+            .find_workspace_by_name("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        ws
+    );
+    assert_eq!(get_endpoint(&*store, &e).await, e);
+    assert_eq!(store.get_subscription(&ws, &s.id).await.unwrap(), Some(s));
+    assert_eq!(store.get_event(&ws, &ev.id).await.unwrap().unwrap().0, ev);
+    let (d, attempts) = get_delivery(&*store, &ws, &ids[0]).await;
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(store.server_key("signed-url", vec![9]).await.unwrap(), key);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_second_open_of_a_file_in_use_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookrelay.db");
+    let store = open(&path);
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Open(_)), "got {err:?}");
+    store.close().await;
+    drop(store);
+    let again = open(&path);
+    again.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_writes_acknowledged_before_close_are_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookrelay.db");
+    let store = open(&path);
+    let ws = workspace(&*store, "acme").await;
+    let e = add_endpoint(&*store, &ws, t(0)).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let ne = new_event(event(&ws, t(SEC + i)), &[&e]);
+        let id = ne.event.id.clone();
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            (id, s.publish(vec![ne], None).await)
+        }));
+    }
+    tokio::task::yield_now().await;
+    bounded("close", store.close()).await;
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        let (id, r) = bounded("publish", task).await.unwrap();
+        if let Ok(out) = r {
+            assert!(matches!(out[0], Ok(Published::Created(_))));
+            acknowledged.push(id);
+        }
+    }
+    drop(store);
+
+    let store = open(&path);
+    for id in acknowledged {
+        assert!(
+            store.get_event(&ws, &id).await.unwrap().is_some(),
+            "acknowledged event {id} was lost"
+        );
+    }
+    store.close().await;
+}
+
+/// Two different database files in one directory are two stores: the lock
+/// that guards one must not lock the other.
+#[tokio::test]
+async fn sqlite_two_databases_with_the_same_stem_open_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir.path().join("hookrelay.db"));
+    let b = SqliteStore::open(&dir.path().join("hookrelay.sqlite"));
+    assert!(b.is_ok(), "got {:?}", b.err());
+    a.close().await;
+}
