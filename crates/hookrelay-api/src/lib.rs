@@ -167,6 +167,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/event_types", get(routes::catalog::event_types))
         .route("/payloads/{token}", get(routes::payloads::fetch))
+        .route(
+            "/v1/webhooks",
+            get(routes::v1::list).post(routes::v1::create),
+        )
+        .route("/v1/webhooks/test", post(routes::v1::test))
+        .route(
+            "/v1/webhooks/{id}",
+            get(routes::v1::get_one)
+                .patch(routes::v1::patch)
+                .delete(routes::v1::delete),
+        )
         .route("/workspaces", post(routes::admin::create_workspace))
         .route(
             "/api_keys",

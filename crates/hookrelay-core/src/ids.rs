@@ -37,6 +37,9 @@ fn now_ms() -> i64 {
 
 macro_rules! define_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        define_id!($(#[$doc])* $name, $prefix, "");
+    };
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $alt:literal) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -56,9 +59,23 @@ macro_rules! define_id {
                 Self(format!("{}{}", $prefix, ulid_at(ms)))
             }
 
+            /// A second prefix some ids of this kind use ("" = none).
+            pub const ALT_PREFIX: &'static str = $alt;
+
+            /// A new id with the alternative prefix.
+            pub fn alt_at(ms: i64) -> Self {
+                Self(format!("{}{}", $alt, ulid_at(ms)))
+            }
+
             /// Accepts only well-formed ids of this kind (prefix + ULID).
             pub fn parse(s: &str) -> Option<Self> {
-                let rest = s.strip_prefix($prefix)?;
+                let rest = s.strip_prefix($prefix).or_else(|| {
+                    if $alt.is_empty() {
+                        None
+                    } else {
+                        s.strip_prefix($alt)
+                    }
+                })?;
                 ulid::Ulid::from_string(rest).ok()?;
                 Some(Self(s.to_owned()))
             }
@@ -108,9 +125,10 @@ define_id!(
     "api_key_"
 );
 define_id!(
-    /// A webhook endpoint.
+    /// A webhook endpoint (`wh_…` for those made through the v1 API).
     EndpointId,
-    "webhook_endpoint_"
+    "webhook_endpoint_",
+    "wh_"
 );
 define_id!(
     /// A resource-scoped webhook subscription.
@@ -147,6 +165,14 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn endpoints_also_take_the_v1_prefix() {
+        let v1 = EndpointId::alt_at(1_000);
+        assert!(v1.as_str().starts_with("wh_"));
+        assert_eq!(EndpointId::parse(v1.as_str()), Some(v1));
+        assert!(EventId::parse("wh_01J00000000000000000000000").is_none());
     }
 
     #[test]

@@ -330,9 +330,22 @@ pub async fn test(
     JsonOrEmpty(body): JsonOrEmpty<TestBody>,
 ) -> ApiResult<Response> {
     let endpoint = load(&state, &ctx, &id).await?;
+    let delivery = send_test_event(&state, &ctx, &endpoint, body.event_type).await?;
+    Ok(accepted(views::delivery(&delivery)))
+}
+
+/// Publishes the catalog example of `event_type` (a name in the endpoint's
+/// version or a canonical one; default: its first enabled event) to this
+/// endpoint only, marked as a test.
+pub(crate) async fn send_test_event(
+    state: &AppState,
+    ctx: &Ctx,
+    endpoint: &Endpoint,
+    event_type: Option<String>,
+) -> ApiResult<Delivery> {
     let catalog = &state.inner.catalog;
     let version = endpoint.api_version.as_str();
-    let canonical = match body.event_type {
+    let canonical = match event_type {
         Some(name) => {
             // A name in the endpoint's version (legacy names included) or a canonical one.
             let by_name = catalog
@@ -425,13 +438,12 @@ pub async fn test(
         created_at: now,
         test: true,
     };
-    let view = views::delivery(&delivery);
     state.inner.dispatcher.submit(vec![DueDelivery {
-        delivery,
+        delivery: delivery.clone(),
         event: Arc::new(ev),
         manual: false,
     }]);
-    Ok(accepted(view))
+    Ok(delivery)
 }
 
 #[derive(Debug, Deserialize)]

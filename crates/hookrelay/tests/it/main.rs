@@ -13,3 +13,4 @@ mod lifecycle;
 mod profiles;
 mod safety;
 mod subscriptions;
+mod v1;

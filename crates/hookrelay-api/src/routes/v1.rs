@@ -1,0 +1,284 @@
+//! The v1 webhooks API (§6): a simpler surface over the same store and
+//! dispatcher. A v1 webhook is an endpoint with id `wh_…`, API version `v1`
+//! (the v1 envelope and events), the body-HMAC profile, the v1 retry schedule
+//! and disable-after-one-exhausted-delivery. They show up in
+//! `/webhook_endpoints` and in the delivery history like any other endpoint.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hookrelay_core::ids::EndpointId;
+use hookrelay_core::model::{
+    AdvancedOptions, DisabledReason, Endpoint, EndpointSecrets, EndpointStatus, SignatureScheme,
+};
+use hookrelay_core::secret::{generate_signing_secret, Secret};
+use hookrelay_core::validate;
+use hookrelay_store::EndpointFilter;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Ctx, Json, Query};
+use crate::routes::endpoints::{event_name_error, send_test_event};
+use crate::{accepted, ok, AppState, PageParams};
+
+/// The catalog version v1 webhooks use.
+pub const V1_VERSION: &str = "v1";
+
+fn view(e: &Endpoint) -> Value {
+    json!({
+        "id": e.id,
+        "url": e.url,
+        "events": e.enabled_events,
+        "status": e.status,
+        "disabled_reason": e.disabled_reason,
+        "created_at": e.created_at.to_rfc3339(),
+    })
+}
+
+fn check_secret(s: &str) -> ApiResult<()> {
+    if s.len() < 16 || s.len() > 256 || s.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "secret must be 16 to 256 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
+    validate::endpoint_url(&e.url, state.inner.config.allow_http)
+        .map_err(|err| ApiError::bad_request("invalid_request", err.to_string()))?;
+    state
+        .inner
+        .catalog
+        .resolve_endpoint_events(V1_VERSION, &e.enabled_events)
+        .map_err(event_name_error)?;
+    Ok(())
+}
+
+async fn load(state: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Endpoint> {
+    let not_found = || ApiError::not_found("webhook");
+    let id = EndpointId::parse(id)
+        .filter(|i| i.as_str().starts_with("wh_"))
+        .ok_or_else(not_found)?;
+    state
+        .inner
+        .store
+        .get_endpoint(&ctx.workspace_id, &id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateBody {
+    url: String,
+    events: Vec<String>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<CreateBody>,
+) -> ApiResult<Response> {
+    let now = state.inner.clock.now();
+    let secret = match body.secret {
+        Some(s) => {
+            check_secret(&s)?;
+            Secret::new(s)
+        }
+        None => generate_signing_secret(SignatureScheme::BodyHmac),
+    };
+    let e = Endpoint {
+        id: EndpointId::alt_at(now.0),
+        workspace_id: ctx.workspace_id.clone(),
+        name: body
+            .description
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| body.url.clone()),
+        url: body.url,
+        status: EndpointStatus::Enabled,
+        disabled_reason: None,
+        enabled_events: body.events,
+        api_version: V1_VERSION.into(),
+        advanced_options: AdvancedOptions::default(),
+        signature_scheme: SignatureScheme::BodyHmac,
+        retry_schedule: None,
+        rate_limit_per_second: None,
+        secrets: EndpointSecrets::new(secret.clone()),
+        created_at: now,
+        created_by: Some(ctx.created_by.clone()),
+        updated_at: now,
+        failing_since: None,
+    };
+    check(&state, &e)?;
+    state.inner.store.insert_endpoint(&e).await?;
+    state
+        .inner
+        .directory
+        .refresh_workspace(&ctx.workspace_id)
+        .await?;
+    let mut v = view(&e);
+    v["secret"] = json!(secret.expose());
+    Ok((StatusCode::CREATED, axum::Json(v)).into_response())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<PageParams>,
+) -> ApiResult<Response> {
+    let page = q.to_request()?;
+    let p = state
+        .inner
+        .store
+        .list_endpoints(
+            &ctx.workspace_id,
+            &EndpointFilter {
+                status: None,
+                api_version: Some(V1_VERSION.into()),
+            },
+            &page,
+        )
+        .await?;
+    Ok(ok(crate::views::page(p, page.dir, view)))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(ok(view(&load(&state, &ctx, &id).await?)))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PatchBody {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    status: Option<EndpointStatus>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Json(body): Json<PatchBody>,
+) -> ApiResult<Response> {
+    if let Some(s) = &body.secret {
+        check_secret(s)?;
+    }
+    for _ in 0..5 {
+        let current = load(&state, &ctx, &id).await?;
+        let mut e = current.clone();
+        let b = body.clone();
+        if let Some(u) = b.url {
+            e.url = u;
+        }
+        if let Some(ev) = b.events {
+            e.enabled_events = ev;
+        }
+        if let Some(d) = b.description {
+            e.name = d;
+        }
+        if let Some(s) = b.secret {
+            // The v1 API replaces the secret at once (no grace period); use
+            // rotate_secret on /webhook_endpoints for a graceful change.
+            e.secrets = EndpointSecrets::new(Secret::new(s));
+        }
+        if let Some(s) = b.status {
+            if s != e.status {
+                e.status = s;
+                e.disabled_reason = match s {
+                    EndpointStatus::Enabled => {
+                        state.inner.dispatcher.forget_health(&e.id);
+                        None
+                    }
+                    EndpointStatus::Disabled => Some(DisabledReason::Manual),
+                };
+            }
+        }
+        e.updated_at = state
+            .inner
+            .clock
+            .now()
+            .max(current.updated_at.plus_millis(1));
+        check(&state, &e)?;
+        if state
+            .inner
+            .store
+            .update_endpoint(&e, current.updated_at)
+            .await?
+        {
+            state
+                .inner
+                .directory
+                .refresh_workspace(&ctx.workspace_id)
+                .await?;
+            return Ok(ok(view(&e)));
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        "the webhook kept changing; try again",
+    ))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let e = load(&state, &ctx, &id).await?;
+    let now = state.inner.clock.now();
+    if !state
+        .inner
+        .store
+        .delete_endpoint(&ctx.workspace_id, &e.id, now)
+        .await?
+    {
+        return Err(ApiError::not_found("webhook"));
+    }
+    state
+        .inner
+        .directory
+        .refresh_workspace(&ctx.workspace_id)
+        .await?;
+    Ok(ok(json!({ "id": e.id, "deleted": true })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TestBody {
+    webhook_id: String,
+    #[serde(default)]
+    event_type: Option<String>,
+}
+
+/// Sends the catalog example of `event_type` to one webhook.
+pub async fn test(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Json(body): Json<TestBody>,
+) -> ApiResult<Response> {
+    let e = load(&state, &ctx, &body.webhook_id).await?;
+    let d = send_test_event(&state, &ctx, &e, body.event_type).await?;
+    Ok(accepted(json!({
+        "delivery_id": d.id,
+        "webhook_id": e.id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "status": d.status,
+    })))
+}
