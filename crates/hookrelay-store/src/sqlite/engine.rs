@@ -139,11 +139,12 @@ impl Engine {
     }
 }
 
+/// Runs `f` in savepoint `w` (the SQLite module may `ROLLBACK TO w` inside it).
 fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
-    conn.execute_batch("SAVEPOINT w")?;
+    conn.prepare_cached("SAVEPOINT w")?.execute([])?;
     match f(conn) {
         Ok(r) => {
-            conn.execute_batch("RELEASE w")?;
+            conn.prepare_cached("RELEASE w")?.execute([])?;
             Ok(r)
         }
         Err(e) => {

@@ -598,12 +598,24 @@ impl Store for SqliteStore {
         self.engine
             .write(move |c| {
                 let mut out = Vec::with_capacity(events.len());
+                // One event needs no savepoint of its own: the write's savepoint
+                // already isolates it from the rest of the group.
+                if events.len() == 1 {
+                    let ne = events.into_iter().next().expect("one");
+                    let r = publish_one(c, ne, lease.as_ref());
+                    if r.is_err() {
+                        // Undo its partial writes (the engine's savepoint stays open).
+                        c.execute_batch("ROLLBACK TO w")?;
+                    }
+                    out.push(r);
+                    return Ok(out);
+                }
                 for ne in events {
                     // Each event in its own savepoint: one bad item spoils nothing else.
-                    c.execute_batch("SAVEPOINT ev")?;
+                    c.prepare_cached("SAVEPOINT ev")?.execute([])?;
                     match publish_one(c, ne, lease.as_ref()) {
                         Ok(p) => {
-                            c.execute_batch("RELEASE ev")?;
+                            c.prepare_cached("RELEASE ev")?.execute([])?;
                             out.push(Ok(p));
                         }
                         Err(e) => {
