@@ -17,19 +17,61 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// extend profile: Unix-seconds timestamp of the attempt.
+///
+/// ```
+/// use hookrelay_webhooks::signing::EXTEND_TIMESTAMP_HEADER;
+///
+/// assert_eq!(EXTEND_TIMESTAMP_HEADER, "x-extend-request-timestamp");
+/// ```
 pub const EXTEND_TIMESTAMP_HEADER: &str = "x-extend-request-timestamp";
 /// extend profile: lowercase hex HMAC-SHA256 of `v0:<timestamp>:<body>`.
+///
+/// ```
+/// use hookrelay_webhooks::signing::EXTEND_SIGNATURE_HEADER;
+///
+/// assert_eq!(EXTEND_SIGNATURE_HEADER, "x-extend-request-signature");
+/// ```
 pub const EXTEND_SIGNATURE_HEADER: &str = "x-extend-request-signature";
 /// standard-webhooks profile: the message (event) id.
+///
+/// ```
+/// use hookrelay_webhooks::signing::STANDARD_ID_HEADER;
+///
+/// assert_eq!(STANDARD_ID_HEADER, "webhook-id");
+/// ```
 pub const STANDARD_ID_HEADER: &str = "webhook-id";
 /// standard-webhooks profile: Unix-seconds timestamp of the attempt.
+///
+/// ```
+/// use hookrelay_webhooks::signing::STANDARD_TIMESTAMP_HEADER;
+///
+/// assert_eq!(STANDARD_TIMESTAMP_HEADER, "webhook-timestamp");
+/// ```
 pub const STANDARD_TIMESTAMP_HEADER: &str = "webhook-timestamp";
 /// standard-webhooks profile: space-separated `v1,<base64>` signatures.
+///
+/// ```
+/// use hookrelay_webhooks::signing::STANDARD_SIGNATURE_HEADER;
+///
+/// assert_eq!(STANDARD_SIGNATURE_HEADER, "webhook-signature");
+/// ```
 pub const STANDARD_SIGNATURE_HEADER: &str = "webhook-signature";
 /// body-hmac profile: lowercase hex HMAC-SHA256 of the raw body.
+///
+/// ```
+/// use hookrelay_webhooks::signing::BODY_HMAC_SIGNATURE_HEADER;
+///
+/// assert_eq!(BODY_HMAC_SIGNATURE_HEADER, "x-webhook-signature");
+/// ```
 pub const BODY_HMAC_SIGNATURE_HEADER: &str = "x-webhook-signature";
 
 /// The prefix of a Standard Webhooks secret's string form.
+///
+/// ```
+/// use hookrelay_webhooks::signing::STANDARD_SECRET_PREFIX;
+///
+/// assert_eq!(STANDARD_SECRET_PREFIX, "whsec_");
+/// ```
 pub const STANDARD_SECRET_PREFIX: &str = "whsec_";
 
 type HmacSha256 = Hmac<Sha256>;
@@ -164,6 +206,16 @@ impl StandardSecret {
     /// Parses `whsec_<base64>`. Like the reference libraries, a bare base64
     /// string without the prefix is accepted too, and `=` padding is optional.
     /// Surrounding whitespace is ignored. An empty key is an error.
+    ///
+    /// ```
+    /// use hookrelay_webhooks::StandardSecret;
+    ///
+    /// let with_prefix = StandardSecret::parse("whsec_a2V5")?;
+    /// let bare = StandardSecret::parse("a2V5")?;
+    /// assert_eq!(with_prefix.key_bytes(), b"key");
+    /// assert_eq!(bare.key_bytes(), b"key");
+    /// # Ok::<(), hookrelay_webhooks::SecretError>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Self, SecretError> {
         let s = s.trim();
         let encoded = s.strip_prefix(STANDARD_SECRET_PREFIX).unwrap_or(s);
@@ -179,6 +231,14 @@ impl StandardSecret {
     /// Builds a secret from raw key bytes, e.g. freshly generated random bytes
     /// (Standard Webhooks recommends 24 to 64 of them). An empty key is an
     /// error.
+    ///
+    /// ```
+    /// use hookrelay_webhooks::StandardSecret;
+    ///
+    /// assert_eq!(StandardSecret::from_key_bytes(b"key")?.to_string(), "whsec_a2V5");
+    /// assert!(StandardSecret::from_key_bytes(b"").is_err());
+    /// # Ok::<(), hookrelay_webhooks::SecretError>(())
+    /// ```
     pub fn from_key_bytes(key: &[u8]) -> Result<Self, SecretError> {
         Self::from_key_vec(key.to_vec())
     }
@@ -191,6 +251,13 @@ impl StandardSecret {
     }
 
     /// The HMAC key (the base64-decoded part of `whsec_…`).
+    ///
+    /// ```
+    /// use hookrelay_webhooks::StandardSecret;
+    ///
+    /// assert_eq!(StandardSecret::parse("whsec_AAEC")?.key_bytes(), &[0, 1, 2]);
+    /// # Ok::<(), hookrelay_webhooks::SecretError>(())
+    /// ```
     pub fn key_bytes(&self) -> &[u8] {
         &self.key
     }
@@ -219,6 +286,13 @@ impl fmt::Debug for StandardSecret {
 }
 
 /// Why a signing secret cannot be used.
+///
+/// ```
+/// use hookrelay_webhooks::{SecretError, StandardSecret};
+///
+/// assert!(matches!(StandardSecret::parse("whsec_"), Err(SecretError::Empty)));
+/// assert!(matches!(StandardSecret::parse("whsec_!!"), Err(SecretError::NotBase64(_))));
+/// ```
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -231,6 +305,13 @@ pub enum SecretError {
 }
 
 /// The base64 decoding failure behind [`SecretError::NotBase64`].
+///
+/// ```
+/// use hookrelay_webhooks::{SecretError, StandardSecret};
+///
+/// let Err(SecretError::NotBase64(cause)) = StandardSecret::parse("whsec_!!") else { panic!() };
+/// assert!(!cause.to_string().is_empty());
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct InvalidBase64(base64::DecodeError);

@@ -19,6 +19,15 @@ use crate::signing::{
 };
 
 /// A wire profile: how a webhook is signed and which headers carry it.
+///
+/// ```
+/// use hookrelay_webhooks::Profile;
+///
+/// let profile: Profile = "standard-webhooks".parse()?;
+/// assert_eq!(profile, Profile::StandardWebhooks);
+/// assert_eq!(profile.to_string(), "standard-webhooks");
+/// # Ok::<(), hookrelay_webhooks::UnknownProfile>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Profile {
     /// Extend's scheme: `x-extend-request-timestamp` and
@@ -36,6 +45,12 @@ pub enum Profile {
 
 impl Profile {
     /// Every profile.
+    ///
+    /// ```
+    /// use hookrelay_webhooks::Profile;
+    ///
+    /// assert_eq!(Profile::ALL.len(), 3);
+    /// ```
     pub const ALL: [Profile; 3] = [
         Profile::Extend,
         Profile::StandardWebhooks,
@@ -44,6 +59,12 @@ impl Profile {
 
     /// The profile's name as used in configuration and the API:
     /// `extend`, `standard-webhooks` or `body-hmac`.
+    ///
+    /// ```
+    /// use hookrelay_webhooks::Profile;
+    ///
+    /// assert_eq!(Profile::BodyHmac.as_str(), "body-hmac");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Profile::Extend => "extend",
@@ -72,6 +93,12 @@ impl FromStr for Profile {
 }
 
 /// A profile name that is not `extend`, `standard-webhooks` or `body-hmac`.
+///
+/// ```
+/// use hookrelay_webhooks::{Profile, UnknownProfile};
+///
+/// assert_eq!("Extend".parse::<Profile>(), Err(UnknownProfile("Extend".into())));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown signature profile `{0}` (expected extend, standard-webhooks or body-hmac)")]
 pub struct UnknownProfile(pub String);
@@ -117,18 +144,38 @@ impl Default for VerifyOptions {
 
 impl VerifyOptions {
     /// Sets [`max_age`](Self::max_age) (`None` or zero: no age check).
+    ///
+    /// ```
+    /// use hookrelay_webhooks::VerifyOptions;
+    ///
+    /// assert_eq!(VerifyOptions::default().with_max_age(None).max_age, None);
+    /// ```
     pub fn with_max_age(mut self, max_age: Option<Duration>) -> Self {
         self.max_age = max_age;
         self
     }
 
     /// Sets [`allowed_future_skew`](Self::allowed_future_skew).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hookrelay_webhooks::VerifyOptions;
+    ///
+    /// let opts = VerifyOptions::default().with_allowed_future_skew(Duration::MAX);
+    /// assert_eq!(opts.allowed_future_skew, Duration::MAX);
+    /// ```
     pub fn with_allowed_future_skew(mut self, skew: Duration) -> Self {
         self.allowed_future_skew = skew;
         self
     }
 
     /// Fixes the clock at `now` Unix seconds instead of the system clock.
+    ///
+    /// ```
+    /// use hookrelay_webhooks::VerifyOptions;
+    ///
+    /// assert_eq!(VerifyOptions::default().with_now(5).now, Some(5));
+    /// ```
     pub fn with_now(mut self, now: i64) -> Self {
         self.now = Some(now);
         self
@@ -144,6 +191,14 @@ impl VerifyOptions {
 }
 
 /// Why a webhook failed verification.
+///
+/// ```
+/// use hookrelay_webhooks::{verify, Profile, VerifyError, VerifyOptions};
+///
+/// let headers = [("x-extend-request-timestamp", "yesterday"), ("x-extend-request-signature", "00")];
+/// let err = verify(Profile::Extend, b"{}", &headers, "wss_s", &VerifyOptions::default()).unwrap_err();
+/// assert!(matches!(err, VerifyError::BadTimestamp));
+/// ```
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {

@@ -1,7 +1,15 @@
 //! The crate's integration tests, in one binary: independent test vectors,
-//! property round trips, and `verify` behaviour (headers, clocks, rotation).
+//! property round trips, `verify` behaviour (headers, clocks, rotation), event
+//! parsing, the SDK-style receiver API, and (with their features) fetching
+//! signed-URL payloads from a local server and the axum extractor.
 
 mod behaviour;
+mod events;
+#[cfg(feature = "axum")]
+mod extractor;
+#[cfg(feature = "fetch")]
+mod fetch;
+mod receive;
 mod roundtrip;
 mod vectors;
 

@@ -367,3 +367,85 @@ async fn every_attempt_and_view_mints_a_fresh_url_and_old_ones_expire() {
     let text = resp.text().await.unwrap();
     assert!(!text.contains("r1"), "{text}");
 }
+
+/// The receiver library against real deliveries of a running server, one
+/// endpoint per profile (and the v1 envelope).
+#[tokio::test]
+async fn the_receiver_library_verifies_parses_and_fetches_real_deliveries() {
+    use hookrelay_webhooks::{
+        fetch_signed_payload, is_signed_url_event, verify_and_parse, verify_and_parse_v1,
+        EventType, Options, Payload, Webhook, WebhookError,
+    };
+    let s = TestServer::start().await;
+    let r = Receiver::start().await;
+    let ext = s
+        .endpoint(
+            &format!("{}/extend", r.url),
+            &["extract_run.processed"],
+            json!({"advancedOptions": {"payload": {"format": "url", "urlThresholdBytes": 1000}}}),
+        )
+        .await;
+    let sw = s
+        .endpoint(
+            &format!("{}/sw", r.url),
+            &["extract_run.processed"],
+            json!({"signatureScheme": "standard-webhooks"}),
+        )
+        .await;
+    let (st, v1) = s
+        .post(
+            "/v1/webhooks",
+            json!({"url": format!("{}/v1", r.url), "events": ["user.updated"]}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let payload = big_payload();
+    s.publish("extract_run.processed", payload.clone()).await;
+    s.post("/events", json!({"eventType": "user.updated", "payload": {"id": "u1"}, "previousData": {"name": "a"}}))
+        .await;
+    let got = r.wait_for(3, WAIT).await;
+    let at = |p: &str| got.iter().find(|g| g.path_and_query == p).unwrap().clone();
+
+    // extend + signed URL: refused by default, fetched on request.
+    let e = at("/extend");
+    let secret = ext["signingSecret"].as_str().unwrap();
+    let err =
+        verify_and_parse(&e.body, &e.header_pairs(), secret, &Options::default()).unwrap_err();
+    assert!(matches!(err, WebhookError::SignedUrlNotAllowed), "{err}");
+    let event = verify_and_parse(
+        &e.body,
+        &e.header_pairs(),
+        secret,
+        &Options::default().with_allow_signed_url(true),
+    )
+    .unwrap();
+    assert!(is_signed_url_event(&event));
+    assert_eq!(event.event_type, EventType::ExtractRunProcessed);
+    let full = fetch_signed_payload(&event).await.unwrap();
+    assert_eq!(full.payload, Payload::Inline(payload.clone()));
+    assert!(
+        verify_and_parse(&e.body, &e.header_pairs(), "wss_wrong", &Options::default()).is_err()
+    );
+
+    // standard-webhooks.
+    let g = at("/sw");
+    let hook = Webhook::new(
+        Profile::StandardWebhooks,
+        sw["signingSecret"].as_str().unwrap(),
+    )
+    .unwrap();
+    let event = hook.verify_and_parse(&g.body, &g.header_pairs()).unwrap();
+    assert_eq!(event.payload, Payload::Inline(payload));
+
+    // body-hmac with the v1 envelope.
+    let v = at("/v1");
+    let ev = verify_and_parse_v1(
+        &v.body,
+        &v.header_pairs(),
+        v1["secret"].as_str().unwrap(),
+        &Options::default(),
+    )
+    .unwrap();
+    assert_eq!(ev.event_type, EventType::UserUpdated);
+    assert_eq!(ev.previous_data, Some(json!({"name": "a"})));
+}
