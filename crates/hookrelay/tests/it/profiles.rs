@@ -449,3 +449,30 @@ async fn the_receiver_library_verifies_parses_and_fetches_real_deliveries() {
     assert_eq!(ev.event_type, EventType::UserUpdated);
     assert_eq!(ev.previous_data, Some(json!({"name": "a"})));
 }
+
+#[tokio::test]
+async fn signed_urls_keep_working_across_a_restart() {
+    let s = TestServer::start().await;
+    let r = Receiver::start().await;
+    s.endpoint(
+        &format!("{}/u", r.url),
+        &["extract_run.processed"],
+        json!({"advancedOptions": {"payload": {"format": "url"}}}),
+    )
+    .await;
+    s.publish("extract_run.processed", json!({"id": "keep"}))
+        .await;
+    let got = r.wait_for(1, WAIT).await;
+    let url = got[0].json()["payload"]["data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_base = s.url.clone();
+    let s = s.restart().await;
+    // The server key survived; only the listening port changed.
+    let moved = url.replace(&old_base, &s.url);
+    let resp = reqwest::get(&moved).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["id"], "keep");
+}
