@@ -1,0 +1,592 @@
+//! Running one phase — a fresh server and receiver, the endpoints, the load,
+//! the wait for every delivery — and the raw-limit phase, and turning what
+//! they measured into figures.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use hyper::Uri;
+
+use crate::bodies::{delivered_body, publish_maker, raw_id, requests_for};
+use crate::http::{self, Client};
+use crate::loadgen::{self, Load, LoadResult, Pacing};
+use crate::procfs;
+use crate::receiver::Receiver;
+use crate::report::{ms, percentile, Report, Sample, Unit};
+use crate::scenario::{Bench, Ingest, Phase, PhaseOut, HANG_PREFIX};
+use crate::server::{self, Server, ServerLog};
+use crate::tally::{accepted, wait_and_tally, Accepted, Expect, Tally};
+use crate::unix_nanos;
+
+/// Failed attempts that will be retried.
+const RETRYING: &str = "hookrelay_delivery_outcomes_total{outcome=\"retrying\"}";
+/// Deliveries that ran out of retries.
+const EXHAUSTED: &str = "hookrelay_delivery_outcomes_total{outcome=\"failed\"}";
+/// Failed attempts of any kind.
+const ATTEMPT_ERRORS: &str = "hookrelay_attempt_errors_total";
+/// How long the backlog phase waits for every delivery to fail once.
+const FIRST_ATTEMPTS_LIMIT: Duration = Duration::from_secs(300);
+
+/// CPU seconds of the three processes at one moment.
+#[derive(Debug, Default, Clone, Copy)]
+struct CpuMark {
+    server: Option<f64>,
+    receiver: Option<f64>,
+    bench: Option<f64>,
+}
+
+impl CpuMark {
+    fn read(server: Option<u32>, receiver: Option<u32>, clk_tck: f64) -> CpuMark {
+        let of = |pid: Option<u32>| pid.and_then(|p| procfs::cpu_seconds(Some(p), clk_tck));
+        CpuMark {
+            server: of(server),
+            receiver: of(receiver),
+            bench: procfs::cpu_seconds(None, clk_tck),
+        }
+    }
+}
+
+fn diff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    a.zip(b).map(|(a, b)| b - a)
+}
+
+/// What the receiver-down part of a backlog phase saw.
+#[derive(Debug, Default)]
+struct Outage {
+    /// From the end of ingest until every delivery had failed once.
+    first_attempts_s: Option<f64>,
+    failed_attempts: Option<f64>,
+    exhausted: Option<f64>,
+}
+
+/// Everything one phase measured.
+struct Measured {
+    load: LoadResult,
+    accepted: Accepted,
+    expected: usize,
+    tally: Tally,
+    hung: u64,
+    /// When the receiver started listening (unix ns).
+    up_at: u64,
+    outage: Option<Outage>,
+    peak_rss_kib: Option<u64>,
+    cpu0: CpuMark,
+    cpu1: CpuMark,
+    log: ServerLog,
+    samples: Vec<Sample>,
+    notes: Vec<String>,
+}
+
+/// Runs a phase and adds its figures (keys and labels prefixed by the phase's).
+pub async fn run(b: &Bench, ph: &Phase, rep: &mut Report) -> anyhow::Result<PhaseOut> {
+    let m = measure(b, ph).await?;
+    Ok(figures(ph, m, rep))
+}
+
+async fn measure(b: &Bench, ph: &Phase) -> anyhow::Result<Measured> {
+    let client = &b.client;
+    let tck = b.machine.clk_tck;
+    let hang = (!ph.hang_paths.is_empty()).then_some(HANG_PREFIX);
+    let mut notes = Vec::new();
+
+    // The receiver first (or only its port, when it starts down).
+    let mut receiver = None;
+    let recv_addr = if ph.receiver_down {
+        server::free_port()?
+    } else {
+        let r = Receiver::start(&b.opts.exe, "127.0.0.1:0".parse()?, hang).await?;
+        let a = r.addr;
+        receiver = Some(r);
+        a
+    };
+    let mut srv = Server::start(&b.opts.server_bin, b.opts.database_url.as_deref(), client).await?;
+    for (i, p) in ph.paths.iter().chain(&ph.hang_paths).enumerate() {
+        srv.create_endpoint(
+            client,
+            &format!("http://{recv_addr}{p}"),
+            &format!("bench {i}"),
+            ph.retry_schedule.as_deref(),
+        )
+        .await?;
+    }
+
+    // Sample the server's RSS (and the progress) every second.
+    let progress = Arc::new(AtomicU64::new(0));
+    let per_request = match ph.ingest {
+        Ingest::Batch { size, .. } => size as u64,
+        _ => 1,
+    } * ph.paths.len() as u64;
+    let recv_seen = Arc::new(Mutex::new(receiver.as_ref().map(|r| r.addr)));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampler = tokio::spawn(sample_loop(
+        client.clone(),
+        srv.pid,
+        srv.base.clone(),
+        progress.clone(),
+        per_request,
+        recv_seen.clone(),
+        samples.clone(),
+    ));
+
+    let mut cpu0 = CpuMark::read(Some(srv.pid), receiver.as_ref().map(|r| r.pid), tck);
+    let load = Load {
+        requests: requests_for(ph.ingest, ph.events),
+        pacing: match ph.ingest {
+            Ingest::Single { concurrency } | Ingest::Batch { concurrency, .. } => {
+                Pacing::Closed { concurrency }
+            }
+            Ingest::Paced { per_second } => Pacing::Open { per_second },
+        },
+        make: publish_maker(&srv.base, ph.ingest, ph.events)?,
+        auth: Some(srv.auth().clone()),
+        keep_bodies: true,
+        progress,
+    };
+    let load = loadgen::run(client, load).await;
+    let acc = accepted(&load);
+    let expected = acc.ids.len() * ph.paths.len();
+
+    let mut outage = None;
+    if ph.receiver_down {
+        // The backlog has piled up once every delivery has failed its first
+        // attempt (connection refused) and waits for a retry.
+        let mut o = Outage::default();
+        let t0 = Instant::now();
+        while t0.elapsed() < FIRST_ATTEMPTS_LIMIT {
+            let failed = server::metric(client, &srv.base, RETRYING).await;
+            if failed.unwrap_or(0.0) >= expected as f64 {
+                o.first_attempts_s = Some(t0.elapsed().as_secs_f64());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if o.first_attempts_s.is_none() {
+            notes.push(format!(
+                "not every delivery had failed once after {FIRST_ATTEMPTS_LIMIT:?}; the receiver came up anyway"
+            ));
+        }
+        o.failed_attempts = server::metric_sum(client, &srv.base, ATTEMPT_ERRORS).await;
+        let r = Receiver::start(&b.opts.exe, recv_addr, hang).await?;
+        cpu0.receiver = procfs::cpu_seconds(Some(r.pid), tck);
+        *recv_seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(r.addr);
+        receiver = Some(r);
+        outage = Some(o);
+    }
+    let receiver = receiver.context("no receiver")?;
+    let expect = Expect {
+        ids: &acc.ids,
+        paths: &ph.paths,
+        count: expected,
+        idle: ph.idle,
+    };
+    let mut cpu1 = CpuMark::default();
+    let (records, tally) = wait_and_tally(client, &receiver, expect, || {
+        cpu1 = CpuMark::read(Some(srv.pid), Some(receiver.pid), tck);
+    })
+    .await?;
+    let peak_rss_kib = procfs::status_kib(srv.pid, "VmHWM");
+    sampler.abort();
+    if let Some(o) = &mut outage {
+        o.exhausted = Some(
+            server::metric(client, &srv.base, EXHAUSTED)
+                .await
+                .unwrap_or(0.0),
+        );
+    }
+    let up_at = receiver.up_at;
+    receiver.stop().await;
+    let log = srv.stop(client).await;
+    let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(PoisonError::into_inner));
+    Ok(Measured {
+        load,
+        accepted: acc,
+        expected,
+        tally,
+        hung: records.hung,
+        up_at,
+        outage,
+        peak_rss_kib,
+        cpu0,
+        cpu1,
+        log,
+        samples,
+        notes,
+    })
+}
+
+fn figures(ph: &Phase, m: Measured, rep: &mut Report) -> PhaseOut {
+    let (k, l) = (ph.key, ph.label);
+    let mut figs = Report::default();
+    let mut add = |key: &str, label: &str, unit: Unit, v: Option<f64>| {
+        figs.add(&format!("{k}{key}"), &format!("{l}{label}"), unit, v);
+    };
+    let (t, accepted) = (&m.tally, m.accepted.ids.len());
+    let ingest_s = m.load.wall.as_secs_f64();
+    add(
+        "events_accepted",
+        "events accepted",
+        Unit::Count,
+        Some(accepted as f64),
+    );
+    add(
+        "events_rejected",
+        "events rejected or unanswered",
+        Unit::Count,
+        Some(ph.events.saturating_sub(accepted) as f64),
+    );
+    add(
+        "ingest_s",
+        "ingest wall time (s)",
+        Unit::Secs,
+        Some(ingest_s),
+    );
+    add(
+        "ingest_events_per_s",
+        "ingest events/s",
+        Unit::PerSec,
+        (ingest_s > 0.0).then(|| accepted as f64 / ingest_s),
+    );
+    let api = |p: f64| ms(percentile(&m.load.latencies, p));
+    add(
+        "api_p50_ms",
+        "publish API latency p50 (ms)",
+        Unit::Ms,
+        api(50.0),
+    );
+    add(
+        "api_p99_ms",
+        "publish API latency p99 (ms)",
+        Unit::Ms,
+        api(99.0),
+    );
+    add(
+        "deliveries_expected",
+        "deliveries expected",
+        Unit::Count,
+        Some(m.expected as f64),
+    );
+    add(
+        "deliveries_received",
+        "deliveries received (unique)",
+        Unit::Count,
+        Some(t.received as f64),
+    );
+    let deliveries_per_s = t.rate_since(m.load.started_at);
+    add(
+        "deliveries_per_s",
+        "deliveries/s (first send → last delivery)",
+        Unit::PerSec,
+        deliveries_per_s,
+    );
+    let e2e = |p: f64| ms(percentile(&t.latencies, p));
+    add(
+        "e2e_p50_ms",
+        "end-to-end latency p50 (ms)",
+        Unit::Ms,
+        e2e(50.0),
+    );
+    add(
+        "e2e_p90_ms",
+        "end-to-end latency p90 (ms)",
+        Unit::Ms,
+        e2e(90.0),
+    );
+    add(
+        "e2e_p99_ms",
+        "end-to-end latency p99 (ms)",
+        Unit::Ms,
+        e2e(99.0),
+    );
+    add(
+        "e2e_max_ms",
+        "end-to-end latency max (ms)",
+        Unit::Ms,
+        e2e(100.0),
+    );
+    add("lost", "lost deliveries", Unit::Count, Some(t.lost as f64));
+    add(
+        "duplicated",
+        "duplicated deliveries",
+        Unit::Count,
+        Some(t.duplicated as f64),
+    );
+    if t.unexpected > 0 {
+        add(
+            "unexpected",
+            "unexpected requests at the receiver",
+            Unit::Count,
+            Some(t.unexpected as f64),
+        );
+    }
+    if !ph.hang_paths.is_empty() {
+        add(
+            "hung_requests",
+            "requests held open by /hang",
+            Unit::Count,
+            Some(m.hung as f64),
+        );
+    }
+    let mut drain_per_s = None;
+    if let Some(o) = &m.outage {
+        let secs = |from: u64, to: u64| (to >= from).then(|| (to - from) as f64 / 1e9);
+        add(
+            "outage_s",
+            "receiver down for (s)",
+            Unit::Secs,
+            secs(m.load.started_at, m.up_at),
+        );
+        add(
+            "first_attempts_done_s",
+            "every delivery failed once, after ingest (s)",
+            Unit::Secs,
+            o.first_attempts_s,
+        );
+        add(
+            "failed_attempts_while_down",
+            "failed attempts while the receiver was down",
+            Unit::Count,
+            o.failed_attempts,
+        );
+        add(
+            "exhausted",
+            "deliveries that ran out of retries",
+            Unit::Count,
+            o.exhausted,
+        );
+        add(
+            "drain_s",
+            "drain time: receiver up → last delivery (s)",
+            Unit::Secs,
+            secs(m.up_at, t.last_arrival),
+        );
+        drain_per_s = t.rate_since(m.up_at);
+        add(
+            "drain_per_s",
+            "drain deliveries/s (receiver up → last)",
+            Unit::PerSec,
+            drain_per_s,
+        );
+        add(
+            "drain_wait_s",
+            "receiver up → first delivery (s)",
+            Unit::Secs,
+            secs(m.up_at, t.first_arrival),
+        );
+        add(
+            "drain_active_per_s",
+            "drain deliveries/s (first → last delivery)",
+            Unit::PerSec,
+            t.rate_since(t.first_arrival),
+        );
+    }
+    add(
+        "server_peak_rss_mib",
+        "server peak RSS (MiB)",
+        Unit::MiB,
+        m.peak_rss_kib.map(|k| k as f64 / 1024.0),
+    );
+    add(
+        "cpu_server_s",
+        "CPU s: server",
+        Unit::Secs,
+        diff(m.cpu0.server, m.cpu1.server),
+    );
+    add(
+        "cpu_receiver_s",
+        "CPU s: receiver",
+        Unit::Secs,
+        diff(m.cpu0.receiver, m.cpu1.receiver),
+    );
+    add(
+        "cpu_bench_s",
+        "CPU s: bench (load generator)",
+        Unit::Secs,
+        diff(m.cpu0.bench, m.cpu1.bench),
+    );
+    add(
+        "server_log_lines",
+        "server log lines (warn+)",
+        Unit::Count,
+        Some(m.log.lines as f64),
+    );
+    rep.figures.extend(figs.figures);
+
+    let mut notes = m.notes;
+    if let (Some(gap), true) = (
+        ph.retry_schedule.as_ref().and_then(|s| s.first()),
+        m.outage.is_some(),
+    ) {
+        if t.last_arrival.saturating_sub(m.up_at) < u64::from(*gap) * 2_000_000_000 {
+            notes.push(format!(
+                "the drain took less than two retry gaps ({gap} s): its rate is bounded by the retry schedule, not the server; use more --events or a smaller --retry-delay"
+            ));
+        }
+    }
+    if let Some(p) = &m.accepted.problem {
+        notes.push(format!("first rejected publish: {p}"));
+    }
+    if let Some(p) = &m.load.first_problem {
+        notes.push(format!("first failed publish request: {p}"));
+    }
+    if t.lost > 0 {
+        notes.push(format!(
+            "{} of {} deliveries never arrived (gave up after {:?} without progress)",
+            t.lost, m.expected, ph.idle
+        ));
+    }
+    notes.extend(m.log.samples.iter().map(|s| format!("server log: {s}")));
+    rep.notes
+        .extend(notes.into_iter().map(|n| format!("{l}{n}")));
+    if ph.receiver_down || rep.samples.is_empty() {
+        rep.samples = m.samples;
+    }
+    PhaseOut {
+        deliveries_per_s,
+        drain_per_s,
+        e2e_p99_ms: e2e(99.0),
+    }
+}
+
+/// The raw limit: the phase's deliveries (same bodies, same count) posted by
+/// the same load generator straight to a fresh receiver, with no server.
+pub async fn raw(b: &Bench, ph: &Phase, rep: &mut Report) -> anyhow::Result<Option<f64>> {
+    let client = &b.client;
+    let tck = b.machine.clk_tck;
+    let receiver = Receiver::start(&b.opts.exe, "127.0.0.1:0".parse()?, None).await?;
+    let np = ph.paths.len();
+    let n = ph.events * np;
+    let ids: Vec<String> = (0..ph.events).map(raw_id).collect();
+    let base = format!("http://{}", receiver.addr);
+    let uris = ph
+        .paths
+        .iter()
+        .map(|p| format!("{base}{p}").parse::<Uri>())
+        .collect::<Result<Vec<_>, _>>()?;
+    // Request j is event j / np to path j % np: each event to every path.
+    let make: loadgen::MakeRequest = Arc::new(move |j| {
+        let (e, p) = (j / np, j % np);
+        let body = delivered_body(&raw_id(e), e, unix_nanos());
+        (uris[p].clone(), Bytes::from(body))
+    });
+    let cpu0 = CpuMark::read(None, Some(receiver.pid), tck);
+    let load = Load {
+        requests: n,
+        pacing: ph.ingest.raw_pacing(np),
+        make,
+        auth: None,
+        keep_bodies: false,
+        progress: Arc::new(AtomicU64::new(0)),
+    };
+    let res = loadgen::run(client, load).await;
+    let expect = Expect {
+        ids: &ids,
+        paths: &ph.paths,
+        count: n,
+        idle: ph.idle,
+    };
+    let mut cpu1 = CpuMark::default();
+    let (_, t) = wait_and_tally(client, &receiver, expect, || {
+        cpu1 = CpuMark::read(None, Some(receiver.pid), tck);
+    })
+    .await?;
+    receiver.stop().await;
+
+    let per_s = t.rate_since(res.started_at);
+    rep.add(
+        "raw_deliveries_per_s",
+        "RAW LIMIT deliveries/s (bench → receiver)",
+        Unit::PerSec,
+        per_s,
+    );
+    let e2e = |p: f64| ms(percentile(&t.latencies, p));
+    rep.add(
+        "raw_e2e_p50_ms",
+        "raw end-to-end p50 (ms)",
+        Unit::Ms,
+        e2e(50.0),
+    );
+    rep.add(
+        "raw_e2e_p99_ms",
+        "raw end-to-end p99 (ms)",
+        Unit::Ms,
+        e2e(99.0),
+    );
+    rep.add("raw_lost", "raw lost", Unit::Count, Some(t.lost as f64));
+    rep.add(
+        "raw_cpu_receiver_s",
+        "raw CPU s: receiver",
+        Unit::Secs,
+        diff(cpu0.receiver, cpu1.receiver),
+    );
+    rep.add(
+        "raw_cpu_bench_s",
+        "raw CPU s: bench",
+        Unit::Secs,
+        diff(cpu0.bench, cpu1.bench),
+    );
+    if let Some(p) = &res.first_problem {
+        rep.notes.push(format!("raw: first failed request: {p}"));
+    }
+    Ok(per_s)
+}
+
+/// Every second: the server's RSS, how many deliveries are expected so far,
+/// how many arrived, and the server's held/queue gauges.
+async fn sample_loop(
+    client: Client,
+    pid: u32,
+    base: String,
+    progress: Arc<AtomicU64>,
+    per_request: u64,
+    receiver: Arc<Mutex<Option<SocketAddr>>>,
+    out: Arc<Mutex<Vec<Sample>>>,
+) {
+    let start = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let limit = Duration::from_millis(500);
+    loop {
+        tick.tick().await;
+        let Some(rss) = procfs::status_kib(pid, "VmRSS") else {
+            return;
+        };
+        let addr = *receiver.lock().unwrap_or_else(PoisonError::into_inner);
+        let delivered = match addr {
+            Some(a) => {
+                let url = format!("http://{a}/count");
+                match tokio::time::timeout(limit, http::get_ok(&client, &url)).await {
+                    Ok(Ok(b)) => std::str::from_utf8(&b)
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok()),
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        let gauge = |name: &'static str| {
+            let (client, base) = (&client, &base);
+            async move {
+                tokio::time::timeout(limit, server::metric(client, base, name))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        };
+        let held = gauge("hookrelay_dispatch_held").await;
+        let queue = gauge("hookrelay_queue_depth").await;
+        out.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Sample {
+                t: start.elapsed().as_secs_f64(),
+                rss_mib: rss as f64 / 1024.0,
+                expected: progress.load(Ordering::Relaxed) * per_request,
+                delivered,
+                held,
+                queue,
+            });
+    }
+}
