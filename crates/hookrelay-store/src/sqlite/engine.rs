@@ -19,9 +19,23 @@ type WriteJob = Box<dyn FnOnce(&Connection) -> Done + Send>;
 
 /// The most writes grouped into one transaction.
 const MAX_GROUP: usize = 1024;
+/// Under load, how long the writer waits for more writes before committing,
+/// and the group size at which it stops waiting.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(300);
+const LINGER_BELOW: usize = 48;
+
+fn drain(rx: &mpsc::Receiver<WriteJob>, group: &mut Vec<WriteJob>) {
+    while group.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+}
 
 pub(crate) struct Engine {
-    closed: std::sync::atomic::AtomicBool,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    checkpointer: Mutex<Option<thread::JoinHandle<()>>>,
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -49,13 +63,28 @@ impl Engine {
         let mut conn = Connection::open(path).map_err(|e| StoreError::Open(e.to_string()))?;
         configure(&conn).map_err(|e| StoreError::Open(e.to_string()))?;
         migrate(&mut conn)?;
+        // Checkpoints run on a thread of their own, so commits never pay for them.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .map_err(|e| StoreError::Open(e.to_string()))?;
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checkpointer = {
+            let cp = Connection::open(path).map_err(|e| StoreError::Open(e.to_string()))?;
+            cp.busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(|e| StoreError::Open(e.to_string()))?;
+            let closed = closed.clone();
+            thread::Builder::new()
+                .name("hookrelay-sqlite-checkpoint".into())
+                .spawn(move || checkpoint_loop(cp, closed))
+                .map_err(|e| StoreError::Open(e.to_string()))?
+        };
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let handle = thread::Builder::new()
             .name("hookrelay-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(Self {
-            closed: std::sync::atomic::AtomicBool::new(false),
+            closed,
+            checkpointer: Mutex::new(Some(checkpointer)),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
             readers: Arc::new(Mutex::new(Vec::new())),
@@ -135,7 +164,22 @@ impl Engine {
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
+        let cp = self.checkpointer.lock().expect("checkpointer lock").take();
+        if let Some(h) = cp {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
         self.readers.lock().expect("reader pool").clear();
+    }
+}
+
+/// Moves WAL content into the database file a few times a second (PASSIVE:
+/// never blocks the writer or readers), until the engine closes.
+fn checkpoint_loop(conn: Connection, closed: Arc<std::sync::atomic::AtomicBool>) {
+    while !closed.load(std::sync::atomic::Ordering::Acquire) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::debug!(error = %e, "sqlite: checkpoint skipped");
+        }
     }
 }
 
@@ -157,14 +201,30 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
     let mut group: Vec<WriteJob> = Vec::with_capacity(MAX_GROUP);
     let mut done: Vec<Done> = Vec::with_capacity(MAX_GROUP);
+    let mut last_group = 0usize;
     while let Ok(first) = rx.recv() {
         group.push(first);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+        drain(&rx, &mut group);
+        // Under concurrent load (the last group was not alone), wait a moment
+        // for more writes so one fsync serves more of them. A lone write
+        // (light load) is committed at once.
+        if last_group > 1 && group.len() < LINGER_BELOW {
+            let deadline = std::time::Instant::now() + LINGER;
+            while group.len() < LINGER_BELOW {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match rx.recv_timeout(left) {
+                    Ok(job) => {
+                        group.push(job);
+                        drain(&rx, &mut group);
+                    }
+                    Err(_) => break,
+                }
             }
         }
+        last_group = group.len();
         let began = conn.execute_batch("BEGIN IMMEDIATE");
         if let Err(e) = began {
             // Dropping the jobs tells each caller the write did not happen.
