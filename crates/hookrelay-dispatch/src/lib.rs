@@ -69,6 +69,10 @@ pub struct DispatchConfig {
     /// How long shutdown waits for attempts in flight before giving them back.
     pub shutdown_grace: Duration,
     pub user_agent: String,
+    /// Failed attempts in a row that pause an endpoint (0 = never).
+    pub breaker_threshold: u32,
+    /// The longest pause between probes of a failing endpoint.
+    pub breaker_max_cooldown: Duration,
     /// Mints signed payload URLs (payload format `url`).
     pub signed_urls: Option<Arc<hookrelay_core::signed_url::SignedUrls>>,
 }
@@ -91,6 +95,8 @@ impl Default for DispatchConfig {
             shutdown_grace: Duration::from_secs(10),
             user_agent: concat!("hookrelay/", env!("CARGO_PKG_VERSION")).to_owned(),
             signed_urls: None,
+            breaker_threshold: 10,
+            breaker_max_cooldown: Duration::from_secs(5),
         }
     }
 }

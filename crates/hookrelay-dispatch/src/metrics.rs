@@ -30,6 +30,7 @@ pub struct DispatchMetrics {
     pub held: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub in_flight: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub endpoints_auto_disabled: Counter<u64, AtomicU64>,
+    pub circuit_opened: Counter<u64, AtomicU64>,
 }
 
 impl DispatchMetrics {
@@ -43,7 +44,13 @@ impl DispatchMetrics {
             held: Gauge::default(),
             in_flight: Gauge::default(),
             endpoints_auto_disabled: Counter::default(),
+            circuit_opened: Counter::default(),
         };
+        registry.register(
+            "hookrelay_circuit_breaker_opened",
+            "Times an endpoint was paused after failing attempts in a row",
+            m.circuit_opened.clone(),
+        );
         registry.register(
             "hookrelay_delivery_outcomes",
             "Delivery attempt outcomes by result",

@@ -67,6 +67,30 @@ impl Bucket {
     }
 }
 
+/// A per-endpoint circuit breaker: after `breaker_threshold` failed attempts
+/// in a row the endpoint gets no attempts for a cool-down (1 s, doubling to
+/// `breaker_max_cooldown`), then one probe; a success closes it. Deliveries
+/// that wait meanwhile are not attempted, so a dead endpoint neither burns
+/// their retries nor the server's time.
+#[derive(Debug)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    cooldown: Duration,
+    probing: bool,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Self {
+            failures: 0,
+            open_until: None,
+            cooldown: Duration::from_secs(1),
+            probing: false,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Queue {
     jobs: VecDeque<Job>,
@@ -80,11 +104,13 @@ struct State {
     queues: HashMap<EndpointId, Queue>,
     /// Token buckets of rate-limited endpoints (they outlive idle queues).
     buckets: HashMap<EndpointId, Bucket>,
+    /// Circuit breakers of endpoints that failed lately.
+    breakers: HashMap<EndpointId, Breaker>,
     /// Endpoints that have work but wait for a global slot, in arrival order.
     runnable: VecDeque<EndpointId>,
     runnable_set: HashSet<EndpointId>,
     timers: BTreeMap<Instant, Vec<EndpointId>>,
-    attempts: JoinSet<(EndpointId, DeliveryId)>,
+    attempts: JoinSet<(EndpointId, DeliveryId, Option<bool>)>,
     in_flight: usize,
     held: usize,
     shutting_down: bool,
@@ -101,6 +127,7 @@ pub(crate) async fn run(
         out,
         queues: HashMap::new(),
         buckets: HashMap::new(),
+        breakers: HashMap::new(),
         runnable: VecDeque::new(),
         runnable_set: HashSet::new(),
         timers: BTreeMap::new(),
@@ -133,8 +160,8 @@ pub(crate) async fn run(
                 }
             },
             Some(res) = st.attempts.join_next(), if !st.attempts.is_empty() => {
-                if let Ok((ep, id)) = res {
-                    st.finished(&ep, &id);
+                if let Ok((ep, id, ok)) = res {
+                    st.finished(&ep, &id, ok);
                 }
             }
             _ = tokio::time::sleep_until(next_timer.unwrap_or_else(far_future)), if next_timer.is_some() => {
@@ -221,6 +248,13 @@ impl State {
                 .iter()
                 .filter(|(_, q)| q.jobs.len() >= cfg.max_held_per_endpoint / 2)
                 .map(|(id, _)| id.clone())
+                // Paused endpoints take nothing more from the store meanwhile.
+                .chain(
+                    self.breakers
+                        .iter()
+                        .filter(|(_, b)| b.open_until.is_some_and(|u| Instant::now() < u))
+                        .map(|(id, _)| id.clone()),
+                )
                 .collect(),
         }
     }
@@ -254,6 +288,25 @@ impl State {
             }
         }
         let mut bucket = self.buckets.get_mut(ep);
+        let mut conc = conc;
+        if let Some(b) = self.breakers.get_mut(ep) {
+            let now = Instant::now();
+            match b.open_until {
+                Some(until) if now < until => {
+                    if !q.timer_armed && !q.jobs.is_empty() {
+                        q.timer_armed = true;
+                        self.timers.entry(until).or_default().push(ep.clone());
+                    }
+                    return;
+                }
+                Some(_) => {
+                    // Half open: one probe at a time until one succeeds.
+                    b.probing = true;
+                    conc = 1;
+                }
+                None => {}
+            }
+        }
         while q.in_flight < conc && !q.jobs.is_empty() {
             if self.in_flight >= self.shared.config.max_in_flight {
                 if self.runnable_set.insert(ep.clone()) {
@@ -279,8 +332,9 @@ impl State {
                 let ep = job.delivery.endpoint_id.clone();
                 let id = job.delivery.id.clone();
                 let outcome = process(&shared, job).await;
+                let ok = outcome.attempt.as_ref().map(|a| a.succeeded());
                 let _ = out.send(outcome);
-                (ep, id)
+                (ep, id, ok)
             });
         }
         if q.jobs.is_empty() && q.in_flight == 0 && !q.timer_armed {
@@ -288,7 +342,31 @@ impl State {
         }
     }
 
-    fn finished(&mut self, ep: &EndpointId, id: &DeliveryId) {
+    fn finished(&mut self, ep: &EndpointId, id: &DeliveryId, ok: Option<bool>) {
+        match ok {
+            Some(true) => {
+                self.breakers.remove(ep);
+            }
+            Some(false) => {
+                let threshold = self.shared.config.breaker_threshold;
+                let max = self.shared.config.breaker_max_cooldown;
+                let b = self.breakers.entry(ep.clone()).or_default();
+                b.failures += 1;
+                if threshold > 0
+                    && (b.probing || (b.open_until.is_none() && b.failures >= threshold))
+                {
+                    if b.probing {
+                        b.cooldown = (b.cooldown * 2).min(max);
+                    } else {
+                        self.shared.metrics.circuit_opened.inc();
+                        tracing::info!(endpoint = %ep, "endpoint failing: pausing its deliveries");
+                    }
+                    b.probing = false;
+                    b.open_until = Some(Instant::now() + b.cooldown.min(max));
+                }
+            }
+            None => {}
+        }
         self.in_flight -= 1;
         self.held -= 1;
         self.shared.held.lock().expect("held lock").remove(id);

@@ -315,3 +315,71 @@ async fn rate_limits_space_out_deliveries() {
     // A burst of 4, then 4 per second: the last of 12 comes after ~2 s.
     assert!(span >= Duration::from_millis(1700), "{span:?}");
 }
+
+#[tokio::test]
+async fn a_failing_endpoint_is_paused_instead_of_hammered_and_resumes() {
+    let s = TestServer::start().await;
+    let r = Receiver::start_replying(Reply::Status(503)).await;
+    let healthy = Receiver::start().await;
+    s.endpoint(
+        &format!("{}/down", r.url),
+        &["extract_run.processed"],
+        json!({"retrySchedule": [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]}),
+    )
+    .await;
+    s.endpoint(
+        &format!("{}/ok", healthy.url),
+        &["extract_run.processed"],
+        json!({}),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(
+            s.publish("extract_run.processed", json!({"id": i})).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    healthy.wait_for(20, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Without a pause, every delivery would be retried every second (60+
+    // requests by now); paused after 10 failures in a row, it gets a probe
+    // now and then (1 s, then 2 s apart) and the rest wait unattempted.
+    let hits = r.received().len();
+    assert!(
+        (10..=16).contains(&hits),
+        "{hits} requests to the failing endpoint"
+    );
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("hookrelay_circuit_breaker_opened_total 1"),
+        "{text}"
+    );
+    // When it recovers, everything waiting goes through.
+    r.set_default(Reply::Status(200));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ds = s.deliveries("status=succeeded&maxPageSize=100").await;
+        if ds.len() == 40 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} of 40 delivered", ds.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for d in s.deliveries("maxPageSize=100").await {
+        assert!(
+            d["attemptCount"].as_u64().unwrap() <= 4,
+            "waiting did not burn retries: {d}"
+        );
+    }
+}
