@@ -111,6 +111,35 @@ fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
     Ok(())
 }
 
+/// Which endpoints a route may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every endpoint (`/webhook_endpoints`).
+    Any,
+    /// Only v1 webhooks, `wh_…` (`/v1/webhooks`).
+    V1,
+}
+
+pub(crate) async fn load_in(
+    state: &AppState,
+    ctx: &Ctx,
+    id: &str,
+    scope: Scope,
+) -> ApiResult<Endpoint> {
+    match scope {
+        Scope::Any => load(state, ctx, id).await,
+        Scope::V1 => {
+            if !id.starts_with(EndpointId::ALT_PREFIX) {
+                return Err(ApiError::not_found("webhook"));
+            }
+            load(state, ctx, id).await.map_err(|e| match e.status {
+                axum::http::StatusCode::NOT_FOUND => ApiError::not_found("webhook"),
+                _ => e,
+            })
+        }
+    }
+}
+
 pub(crate) async fn load(state: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Endpoint> {
     let id = EndpointId::parse(id).ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
     state
@@ -215,18 +244,31 @@ pub async fn update(
     Path(id): Path<String>,
     Json(body): Json<UpdateBody>,
 ) -> ApiResult<Response> {
-    // Read, change, write if nothing changed meanwhile (an auto-disable, say).
+    let e = modify(&state, &ctx, &id, Scope::Any, |current| {
+        apply_update(&state, current, body.clone())
+    })
+    .await?;
+    Ok(ok(views::endpoint(&e)))
+}
+
+/// Reads an endpoint, changes it, and writes it back only if nothing changed
+/// it meanwhile (an auto-disable, say); tries a few times, then answers 409.
+/// Refreshes the directory after the write.
+pub(crate) async fn modify(
+    state: &AppState,
+    ctx: &Ctx,
+    id: &str,
+    scope: Scope,
+    mut change: impl FnMut(Endpoint) -> ApiResult<Endpoint>,
+) -> ApiResult<Endpoint> {
     for _ in 0..5 {
-        let current = load(&state, &ctx, &id).await?;
-        let e = apply_update(&state, current.clone(), body.clone())?;
-        if state
-            .inner
-            .store
-            .update_endpoint(&e, current.updated_at)
-            .await?
-        {
-            refresh(&state, &ctx).await?;
-            return Ok(ok(views::endpoint(&e)));
+        let current = load_in(state, ctx, id, scope).await?;
+        let before = current.updated_at;
+        let mut e = change(current)?;
+        e.updated_at = next_stamp(state, before);
+        if state.inner.store.update_endpoint(&e, before).await? {
+            refresh(state, ctx).await?;
+            return Ok(e);
         }
     }
     Err(ApiError::new(
@@ -234,6 +276,20 @@ pub async fn update(
         "conflict",
         "the endpoint kept changing while it was being updated; try again",
     ))
+}
+
+/// Deletes an endpoint (cancelling its pending deliveries) and refreshes the directory.
+pub(crate) async fn remove(state: &AppState, ctx: &Ctx, e: &Endpoint, what: &str) -> ApiResult<()> {
+    let now = state.inner.clock.now();
+    if !state
+        .inner
+        .store
+        .delete_endpoint(&ctx.workspace_id, &e.id, now)
+        .await?
+    {
+        return Err(ApiError::not_found(what));
+    }
+    refresh(state, ctx).await
 }
 
 /// A later `updated_at` than `before`, even within the same millisecond.
@@ -289,7 +345,6 @@ fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResul
             }
         }
     }
-    e.updated_at = next_stamp(state, e.updated_at);
     check(state, &e)?;
     Ok(e)
 }
@@ -300,16 +355,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let e = load(&state, &ctx, &id).await?;
-    let now = state.inner.clock.now();
-    if !state
-        .inner
-        .store
-        .delete_endpoint(&ctx.workspace_id, &e.id, now)
-        .await?
-    {
-        return Err(ApiError::not_found("webhook endpoint"));
-    }
-    refresh(&state, &ctx).await?;
+    remove(&state, &ctx, &e, "webhook endpoint").await?;
     Ok(ok(json!({ "id": e.id })))
 }
 
@@ -520,33 +566,8 @@ pub async fn rotate_secret(
             format!("graceSeconds must be 0 to {MAX_GRACE_SECS}"),
         ));
     }
-    let (e, new, now, until) = loop_rotate(&state, &ctx, &id, grace).await?;
-    refresh(&state, &ctx).await?;
-    let active_at = match e.signature_scheme {
-        SignatureScheme::StandardWebhooks => now,
-        _ => until,
-    };
-    let mut v = views::endpoint(&e);
-    v["signingSecret"] = json!(new.expose());
-    v["newSecretActiveAt"] = json!(active_at.to_rfc3339());
-    v["previousSecretExpiresAt"] = json!(until.to_rfc3339());
-    Ok(ok(v))
-}
-
-async fn loop_rotate(
-    state: &AppState,
-    ctx: &Ctx,
-    id: &str,
-    grace: u64,
-) -> ApiResult<(
-    Endpoint,
-    hookrelay_core::secret::Secret,
-    Timestamp,
-    Timestamp,
-)> {
-    for _ in 0..5 {
-        let mut e = load(state, ctx, id).await?;
-        let before = e.updated_at;
+    let mut minted = None;
+    let e = modify(&state, &ctx, &id, Scope::Any, |mut e| {
         let now = state.inner.clock.now();
         let until = now.plus_millis(grace as i64 * 1000);
         // The secret receivers can verify with right now stays valid for the grace period.
@@ -560,14 +581,18 @@ async fn loop_rotate(
             previous: (grace > 0).then_some(in_use),
             previous_until: (grace > 0).then_some(until),
         };
-        e.updated_at = next_stamp(state, before);
-        if state.inner.store.update_endpoint(&e, before).await? {
-            return Ok((e, new, now, until));
-        }
-    }
-    Err(ApiError::new(
-        axum::http::StatusCode::CONFLICT,
-        "conflict",
-        "the endpoint kept changing while its secret was being rotated; try again",
-    ))
+        minted = Some((new, now, until));
+        Ok(e)
+    })
+    .await?;
+    let (new, now, until) = minted.expect("set by the change that was written");
+    let active_at = match e.signature_scheme {
+        SignatureScheme::StandardWebhooks => now,
+        _ => until,
+    };
+    let mut v = views::endpoint(&e);
+    v["signingSecret"] = json!(new.expose());
+    v["newSecretActiveAt"] = json!(active_at.to_rfc3339());
+    v["previousSecretExpiresAt"] = json!(until.to_rfc3339());
+    Ok(ok(v))
 }

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Ctx, Json, Query};
-use crate::routes::endpoints::{event_name_error, send_test_event};
+use crate::routes::endpoints::{event_name_error, load_in, modify, remove, send_test_event, Scope};
 use crate::{accepted, ok, AppState, PageParams};
 
 /// The catalog version v1 webhooks use.
@@ -58,16 +58,7 @@ fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
 }
 
 async fn load(state: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Endpoint> {
-    let not_found = || ApiError::not_found("webhook");
-    let id = EndpointId::parse(id)
-        .filter(|i| i.as_str().starts_with("wh_"))
-        .ok_or_else(not_found)?;
-    state
-        .inner
-        .store
-        .get_endpoint(&ctx.workspace_id, &id)
-        .await?
-        .ok_or_else(not_found)
+    load_in(state, ctx, id, Scope::V1).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,9 +170,7 @@ pub async fn patch(
     if let Some(s) = &body.secret {
         check_secret(s)?;
     }
-    for _ in 0..5 {
-        let current = load(&state, &ctx, &id).await?;
-        let mut e = current.clone();
+    let e = modify(&state, &ctx, &id, Scope::V1, |mut e| {
         let b = body.clone();
         if let Some(u) = b.url {
             e.url = u;
@@ -209,31 +198,11 @@ pub async fn patch(
                 };
             }
         }
-        e.updated_at = state
-            .inner
-            .clock
-            .now()
-            .max(current.updated_at.plus_millis(1));
         check(&state, &e)?;
-        if state
-            .inner
-            .store
-            .update_endpoint(&e, current.updated_at)
-            .await?
-        {
-            state
-                .inner
-                .directory
-                .refresh_workspace(&ctx.workspace_id)
-                .await?;
-            return Ok(ok(view(&e)));
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        "the webhook kept changing; try again",
-    ))
+        Ok(e)
+    })
+    .await?;
+    Ok(ok(view(&e)))
 }
 
 pub async fn delete(
@@ -242,20 +211,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let e = load(&state, &ctx, &id).await?;
-    let now = state.inner.clock.now();
-    if !state
-        .inner
-        .store
-        .delete_endpoint(&ctx.workspace_id, &e.id, now)
-        .await?
-    {
-        return Err(ApiError::not_found("webhook"));
-    }
-    state
-        .inner
-        .directory
-        .refresh_workspace(&ctx.workspace_id)
-        .await?;
+    remove(&state, &ctx, &e, "webhook").await?;
     Ok(ok(json!({ "id": e.id, "deleted": true })))
 }
 
