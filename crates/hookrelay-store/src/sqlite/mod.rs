@@ -699,26 +699,56 @@ impl Store for SqliteStore {
         let exclude: Vec<String> = exclude.iter().map(|e| e.to_string()).collect();
         self.engine
             .write(move |c| {
-                let mut sql = String::from(
+                // One statement leases the batch and returns it; then one read
+                // per few hundred events, not one per delivery.
+                let mut inner = String::from(
                     "SELECT id FROM deliveries WHERE status = 'pending' AND ready_at <= ?",
                 );
-                let mut p = vec![SqlValue::Integer(now.0)];
+                let mut p = vec![
+                    SqlValue::Text(lease.owner.clone()),
+                    SqlValue::Integer(lease.until.0),
+                    SqlValue::Integer(now.0),
+                ];
                 if !exclude.is_empty() {
-                    sql.push_str(" AND endpoint_id NOT IN (");
-                    sql.push_str(&vec!["?"; exclude.len()].join(","));
-                    sql.push(')');
+                    inner.push_str(" AND endpoint_id NOT IN (");
+                    inner.push_str(&vec!["?"; exclude.len()].join(","));
+                    inner.push(')');
                     p.extend(exclude.into_iter().map(SqlValue::Text));
                 }
-                sql.push_str(" ORDER BY ready_at LIMIT ?");
+                inner.push_str(" ORDER BY ready_at LIMIT ?");
                 p.push(SqlValue::Integer(i64::from(limit)));
-                let ids: Vec<String> = query_all(c, &sql, params_from_iter(p), |r| Ok(r.get(0)?))?;
-                let mut stmt = c.prepare_cached(
-                    "UPDATE deliveries SET lease_owner = ?2, ready_at = ?3 WHERE id = ?1",
-                )?;
-                for id in &ids {
-                    stmt.execute(params![id, lease.owner, lease.until.0])?;
+                let sql = format!(
+                    "UPDATE deliveries SET lease_owner = ?, ready_at = ? WHERE id IN ({inner}) RETURNING {DELIVERY_COLS}"
+                );
+                let rows: Vec<(Delivery, bool)> =
+                    query_all(c, &sql, params_from_iter(p), |r| Ok((delivery(r)?, r.get(10)?)))?;
+                let mut event_ids: Vec<String> = rows.iter().map(|(d, _)| d.event_id.to_string()).collect();
+                event_ids.sort_unstable();
+                event_ids.dedup();
+                let mut events: std::collections::HashMap<String, Arc<Event>> =
+                    std::collections::HashMap::with_capacity(event_ids.len());
+                for chunk in event_ids.chunks(500) {
+                    let sql = format!(
+                        "SELECT {EVENT_COLS} FROM events WHERE id IN ({})",
+                        vec!["?"; chunk.len()].join(",")
+                    );
+                    for ev in query_all(c, &sql, params_from_iter(chunk.iter()), |r| event_at(r, 0))? {
+                        events.insert(ev.id.to_string(), Arc::new(ev));
+                    }
                 }
-                load_due(c, &ids)
+                let mut out = Vec::with_capacity(rows.len());
+                for (d, manual) in rows {
+                    if let Some(ev) = events.get(d.event_id.as_str()) {
+                        out.push(DueDelivery {
+                            event: ev.clone(),
+                            delivery: d,
+                            manual,
+                        });
+                    }
+                }
+                // Oldest first, as the table hands them out.
+                out.sort_by_key(|d| (d.delivery.next_attempt_at, d.delivery.id.clone()));
+                Ok(out)
             })
             .await
     }
