@@ -251,6 +251,22 @@ pub async fn update(
     Ok(ok(views::endpoint(&e)))
 }
 
+/// Enables or disables by hand. Re-enabling forgets the failure record (the
+/// store clears it too); disabling records the reason `manual`.
+pub(crate) fn set_status(state: &AppState, e: &mut Endpoint, s: EndpointStatus) {
+    if s == e.status {
+        return;
+    }
+    e.status = s;
+    e.disabled_reason = match s {
+        EndpointStatus::Enabled => {
+            state.inner.dispatcher.forget_health(&e.id);
+            None
+        }
+        EndpointStatus::Disabled => Some(DisabledReason::Manual),
+    };
+}
+
 /// Reads an endpoint, changes it, and writes it back only if nothing changed
 /// it meanwhile (an auto-disable, say); tries a few times, then answers 409.
 /// Refreshes the directory after the write.
@@ -334,16 +350,7 @@ fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResul
         e.rate_limit_per_second = r;
     }
     if let Some(s) = body.status {
-        if s != e.status {
-            e.status = s;
-            match s {
-                EndpointStatus::Enabled => {
-                    e.disabled_reason = None;
-                    state.inner.dispatcher.forget_health(&e.id);
-                }
-                EndpointStatus::Disabled => e.disabled_reason = Some(DisabledReason::Manual),
-            }
-        }
+        set_status(state, &mut e, s);
     }
     check(state, &e)?;
     Ok(e)

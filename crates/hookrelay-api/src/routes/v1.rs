@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hookrelay_core::ids::EndpointId;
 use hookrelay_core::model::{
-    AdvancedOptions, DisabledReason, Endpoint, EndpointSecrets, EndpointStatus, SignatureScheme,
+    AdvancedOptions, Endpoint, EndpointSecrets, EndpointStatus, SignatureScheme,
 };
 use hookrelay_core::secret::{generate_signing_secret, Secret};
 use hookrelay_core::validate;
@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Ctx, Json, Query};
-use crate::routes::endpoints::{event_name_error, load_in, modify, remove, send_test_event, Scope};
+use crate::routes::endpoints::{
+    event_name_error, load_in, modify, remove, send_test_event, set_status, Scope,
+};
 use crate::{accepted, ok, AppState, PageParams};
 
 /// The catalog version v1 webhooks use.
@@ -187,16 +189,7 @@ pub async fn patch(
             e.secrets = EndpointSecrets::new(Secret::new(s));
         }
         if let Some(s) = b.status {
-            if s != e.status {
-                e.status = s;
-                e.disabled_reason = match s {
-                    EndpointStatus::Enabled => {
-                        state.inner.dispatcher.forget_health(&e.id);
-                        None
-                    }
-                    EndpointStatus::Disabled => Some(DisabledReason::Manual),
-                };
-            }
+            set_status(&state, &mut e, s);
         }
         check(&state, &e)?;
         Ok(e)
