@@ -31,7 +31,11 @@ pub struct DispatchMetrics {
     pub in_flight: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub endpoints_auto_disabled: Counter<u64, AtomicU64>,
     pub circuit_opened: Counter<u64, AtomicU64>,
+    /// The outcome series, made once so the hot path does not allocate labels.
+    by_outcome: [Counter<u64, AtomicU64>; 4],
 }
+
+const OUTCOMES: [&str; 4] = ["succeeded", "retrying", "failed", "cancelled"];
 
 impl DispatchMetrics {
     pub fn new(registry: &mut Registry) -> Self {
@@ -45,6 +49,18 @@ impl DispatchMetrics {
             in_flight: Gauge::default(),
             endpoints_auto_disabled: Counter::default(),
             circuit_opened: Counter::default(),
+            by_outcome: Default::default(),
+        };
+        let deliveries = m.deliveries.clone();
+        let m = Self {
+            by_outcome: OUTCOMES.map(|o| {
+                deliveries
+                    .get_or_create(&OutcomeLabels {
+                        outcome: o.to_owned(),
+                    })
+                    .clone()
+            }),
+            ..m
         };
         registry.register(
             "hookrelay_circuit_breaker_opened",
@@ -84,11 +100,19 @@ impl DispatchMetrics {
         m
     }
 
+    /// Counts a delivery outcome: `succeeded`, `retrying`, `failed` or `cancelled`.
     pub fn outcome(&self, outcome: &str) {
-        self.deliveries
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.to_owned(),
-            })
-            .inc();
+        match OUTCOMES.iter().position(|o| *o == outcome) {
+            Some(i) => {
+                self.by_outcome[i].inc();
+            }
+            None => {
+                self.deliveries
+                    .get_or_create(&OutcomeLabels {
+                        outcome: outcome.to_owned(),
+                    })
+                    .inc();
+            }
+        }
     }
 }
