@@ -208,6 +208,22 @@ pub struct Purged {
     pub attempts: u64,
 }
 
+/// A change made to a shared database by some node (PostgreSQL `NOTIFY`),
+/// which every node sharing it hears (its own changes included). SQLite has
+/// one process per file and never sends any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreChange {
+    /// Unleased deliveries became due (released, recovered, published
+    /// without a lease): an idle dispatcher should poll now.
+    DeliveriesDue,
+    /// Endpoints or subscriptions of this workspace changed: refresh its
+    /// routing.
+    Routing(WorkspaceId),
+    /// The listener lost its connection and is back; changes may have been
+    /// missed, so refresh everything and poll.
+    Resync,
+}
+
 /// Everything hookrelay keeps. Implemented by each backend; every method is
 /// one transaction.
 #[async_trait]
@@ -363,4 +379,10 @@ pub trait Store: Send + Sync + 'static {
     async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>>;
     /// Waits for pending writes and closes.
     async fn close(&self);
+
+    /// Changes other nodes make to a shared database, or `None` when the
+    /// backend is single-node (SQLite).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
+        None
+    }
 }
