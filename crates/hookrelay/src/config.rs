@@ -20,8 +20,8 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "HOOKRELAY_LISTEN")]
     pub listen: Option<String>,
-    /// `sqlite://PATH` [default: sqlite://./hookrelay-data/hookrelay.db].
-    #[arg(long, env = "HOOKRELAY_DATABASE_URL")]
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB` [default: sqlite://./hookrelay-data/hookrelay.db].
+    #[arg(long, env = "HOOKRELAY_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Public base URL of this server (used in links it hands out).
     #[arg(long, env = "HOOKRELAY_PUBLIC_URL")]
@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Log format: `text` or `json` [default: text].
     #[arg(long, env = "HOOKRELAY_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Seconds a node holds the deliveries it claimed before another node
+    /// may take them over (renewed while it works on them) [default: 60].
+    #[arg(long, env = "HOOKRELAY_LEASE_SECONDS")]
+    pub lease_seconds: Option<u64>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -83,12 +87,37 @@ pub struct FileConfig {
     pub auto_disable_hours: Option<u64>,
     pub catalog: Option<PathBuf>,
     pub log_format: Option<String>,
+    pub lease_seconds: Option<u64>,
 }
 
 /// Where the data lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
+    /// One process owns this file.
     Sqlite(PathBuf),
+    /// A PostgreSQL connection URL; any number of nodes may share it.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            Database::Postgres(u) => f.debug_tuple("Postgres").field(&redact_url(u)).finish(),
+        }
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparsable URL>".into(),
+    }
 }
 
 /// Validated settings of `hookrelay serve`.
@@ -115,6 +144,8 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// How long signed payload URLs work (one hour; tests shorten it).
     pub signed_url_lifetime: Duration,
+    /// How long a claim on deliveries lasts without renewal.
+    pub lease: Duration,
 }
 
 impl Default for Settings {
@@ -138,11 +169,13 @@ impl Default for Settings {
             purge_interval: Duration::from_secs(3600),
             poll_interval: Duration::from_secs(1),
             signed_url_lifetime: Duration::from_secs(3600),
+            lease: Duration::from_secs(60),
         }
     }
 }
 
-/// Parses `sqlite://PATH` (relative or absolute) or `sqlite:PATH`.
+/// Parses `sqlite://PATH` (relative or absolute), `sqlite:PATH`, or a
+/// `postgres://` / `postgresql://` URL (kept whole for the driver).
 pub fn parse_database_url(url: &str) -> anyhow::Result<Database> {
     if let Some(rest) = url
         .strip_prefix("sqlite://")
@@ -155,9 +188,15 @@ pub fn parse_database_url(url: &str) -> anyhow::Result<Database> {
         return Ok(Database::Sqlite(PathBuf::from(path)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!("PostgreSQL is not supported by this build of hookrelay yet; use sqlite://PATH");
+        if url::Url::parse(url).is_err() {
+            bail!("database URL {} is not a URL", redact_url(url));
+        }
+        return Ok(Database::Postgres(url.to_owned()));
     }
-    bail!("unsupported database URL {url:?}: expected sqlite://PATH")
+    bail!(
+        "unsupported database URL {}: expected sqlite://PATH or postgres://…",
+        redact_url(url)
+    )
 }
 
 fn parse_schedule(s: &str) -> anyhow::Result<Vec<u32>> {
@@ -223,6 +262,10 @@ impl Settings {
             "json" => true,
             other => bail!("log format {other:?} is not `text` or `json`"),
         };
+        let lease_seconds = args.lease_seconds.or(file.lease_seconds).unwrap_or(60);
+        if lease_seconds < 3 {
+            bail!("lease must be at least 3 seconds");
+        }
         let public_url = args.public_url.clone().or(file.public_url);
         if let Some(u) = &public_url {
             url::Url::parse(u).with_context(|| format!("public URL {u:?} is not a URL"))?;
@@ -268,6 +311,7 @@ impl Settings {
             purge_interval: d.purge_interval,
             poll_interval: d.poll_interval,
             signed_url_lifetime: d.signed_url_lifetime,
+            lease: Duration::from_secs(lease_seconds),
         })
     }
 }
@@ -290,6 +334,19 @@ mod tests {
             parse_database_url("sqlite:h.db").unwrap(),
             Database::Sqlite(PathBuf::from("h.db"))
         );
+        assert_eq!(
+            parse_database_url("postgres://hr:pw@127.0.0.1:5432/hookrelay").unwrap(),
+            Database::Postgres("postgres://hr:pw@127.0.0.1:5432/hookrelay".into())
+        );
+        assert!(matches!(
+            parse_database_url("postgresql://db/hookrelay?sslmode=disable").unwrap(),
+            Database::Postgres(_)
+        ));
+        let shown = format!(
+            "{:?}",
+            parse_database_url("postgres://hr:s3cret@db/hookrelay").unwrap()
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
         assert!(parse_database_url("mysql://x").is_err());
         assert!(parse_database_url("sqlite://").is_err());
     }

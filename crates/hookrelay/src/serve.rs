@@ -6,6 +6,12 @@
 //! (every accepted event is already committed), then stop the dispatcher
 //! (attempts in flight finish or are given back; queued deliveries are given
 //! back), then flush outcomes and close the store.
+//!
+//! On PostgreSQL several processes share one database: each is a node with
+//! its own lease owner name, nothing is released at start (other nodes' leases
+//! are live; a dead node's simply expire), and the store's change
+//! notifications wake this node's dispatcher and refresh its routing cache
+//! when another node changes something.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,7 +25,7 @@ use hookrelay_core::time::{Clock, SystemClock};
 use hookrelay_dispatch::{DispatchConfig, DispatchMetrics, Dispatcher};
 use hookrelay_store::directory::Directory;
 use hookrelay_store::sqlite::SqliteStore;
-use hookrelay_store::{ApiKeyRecord, Store, Workspace};
+use hookrelay_store::{ApiKeyRecord, Store, StoreChange, StoreError, Workspace};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -95,14 +101,69 @@ impl Server {
     }
 }
 
-fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
     match db {
         Database::Sqlite(path) => {
             let store =
                 SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?;
+            // SQLite is single-node: whatever a previous run held is ours to redo.
+            let released = store.release_stale_leases(None).await?;
+            if released > 0 {
+                tracing::info!(
+                    released,
+                    "resuming deliveries left pending by the previous run"
+                );
+            }
             Ok(Arc::new(store))
         }
+        Database::Postgres(url) => {
+            anyhow::bail!(
+                "PostgreSQL ({}) is not built in yet",
+                crate::config::redact_url(url)
+            )
+        }
     }
+}
+
+/// The id workspace `default` gets when a first start creates it. Fixed, so
+/// that nodes starting together on an empty shared database all agree on it.
+fn default_workspace_id() -> WorkspaceId {
+    WorkspaceId::from_trusted(format!("{}{}", WorkspaceId::PREFIX, "0".repeat(26)))
+}
+
+/// Follows changes other nodes make to a shared database: routing changes
+/// refresh this node's cache, due deliveries wake its dispatcher.
+fn follow_changes(
+    changes: Option<tokio::sync::broadcast::Receiver<StoreChange>>,
+    directory: Arc<Directory>,
+    dispatcher: Dispatcher,
+    stop: CancellationToken,
+) -> Option<JoinHandle<()>> {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut changes = changes?;
+    Some(tokio::spawn(async move {
+        loop {
+            let change = tokio::select! {
+                _ = stop.cancelled() => return,
+                c = changes.recv() => c,
+            };
+            let refreshed = match change {
+                Ok(StoreChange::DeliveriesDue) => {
+                    dispatcher.wake();
+                    Ok(())
+                }
+                Ok(StoreChange::Routing(ws)) => directory.refresh_workspace(&ws).await,
+                Ok(StoreChange::Resync) | Err(RecvError::Lagged(_)) => {
+                    dispatcher.wake();
+                    directory.refresh_all().await
+                }
+                Err(RecvError::Closed) => return,
+            };
+            if let Err(e) = refreshed {
+                tracing::warn!(error = %e, "refreshing routing after a change failed");
+            }
+        }
+    }))
 }
 
 fn load_catalog(settings: &Settings) -> anyhow::Result<Catalog> {
@@ -127,12 +188,19 @@ async fn bootstrap(
         Some(ws) => (ws, false),
         None => {
             let ws = Workspace {
-                id: WorkspaceId::at(now.0),
+                id: default_workspace_id(),
                 name: "default".into(),
                 created_at: now,
             };
-            store.create_workspace(&ws).await?;
-            (ws, true)
+            match store.create_workspace(&ws).await {
+                Ok(()) => (ws, true),
+                // Another node sharing the database created it just now.
+                Err(StoreError::Conflict(_)) => match store.get_workspace(&ws.id).await? {
+                    Some(ws) => (ws, false),
+                    None => anyhow::bail!("workspace `default` conflicts but cannot be read"),
+                },
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     let mut boot = Bootstrap {
@@ -178,15 +246,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let catalog = Arc::new(load_catalog(&settings)?);
-    let store = open_store(&settings.database)?;
-    // SQLite is single-node: whatever a previous run held is ours to redo.
-    let released = store.release_stale_leases(None).await?;
-    if released > 0 {
-        tracing::info!(
-            released,
-            "resuming deliveries left pending by the previous run"
-        );
-    }
+    let store = open_store(&settings.database).await?;
+    // Listen before loading anything, so no change falls in between.
+    let changes = store.changes();
     let directory = Arc::new(Directory::load(store.clone(), catalog.clone()).await?);
     let boot = bootstrap(store.as_ref(), &settings, clock.as_ref()).await?;
 
@@ -222,6 +284,7 @@ pub async fn run(
         auto_disable_after: settings.auto_disable_after,
         poll_interval: settings.poll_interval,
         signed_urls: Some(signed_urls.clone()),
+        lease: settings.lease,
         ..DispatchConfig::default()
     };
     let (dispatcher, tasks) = Dispatcher::start(
@@ -243,8 +306,8 @@ pub async fn run(
             ops_metrics,
             signed_urls,
             store: store.clone(),
-            directory,
-            dispatcher,
+            directory: directory.clone(),
+            dispatcher: dispatcher.clone(),
             catalog,
             clock: clock.clone(),
             config: api_config,
@@ -256,6 +319,7 @@ pub async fn run(
     let app = hookrelay_api::router(state);
 
     let stop = CancellationToken::new();
+    let follower = follow_changes(changes, directory.clone(), dispatcher, stop.clone());
     let purger = tokio::spawn(retention(
         store.clone(),
         clock.clone(),
@@ -273,6 +337,9 @@ pub async fn run(
     tracing::info!("no longer accepting requests; stopping the dispatcher");
     stop.cancel();
     let _ = purger.await;
+    if let Some(f) = follower {
+        let _ = f.await;
+    }
     tasks.shutdown().await;
     store.close().await;
     tracing::info!("stopped");

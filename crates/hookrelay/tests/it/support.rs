@@ -94,6 +94,7 @@ impl TestServer {
     pub fn db_path(&self) -> PathBuf {
         match &self.settings.database {
             Database::Sqlite(p) => p.clone(),
+            Database::Postgres(_) => panic!("integration servers run on SQLite"),
         }
     }
 

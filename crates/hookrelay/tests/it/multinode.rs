@@ -1,0 +1,356 @@
+//! §8: several `hookrelay serve` processes sharing one PostgreSQL database.
+//!
+//! Runs when `HOOKRELAY_TEST_POSTGRES_URL` is set (each test in a schema of
+//! its own, dropped afterwards); skips otherwise, and fails instead of
+//! skipping when `HOOKRELAY_REQUIRE_POSTGRES=1`.
+
+use std::collections::{HashMap, HashSet};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::{Receiver, Reply, KEY};
+
+/// A schema of its own on the test server, dropped when this is dropped.
+struct PgSchema {
+    base: String,
+    name: String,
+}
+
+impl PgSchema {
+    /// `None` (skip) when no server is configured; panics when one is
+    /// required but unusable.
+    async fn create() -> Option<PgSchema> {
+        let required = std::env::var("HOOKRELAY_REQUIRE_POSTGRES").as_deref() == Ok("1");
+        let base = match std::env::var("HOOKRELAY_TEST_POSTGRES_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => {
+                assert!(
+                    !required,
+                    "HOOKRELAY_REQUIRE_POSTGRES=1 but HOOKRELAY_TEST_POSTGRES_URL is not set"
+                );
+                eprintln!("skipped: HOOKRELAY_TEST_POSTGRES_URL is not set");
+                return None;
+            }
+        };
+        let name = format!("hr_it_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let client = match connect(&base).await {
+            Ok(c) => c,
+            Err(e) if !required => {
+                eprintln!("skipped: PostgreSQL at HOOKRELAY_TEST_POSTGRES_URL unreachable: {e}");
+                return None;
+            }
+            Err(e) => panic!("HOOKRELAY_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {e}"),
+        };
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("create schema");
+        Some(PgSchema { base, name })
+    }
+
+    /// The database URL that puts a connection in this schema.
+    fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.base, self.name)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let base = self.base.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        // Drop runs inside the test's runtime: clean up from a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(c) = connect(&base).await {
+                    let _ = c.batch_execute(&sql).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// A `hookrelay serve` node.
+struct Node {
+    child: tokio::process::Child,
+    url: String,
+}
+
+async fn start_node(database_url: &str) -> Node {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .arg("serve")
+        .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HOOKRELAY_DATABASE_URL", database_url)
+        .env("HOOKRELAY_API_KEY", KEY)
+        .env("HOOKRELAY_DEV", "1")
+        .env("HOOKRELAY_LEASE_SECONDS", "3")
+        .env("HOOKRELAY_REQUEST_TIMEOUT", "10")
+        .env("HOOKRELAY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn hookrelay");
+    Node {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_healthy(node: &Node) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{}/healthz", node.url)).await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {} did not come up",
+            node.url
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let resp = http
+        .post(url)
+        .bearer_auth(KEY)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{url}: {status} {body}");
+    body
+}
+
+/// Event `i` of the run, with an idempotency key so a retry elsewhere is safe.
+fn event(i: usize) -> Value {
+    json!({"eventType": "extract_run.processed", "payload": {"n": i},
+           "idempotencyKey": format!("multinode-{i}")})
+}
+
+fn event_ids(r: &Receiver) -> Vec<String> {
+    r.received()
+        .iter()
+        .filter_map(|g| serde_json::from_slice::<Value>(&g.body).ok())
+        .filter(|b| b["payload"]["probe"].is_null())
+        .filter_map(|b| b["eventId"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_share_the_work_and_survive_a_sigkill() {
+    const EVENTS: usize = 5_000;
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let db = schema.url();
+    // A little latency keeps attempts in flight on every node.
+    let r = Receiver::start_replying(Reply::Delay(Duration::from_millis(2), 200)).await;
+    let http = reqwest::Client::new();
+
+    // Three nodes starting together on an empty database: one migrates and
+    // bootstraps, the others agree on the same workspace.
+    let mut nodes = vec![
+        start_node(&db).await,
+        start_node(&db).await,
+        start_node(&db).await,
+    ];
+    for n in &nodes {
+        wait_healthy(n).await;
+    }
+
+    // The endpoint is made on node 0; nodes 1 and 2 learn of it by NOTIFY.
+    post(
+        &http,
+        &format!("{}/webhook_endpoints", nodes[0].url),
+        &json!({"url": format!("{}/hook", r.url), "name": "r",
+                "enabledEvents": ["extract_run.processed"], "apiVersion": "2026-02-09"}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for n in &nodes {
+        loop {
+            let ev = post(
+                &http,
+                &format!("{}/events", n.url),
+                &json!({"eventType": "extract_run.processed", "payload": {"probe": true}}),
+            )
+            .await;
+            let id = ev["id"].as_str().unwrap();
+            let got: Value = http
+                .get(format!("{}/events/{id}", n.url))
+                .bearer_auth(KEY)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if got["deliveries"].as_array().is_some_and(|d| !d.is_empty()) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} never saw the endpoint made on node 0: {got}",
+                n.url
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // Publish across the three; SIGKILL node 0 halfway, keep going on the others.
+    let accepted = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let node0_dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut publishers = Vec::new();
+    for w in 0..24 {
+        let (http, urls, accepted, next, node0_dead) = (
+            http.clone(),
+            urls.clone(),
+            accepted.clone(),
+            next.clone(),
+            node0_dead.clone(),
+        );
+        publishers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= EVENTS {
+                    return;
+                }
+                let mut target = (i + w) % 3;
+                if target == 0 && node0_dead.load(Ordering::Relaxed) {
+                    target = 1 + i % 2;
+                }
+                let resp = http
+                    .post(format!("{}/events", urls[target]))
+                    .bearer_auth(KEY)
+                    .json(&event(i))
+                    .send()
+                    .await;
+                match resp {
+                    Ok(resp) if resp.status() == 202 => {
+                        let body: Value = resp.json().await.unwrap();
+                        accepted
+                            .lock()
+                            .unwrap()
+                            .insert(body["id"].as_str().unwrap().to_owned());
+                    }
+                    // Only a request to the node being killed may fail; it is
+                    // published again elsewhere with the same idempotency
+                    // key, so it exists once whether or not node 0 had
+                    // committed it.
+                    Ok(resp) if target == 0 => {
+                        panic!("node 0 answered {} before dying", resp.status())
+                    }
+                    Err(_) if target == 0 => {
+                        let resp = http
+                            .post(format!("{}/events", urls[1 + i % 2]))
+                            .bearer_auth(KEY)
+                            .json(&event(i))
+                            .send()
+                            .await
+                            .expect("a live node");
+                        assert_eq!(resp.status(), 202);
+                        let body: Value = resp.json().await.unwrap();
+                        accepted
+                            .lock()
+                            .unwrap()
+                            .insert(body["id"].as_str().unwrap().to_owned());
+                    }
+                    other => panic!("publishing to a live node failed: {other:?}"),
+                }
+            }
+        }));
+    }
+    // Kill node 0 once deliveries are flowing through it.
+    let kill_at = Instant::now() + Duration::from_secs(30);
+    loop {
+        if event_ids(&r).len() >= EVENTS / 3 || Instant::now() > kill_at {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = nodes[0].child.id().expect("node 0 running") as i32;
+    assert_eq!(kill(pid, libc::SIGKILL), 0);
+    node0_dead.store(true, Ordering::Relaxed);
+    let _ = nodes[0].child.wait().await;
+    for p in publishers {
+        p.await.expect("publisher");
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), EVENTS, "every publish was accepted once");
+
+    // Everything accepted arrives, node 0's leased work included once its
+    // leases expire.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let got: HashSet<String> = event_ids(&r).into_iter().collect();
+        let missing = accepted.difference(&got).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {EVENTS} accepted events never reached the receiver"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let late redeliveries show up before counting duplicates.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ids = event_ids(&r);
+    let mut per_event: HashMap<&str, usize> = HashMap::new();
+    for id in &ids {
+        *per_event.entry(id.as_str()).or_default() += 1;
+    }
+    let duplicates = ids.len() - per_event.len();
+    let share = duplicates as f64 / EVENTS as f64 * 100.0;
+    println!(
+        "multi-node: {EVENTS} accepted across 3 nodes, node 0 SIGKILLed mid-delivery; \
+         {} unique deliveries, {duplicates} duplicates ({share:.2} %)",
+        per_event.len()
+    );
+    eprintln!("multi-node duplicates: {duplicates} of {EVENTS} ({share:.2} %)");
+    assert!(
+        per_event.keys().all(|id| accepted.contains(*id)),
+        "nothing unaccepted arrived"
+    );
+    assert!(
+        duplicates * 100 < EVENTS,
+        "{duplicates} duplicates is 1 % or more"
+    );
+    drop(nodes);
+    drop(schema);
+}
+
+#[allow(unsafe_code)]
+fn kill(pid: i32, sig: i32) -> i32 {
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(pid, sig) }
+}
