@@ -1,6 +1,7 @@
 //! What the load generator sends: the 256-byte event payload carrying its
-//! send time, the publish bodies (single and batch), and the delivered body
-//! the raw limit posts straight to the receiver.
+//! send time, the publish bodies (single and batch, spread round-robin over
+//! the nodes), the delivered body the raw limit posts straight to the
+//! receiver, and the marker events that check a node's routing.
 
 use std::sync::Arc;
 
@@ -15,6 +16,18 @@ use crate::unix_nanos;
 pub const EVENT_TYPE: &str = "extract_run.processed";
 /// Size of the `payload` object of every event, as serialized.
 pub const PAYLOAD_BYTES: usize = 256;
+
+/// The key that marks a marker event's payload. Marker payloads carry no
+/// `sentAtNanos`; the receiver answers them and records nothing.
+pub const MARKER_KEY: &str = "\"hookrelayBenchMarker\"";
+
+/// A marker event, published through node `node` to check that it routes to
+/// the endpoints (multi-node runs only; never counted).
+pub fn marker_body(node: usize) -> String {
+    format!(
+        "{{\"eventType\":\"{EVENT_TYPE}\",\"payload\":{{\"object\":\"extract_run\",\"id\":\"bench_marker_node{node}\",{MARKER_KEY}:true}}}}"
+    )
+}
 
 /// The event's payload: exactly [`PAYLOAD_BYTES`] bytes of JSON carrying the
 /// send time.
@@ -55,23 +68,37 @@ pub fn requests_for(ingest: Ingest, events: usize) -> usize {
     }
 }
 
-pub fn publish_maker(base: &str, ingest: Ingest, events: usize) -> anyhow::Result<MakeRequest> {
+/// The publish requests; request `i` goes to node `i % bases.len()`
+/// (round-robin over the nodes' base URLs).
+pub fn publish_maker(
+    bases: &[String],
+    ingest: Ingest,
+    events: usize,
+) -> anyhow::Result<MakeRequest> {
+    anyhow::ensure!(!bases.is_empty(), "no server to publish to");
+    let path = match ingest {
+        Ingest::Batch { .. } => "/events/batch",
+        _ => "/events",
+    };
+    let uris = bases
+        .iter()
+        .map(|b| format!("{b}{path}").parse::<Uri>())
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(match ingest {
-        Ingest::Batch { size, .. } => {
-            let uri: Uri = format!("{base}/events/batch").parse()?;
-            Arc::new(move |i| {
-                let sent = unix_nanos();
-                let items: Vec<String> = (i * size..((i + 1) * size).min(events))
-                    .map(|seq| publish_body(seq, sent))
-                    .collect();
-                let body = format!("{{\"events\":[{}]}}", items.join(","));
-                (uri.clone(), Bytes::from(body))
-            })
-        }
-        _ => {
-            let uri: Uri = format!("{base}/events").parse()?;
-            Arc::new(move |i| (uri.clone(), Bytes::from(publish_body(i, unix_nanos()))))
-        }
+        Ingest::Batch { size, .. } => Arc::new(move |i| {
+            let sent = unix_nanos();
+            let items: Vec<String> = (i * size..((i + 1) * size).min(events))
+                .map(|seq| publish_body(seq, sent))
+                .collect();
+            let body = format!("{{\"events\":[{}]}}", items.join(","));
+            (uris[i % uris.len()].clone(), Bytes::from(body))
+        }),
+        _ => Arc::new(move |i| {
+            (
+                uris[i % uris.len()].clone(),
+                Bytes::from(publish_body(i, unix_nanos())),
+            )
+        }),
     })
 }
 
@@ -92,5 +119,33 @@ mod tests {
             d["eventId"].as_str().unwrap().len(),
             "evt_01M8169GBZM1HSBX65W6GEW2NA".len()
         );
+        let m: serde_json::Value = serde_json::from_str(&marker_body(1)).unwrap();
+        assert_eq!(m["eventType"], EVENT_TYPE);
+        assert_eq!(m["payload"]["hookrelayBenchMarker"], true);
+        assert!(m["payload"].get("sentAtNanos").is_none());
+    }
+
+    #[test]
+    fn publishes_go_round_robin_over_the_nodes() {
+        let bases = vec![
+            "http://127.0.0.1:1".to_owned(),
+            "http://127.0.0.1:2".to_owned(),
+        ];
+        let make = publish_maker(&bases, Ingest::Single { concurrency: 1 }, 10).unwrap();
+        let ports: Vec<u16> = (0..4).map(|i| make(i).0.port_u16().unwrap()).collect();
+        assert_eq!(ports, [1, 2, 1, 2]);
+        let make = publish_maker(
+            &bases,
+            Ingest::Batch {
+                size: 3,
+                concurrency: 1,
+            },
+            10,
+        )
+        .unwrap();
+        let (uri, body) = make(3);
+        assert_eq!((uri.port_u16(), uri.path()), (Some(2), "/events/batch"));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["events"].as_array().unwrap().len(), 1);
     }
 }

@@ -1,19 +1,23 @@
 //! `hookrelay-bench`: the project's benchmark tool. It starts a release
-//! `hookrelay serve` on a fresh database, a recording receiver in a separate
+//! `hookrelay serve` on a fresh database (or, with `--nodes N`, N of them on
+//! one shared PostgreSQL database), a recording receiver in a separate
 //! process, and a load generator in this one; measures ingest, delivery
-//! throughput, end-to-end and API latency, loss, memory and CPU; and measures
-//! the tool's own ceiling (the raw limit) in every run. See README.md.
+//! throughput, end-to-end and API latency, loss, memory and CPU (per server
+//! process and summed); and measures the tool's own ceiling (the raw limit)
+//! in every run. See README.md.
 //!
 //! Module map: `scenario` (what each scenario is: its phases), `phase`
 //! (running a phase or the raw limit, and its figures), `bodies` (what is
 //! posted), `loadgen` (closed/open-loop POSTs), `receiver` (the receiver
 //! process and the bench's handle on it), `server` (the hookrelay child
-//! process), `tally` (accepted ids, waiting, lost/duplicated), `procfs` (CPU
-//! and memory readings), `report` (table and JSON), `http` (the client).
+//! processes), `pg` (the per-phase PostgreSQL schema), `tally` (accepted ids,
+//! waiting, lost/duplicated), `procfs` (CPU and memory readings), `report`
+//! (table and JSON), `http` (the client).
 
 mod bodies;
 mod http;
 mod loadgen;
+mod pg;
 mod phase;
 mod procfs;
 mod receiver;
@@ -42,7 +46,11 @@ pub fn unix_nanos() -> u64 {
 #[command(
     name = "hookrelay-bench",
     about = "Benchmarks a release `hookrelay serve` against a local recording receiver",
-    after_help = "Only 127.0.0.1 is ever contacted. Build first: cargo build --release -p hookrelay -p hookrelay-bench"
+    after_help = "Only 127.0.0.1 is ever contacted (and the --database-url host, if given). \
+Build first: cargo build --release -p hookrelay -p hookrelay-bench\n\n\
+Several nodes: --database-url postgres://USER@HOST:PORT/DB --nodes 2 starts two servers \
+on one fresh schema of that database; endpoints are created through node 0, the load \
+goes round-robin to every node, and server RSS/CPU are reported per node and summed."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -81,8 +89,18 @@ struct Common {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Run the server on this database (HOOKRELAY_DATABASE_URL) instead of a fresh SQLite file.
+    /// On a postgres:// URL every phase gets a fresh schema `bench_…` (created and dropped
+    /// with DROP SCHEMA … CASCADE by the bench; the servers get it through
+    /// `options=-csearch_path%3D<schema>` appended to the URL).
     #[arg(long)]
     database_url: Option<String>,
+    /// Start N `hookrelay serve` processes on the same database (N > 1 needs a postgres://
+    /// --database-url). Node 0 starts first and applies the migrations; endpoints are created
+    /// through it and the bench waits until every node routes to them; publishes go
+    /// round-robin to the nodes. Server RSS, CPU and log figures are the sum over the nodes,
+    /// each node's listed below.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// The hookrelay binary [default: `hookrelay` next to this binary].
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -135,6 +153,21 @@ fn options(scenario: Scenario, c: Common) -> anyhow::Result<Options> {
     anyhow::ensure!(events > 0, "--events must be at least 1");
     anyhow::ensure!(c.runs > 0, "--runs must be at least 1");
     anyhow::ensure!(c.concurrency != Some(0), "--concurrency must be at least 1");
+    anyhow::ensure!(c.nodes > 0, "--nodes must be at least 1");
+    if c.nodes > 1 {
+        match c.database_url.as_deref() {
+            Some(u) if pg::is_postgres(u) => {}
+            Some(u) => anyhow::bail!(
+                "--nodes {} needs a PostgreSQL --database-url (postgres://…): the nodes must share one database, and {} is not one they can share",
+                c.nodes,
+                pg::redact(u)
+            ),
+            None => anyhow::bail!(
+                "--nodes {} needs --database-url postgres://…: the nodes must share one PostgreSQL database (without it each server gets its own SQLite file)",
+                c.nodes
+            ),
+        }
+    }
     let idle_timeout = match c.idle_timeout {
         Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
         Some(_) => anyhow::bail!("--idle-timeout must be a positive number of seconds"),
@@ -146,6 +179,7 @@ fn options(scenario: Scenario, c: Common) -> anyhow::Result<Options> {
         runs: c.runs,
         json: c.json,
         database_url: c.database_url,
+        nodes: c.nodes,
         server_bin,
         exe,
         concurrency: c.concurrency,
@@ -162,6 +196,7 @@ async fn bench(opts: Options) -> anyhow::Result<()> {
     for line in bench.describe() {
         println!("  {line}");
     }
+    println!("  {}", bench.describe_database());
     println!(
         "  machine: {} CPUs ({}), Linux {}, {}",
         m.nproc, m.cpu, m.kernel, m.date

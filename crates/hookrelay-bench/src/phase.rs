@@ -1,6 +1,8 @@
-//! Running one phase — a fresh server and receiver, the endpoints, the load,
-//! the wait for every delivery — and the raw-limit phase, and turning what
-//! they measured into figures.
+//! Running one phase — a fresh server (or `--nodes` servers) and receiver,
+//! the endpoints, the load, the wait for every delivery — and the raw-limit
+//! phase, and turning what they measured into figures. On a postgres
+//! `--database-url` each phase runs in a fresh schema ([`crate::pg`]),
+//! dropped at the end of the phase, also when it fails.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,13 +16,13 @@ use hyper::Uri;
 use crate::bodies::{delivered_body, publish_maker, raw_id, requests_for};
 use crate::http::{self, Client};
 use crate::loadgen::{self, Load, LoadResult, Pacing};
-use crate::procfs;
 use crate::receiver::Receiver;
 use crate::report::{ms, percentile, Report, Sample, Unit};
 use crate::scenario::{Bench, Ingest, Phase, PhaseOut, HANG_PREFIX};
-use crate::server::{self, Server, ServerLog};
+use crate::server::{self, Cluster, ServerLog};
 use crate::tally::{accepted, wait_and_tally, Accepted, Expect, Tally};
 use crate::unix_nanos;
+use crate::{pg, procfs};
 
 /// Failed attempts that will be retried.
 const RETRYING: &str = "hookrelay_delivery_outcomes_total{outcome=\"retrying\"}";
@@ -31,28 +33,46 @@ const EXHAUSTED: &str = "hookrelay_delivery_outcomes_total{outcome=\"failed\"}";
 const ATTEMPT_ERRORS: &str = "hookrelay_attempt_errors_total";
 /// How long the backlog phase waits for every delivery to fail once.
 const FIRST_ATTEMPTS_LIMIT: Duration = Duration::from_secs(300);
+/// How long a multi-node phase waits for every node to route to the new
+/// endpoints before the load starts.
+const ROUTING_LIMIT: Duration = Duration::from_secs(30);
 
-/// CPU seconds of the three processes at one moment.
-#[derive(Debug, Default, Clone, Copy)]
+/// CPU seconds of the processes at one moment (the servers node 0 first).
+#[derive(Debug, Default, Clone)]
 struct CpuMark {
-    server: Option<f64>,
+    servers: Vec<Option<f64>>,
     receiver: Option<f64>,
     bench: Option<f64>,
 }
 
 impl CpuMark {
-    fn read(server: Option<u32>, receiver: Option<u32>, clk_tck: f64) -> CpuMark {
+    fn read(servers: &[u32], receiver: Option<u32>, clk_tck: f64) -> CpuMark {
         let of = |pid: Option<u32>| pid.and_then(|p| procfs::cpu_seconds(Some(p), clk_tck));
         CpuMark {
-            server: of(server),
+            servers: servers.iter().map(|&p| of(Some(p))).collect(),
             receiver: of(receiver),
             bench: procfs::cpu_seconds(None, clk_tck),
         }
+    }
+
+    fn server(&self, node: usize) -> Option<f64> {
+        self.servers.get(node).copied().flatten()
     }
 }
 
 fn diff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     a.zip(b).map(|(a, b)| b - a)
+}
+
+/// The sum, if every value is there (and there is at least one).
+fn sum_all(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
+    let mut any = false;
+    let mut sum = 0.0;
+    for v in values {
+        sum += v?;
+        any = true;
+    }
+    any.then_some(sum)
 }
 
 /// What the receiver-down part of a backlog phase saw.
@@ -74,10 +94,14 @@ struct Measured {
     /// When the receiver started listening (unix ns).
     up_at: u64,
     outage: Option<Outage>,
-    peak_rss_kib: Option<u64>,
+    /// `VmHWM` of each node, node 0 first.
+    peak_rss_kib: Vec<Option<u64>>,
     cpu0: CpuMark,
     cpu1: CpuMark,
-    log: ServerLog,
+    /// Each node's log, node 0 first.
+    logs: Vec<ServerLog>,
+    /// Marker deliveries made while checking the nodes' routing.
+    marker_deliveries: u64,
     samples: Vec<Sample>,
     notes: Vec<String>,
 }
@@ -88,7 +112,32 @@ pub async fn run(b: &Bench, ph: &Phase, rep: &mut Report) -> anyhow::Result<Phas
     Ok(figures(ph, m, rep))
 }
 
+/// A fresh schema on PostgreSQL (dropped afterwards, whatever happened), or
+/// the database as given.
 async fn measure(b: &Bench, ph: &Phase) -> anyhow::Result<Measured> {
+    let url = b.opts.database_url.as_deref();
+    let Some(url) = url.filter(|u| pg::is_postgres(u)) else {
+        return measure_on(b, ph, url).await;
+    };
+    let schema = pg::Schema::create(url).await?;
+    // Everything `measure_on` started (servers, receiver) is stopped or
+    // killed by the time it returns, so the schema is free to drop.
+    let res = measure_on(b, ph, Some(&schema.server_url)).await;
+    let name = schema.name.clone();
+    match (schema.drop().await, res) {
+        (Ok(()), res) => res,
+        (Err(e), Ok(mut m)) => {
+            m.notes.push(format!("{e:#}"));
+            Ok(m)
+        }
+        (Err(e), Err(r)) => {
+            eprintln!("warning: {e:#}");
+            Err(r.context(format!("in schema {name}")))
+        }
+    }
+}
+
+async fn measure_on(b: &Bench, ph: &Phase, database_url: Option<&str>) -> anyhow::Result<Measured> {
     let client = &b.client;
     let tck = b.machine.clk_tck;
     let hang = (!ph.hang_paths.is_empty()).then_some(HANG_PREFIX);
@@ -104,16 +153,32 @@ async fn measure(b: &Bench, ph: &Phase) -> anyhow::Result<Measured> {
         receiver = Some(r);
         a
     };
-    let mut srv = Server::start(&b.opts.server_bin, b.opts.database_url.as_deref(), client).await?;
+    let mut cluster =
+        Cluster::start(&b.opts.server_bin, database_url, b.opts.nodes, client).await?;
+    let endpoints = ph.paths.len() + ph.hang_paths.len();
     for (i, p) in ph.paths.iter().chain(&ph.hang_paths).enumerate() {
-        srv.create_endpoint(
-            client,
-            &format!("http://{recv_addr}{p}"),
-            &format!("bench {i}"),
-            ph.retry_schedule.as_deref(),
-        )
-        .await?;
+        cluster
+            .first()
+            .create_endpoint(
+                client,
+                &format!("http://{recv_addr}{p}"),
+                &format!("bench {i}"),
+                ph.retry_schedule.as_deref(),
+            )
+            .await?;
     }
+    // Other nodes learn of the endpoints through the database's change
+    // notifications: make sure they have before the load starts.
+    let marker_deliveries = if cluster.nodes.len() > 1 {
+        cluster
+            .wait_for_routing(client, endpoints, ROUTING_LIMIT)
+            .await?
+    } else {
+        0
+    };
+    let pids = cluster.pids();
+    let bases = cluster.bases();
+    let auth = cluster.first().auth().clone();
 
     // Sample the server's RSS (and the progress) every second.
     let progress = Arc::new(AtomicU64::new(0));
@@ -125,15 +190,15 @@ async fn measure(b: &Bench, ph: &Phase) -> anyhow::Result<Measured> {
     let samples = Arc::new(Mutex::new(Vec::new()));
     let sampler = tokio::spawn(sample_loop(
         client.clone(),
-        srv.pid,
-        srv.base.clone(),
+        pids.clone(),
+        bases.clone(),
         progress.clone(),
         per_request,
         recv_seen.clone(),
         samples.clone(),
     ));
 
-    let mut cpu0 = CpuMark::read(Some(srv.pid), receiver.as_ref().map(|r| r.pid), tck);
+    let mut cpu0 = CpuMark::read(&pids, receiver.as_ref().map(|r| r.pid), tck);
     let load = Load {
         requests: requests_for(ph.ingest, ph.events),
         pacing: match ph.ingest {
@@ -142,8 +207,8 @@ async fn measure(b: &Bench, ph: &Phase) -> anyhow::Result<Measured> {
             }
             Ingest::Paced { per_second } => Pacing::Open { per_second },
         },
-        make: publish_maker(&srv.base, ph.ingest, ph.events)?,
-        auth: Some(srv.auth().clone()),
+        make: publish_maker(&bases, ph.ingest, ph.events)?,
+        auth: Some(auth),
         keep_bodies: true,
         progress,
     };
@@ -155,13 +220,16 @@ async fn measure(b: &Bench, ph: &Phase) -> anyhow::Result<Measured> {
     if ph.receiver_down {
         // The backlog has piled up once every delivery is pending and the
         // server has seen the endpoint fail (it then pauses it: deliveries
-        // wait unattempted rather than each failing once).
+        // wait unattempted rather than each failing once). The queue depth
+        // is the database's (read from node 0; it includes any marker
+        // deliveries); the outcome counters are per node (summed).
         let mut o = Outage::default();
         let t0 = Instant::now();
+        let target = (expected as u64 + marker_deliveries) as f64;
         while t0.elapsed() < FIRST_ATTEMPTS_LIMIT {
-            let pending = server::metric(client, &srv.base, QUEUE_DEPTH).await;
-            let failed = server::metric(client, &srv.base, RETRYING).await;
-            if pending.unwrap_or(0.0) >= expected as f64 && failed.unwrap_or(0.0) >= 1.0 {
+            let pending = server::metric(client, &bases[0], QUEUE_DEPTH).await;
+            let failed = server::metric_over(client, &bases, RETRYING).await;
+            if pending.unwrap_or(0.0) >= target && failed.unwrap_or(0.0) >= 1.0 {
                 o.first_attempts_s = Some(t0.elapsed().as_secs_f64());
                 break;
             }
@@ -172,7 +240,7 @@ async fn measure(b: &Bench, ph: &Phase) -> anyhow::Result<Measured> {
                 "the backlog was not complete after {FIRST_ATTEMPTS_LIMIT:?}; the receiver came up anyway"
             ));
         }
-        o.failed_attempts = server::metric_sum(client, &srv.base, ATTEMPT_ERRORS).await;
+        o.failed_attempts = server::metric_sum_over(client, &bases, ATTEMPT_ERRORS).await;
         let r = Receiver::start(&b.opts.exe, recv_addr, hang).await?;
         cpu0.receiver = procfs::cpu_seconds(Some(r.pid), tck);
         *recv_seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(r.addr);
@@ -188,21 +256,24 @@ async fn measure(b: &Bench, ph: &Phase) -> anyhow::Result<Measured> {
     };
     let mut cpu1 = CpuMark::default();
     let (records, tally) = wait_and_tally(client, &receiver, expect, || {
-        cpu1 = CpuMark::read(Some(srv.pid), Some(receiver.pid), tck);
+        cpu1 = CpuMark::read(&pids, Some(receiver.pid), tck);
     })
     .await?;
-    let peak_rss_kib = procfs::status_kib(srv.pid, "VmHWM");
+    let peak_rss_kib = pids
+        .iter()
+        .map(|&p| procfs::status_kib(p, "VmHWM"))
+        .collect();
     sampler.abort();
     if let Some(o) = &mut outage {
         o.exhausted = Some(
-            server::metric(client, &srv.base, EXHAUSTED)
+            server::metric_over(client, &bases, EXHAUSTED)
                 .await
                 .unwrap_or(0.0),
         );
     }
     let up_at = receiver.up_at;
     receiver.stop().await;
-    let log = srv.stop(client).await;
+    let logs = cluster.stop(client).await;
     let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(PoisonError::into_inner));
     Ok(Measured {
         load,
@@ -215,7 +286,8 @@ async fn measure(b: &Bench, ph: &Phase) -> anyhow::Result<Measured> {
         peak_rss_kib,
         cpu0,
         cpu1,
-        log,
+        logs,
+        marker_deliveries,
         samples,
         notes,
     })
@@ -386,18 +458,55 @@ fn figures(ph: &Phase, m: Measured, rep: &mut Report) -> PhaseOut {
             t.rate_since(t.first_arrival),
         );
     }
+    // Server figures are the sum over the nodes (with one node: the
+    // server's); with several, each node's follows as `<key>_node<i>`.
+    let nodes = m.logs.len().max(m.peak_rss_kib.len());
+    let sum_label = |label: &str, unit: &str| match (nodes > 1, unit) {
+        (false, "") => label.to_owned(),
+        (false, u) => format!("{label} ({u})"),
+        (true, "") => format!("{label} (sum of {nodes} nodes)"),
+        (true, u) => format!("{label} ({u}, sum of {nodes} nodes)"),
+    };
+    let rss = |i: usize| {
+        m.peak_rss_kib
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|k| k as f64 / 1024.0)
+    };
     add(
         "server_peak_rss_mib",
-        "server peak RSS (MiB)",
+        &sum_label("server peak RSS", "MiB"),
         Unit::MiB,
-        m.peak_rss_kib.map(|k| k as f64 / 1024.0),
+        sum_all((0..nodes).map(rss)),
     );
+    if nodes > 1 {
+        for i in 0..nodes {
+            add(
+                &format!("server_peak_rss_mib_node{i}"),
+                &format!("server peak RSS (MiB): node {i}"),
+                Unit::MiB,
+                rss(i),
+            );
+        }
+    }
+    let cpu = |i: usize| diff(m.cpu0.server(i), m.cpu1.server(i));
     add(
         "cpu_server_s",
-        "CPU s: server",
+        &sum_label("CPU s: server", ""),
         Unit::Secs,
-        diff(m.cpu0.server, m.cpu1.server),
+        sum_all((0..nodes).map(cpu)),
     );
+    if nodes > 1 {
+        for i in 0..nodes {
+            add(
+                &format!("cpu_server_s_node{i}"),
+                &format!("CPU s: server node {i}"),
+                Unit::Secs,
+                cpu(i),
+            );
+        }
+    }
     add(
         "cpu_receiver_s",
         "CPU s: receiver",
@@ -412,10 +521,26 @@ fn figures(ph: &Phase, m: Measured, rep: &mut Report) -> PhaseOut {
     );
     add(
         "server_log_lines",
-        "server log lines (warn+)",
+        &sum_label("server log lines", "warn+"),
         Unit::Count,
-        Some(m.log.lines as f64),
+        Some(m.logs.iter().map(|l| l.lines).sum::<usize>() as f64),
     );
+    if nodes > 1 {
+        for (i, log) in m.logs.iter().enumerate() {
+            add(
+                &format!("server_log_lines_node{i}"),
+                &format!("server log lines (warn+): node {i}"),
+                Unit::Count,
+                Some(log.lines as f64),
+            );
+        }
+        add(
+            "marker_deliveries",
+            "marker deliveries (routing check, not counted)",
+            Unit::Count,
+            Some(m.marker_deliveries as f64),
+        );
+    }
     rep.figures.extend(figs.figures);
 
     let mut notes = m.notes;
@@ -441,7 +566,14 @@ fn figures(ph: &Phase, m: Measured, rep: &mut Report) -> PhaseOut {
             t.lost, m.expected, ph.idle
         ));
     }
-    notes.extend(m.log.samples.iter().map(|s| format!("server log: {s}")));
+    for (i, log) in m.logs.iter().enumerate() {
+        let who = if m.logs.len() > 1 {
+            format!("node {i} log")
+        } else {
+            "server log".to_owned()
+        };
+        notes.extend(log.samples.iter().map(|s| format!("{who}: {s}")));
+    }
     rep.notes
         .extend(notes.into_iter().map(|n| format!("{l}{n}")));
     if ph.receiver_down || rep.samples.is_empty() {
@@ -475,7 +607,7 @@ pub async fn raw(b: &Bench, ph: &Phase, rep: &mut Report) -> anyhow::Result<Opti
         let body = delivered_body(&raw_id(e), e, unix_nanos());
         (uris[p].clone(), Bytes::from(body))
     });
-    let cpu0 = CpuMark::read(None, Some(receiver.pid), tck);
+    let cpu0 = CpuMark::read(&[], Some(receiver.pid), tck);
     let load = Load {
         requests: n,
         pacing: ph.ingest.raw_pacing(np),
@@ -493,7 +625,7 @@ pub async fn raw(b: &Bench, ph: &Phase, rep: &mut Report) -> anyhow::Result<Opti
     };
     let mut cpu1 = CpuMark::default();
     let (_, t) = wait_and_tally(client, &receiver, expect, || {
-        cpu1 = CpuMark::read(None, Some(receiver.pid), tck);
+        cpu1 = CpuMark::read(&[], Some(receiver.pid), tck);
     })
     .await?;
     receiver.stop().await;
@@ -537,12 +669,13 @@ pub async fn raw(b: &Bench, ph: &Phase, rep: &mut Report) -> anyhow::Result<Opti
     Ok(per_s)
 }
 
-/// Every second: the server's RSS, how many deliveries are expected so far,
-/// how many arrived, and the server's held/queue gauges.
+/// Every second: the servers' RSS (summed, and per node), how many
+/// deliveries are expected so far, how many arrived, and the servers'
+/// held gauges (summed) and the queue depth (the database's, from node 0).
 async fn sample_loop(
     client: Client,
-    pid: u32,
-    base: String,
+    pids: Vec<u32>,
+    bases: Vec<String>,
     progress: Arc<AtomicU64>,
     per_request: u64,
     receiver: Arc<Mutex<Option<SocketAddr>>>,
@@ -554,9 +687,14 @@ async fn sample_loop(
     let limit = Duration::from_millis(500);
     loop {
         tick.tick().await;
-        let Some(rss) = procfs::status_kib(pid, "VmRSS") else {
+        // Stop when node 0 is gone; a missing other node counts as 0.
+        let node_rss: Vec<f64> = pids
+            .iter()
+            .map(|&p| procfs::status_kib(p, "VmRSS").map_or(0.0, |k| k as f64 / 1024.0))
+            .collect();
+        if procfs::status_kib(pids[0], "VmRSS").is_none() {
             return;
-        };
+        }
         let addr = *receiver.lock().unwrap_or_else(PoisonError::into_inner);
         let delivered = match addr {
             Some(a) => {
@@ -570,22 +708,30 @@ async fn sample_loop(
             }
             None => None,
         };
-        let gauge = |name: &'static str| {
-            let (client, base) = (&client, &base);
-            async move {
-                tokio::time::timeout(limit, server::metric(client, base, name))
-                    .await
-                    .ok()
-                    .flatten()
-            }
-        };
-        let held = gauge("hookrelay_dispatch_held").await;
-        let queue = gauge("hookrelay_queue_depth").await;
+        let held = tokio::time::timeout(
+            limit,
+            server::metric_over(&client, &bases, "hookrelay_dispatch_held"),
+        )
+        .await
+        .ok()
+        .flatten();
+        let queue = tokio::time::timeout(
+            limit,
+            server::metric(&client, &bases[0], "hookrelay_queue_depth"),
+        )
+        .await
+        .ok()
+        .flatten();
         out.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Sample {
                 t: start.elapsed().as_secs_f64(),
-                rss_mib: rss as f64 / 1024.0,
+                rss_mib: node_rss.iter().sum(),
+                node_rss_mib: if node_rss.len() > 1 {
+                    node_rss
+                } else {
+                    Vec::new()
+                },
                 expected: progress.load(Ordering::Relaxed) * per_request,
                 delivered,
                 held,

@@ -7,7 +7,10 @@
 //! tokio runtime, records kept in memory in one arena under one short lock,
 //! the two fields found by a byte search rather than a JSON parse. The bench
 //! reads `GET /count` while it waits and `GET /records` once at the end.
-//! A POST whose path starts with `--hang-prefix` is never answered.
+//! A POST whose path starts with `--hang-prefix` is never answered. A POST
+//! whose body has no `sentAtNanos` but the marker key
+//! ([`crate::bodies::MARKER_KEY`]) is answered and otherwise ignored: those
+//! are the routing checks of a multi-node run.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -30,6 +33,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncBufReadExt;
 
+use crate::bodies::MARKER_KEY;
 use crate::http::{self, Client};
 use crate::unix_nanos;
 
@@ -202,18 +206,27 @@ async fn handle(
     if req.method() == Method::POST {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path();
-        if let Some(prefix) = &state.hang_prefix {
-            if path.starts_with(prefix.as_str()) {
-                state.hung.fetch_add(1, Ordering::Relaxed);
-                return std::future::pending().await;
-            }
-        }
+        let hang = state
+            .hang_prefix
+            .as_deref()
+            .is_some_and(|p| path.starts_with(p));
         let body = match body.collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => return Ok(answer(StatusCode::BAD_REQUEST, Bytes::new())),
         };
+        let sent = field_u64(&body, b"\"sentAtNanos\":");
+        // A marker event (routing check of a multi-node run): answered, not
+        // recorded, not counted, never held. Only bodies without a send time
+        // are searched, so measured deliveries pay nothing for this.
+        if sent.is_none() && find(&body, MARKER_KEY.as_bytes()).is_some() {
+            return Ok(answer(StatusCode::NO_CONTENT, Bytes::new()));
+        }
+        if hang {
+            state.hung.fetch_add(1, Ordering::Relaxed);
+            return std::future::pending().await;
+        }
         let id = field_str(&body, b"\"eventId\":\"").unwrap_or_default();
-        let sent = field_u64(&body, b"\"sentAtNanos\":").unwrap_or(0);
+        let sent = sent.unwrap_or(0);
         state
             .book
             .lock()

@@ -32,12 +32,15 @@ pub struct Figure {
     pub value: Option<f64>,
 }
 
-/// One RSS sample of the server.
-#[derive(Debug, Clone, Copy)]
+/// One RSS sample of the server(s).
+#[derive(Debug, Clone)]
 pub struct Sample {
     /// Seconds since the load started.
     pub t: f64,
+    /// The servers' RSS, summed over the nodes.
     pub rss_mib: f64,
+    /// Each node's RSS, node 0 first (empty with one node).
+    pub node_rss_mib: Vec<f64>,
     /// Deliveries expected so far (events accepted × counted endpoints).
     pub expected: u64,
     /// Deliveries the receiver has recorded so far (`None` while it is down).
@@ -91,8 +94,12 @@ impl Report {
             .samples
             .iter()
             .map(|s| {
-                json!({"t": round(s.t), "rssMiB": round(s.rss_mib), "expected": s.expected,
-                       "delivered": s.delivered, "held": s.held, "queueDepth": s.queue})
+                let mut v = json!({"t": round(s.t), "rssMiB": round(s.rss_mib), "expected": s.expected,
+                       "delivered": s.delivered, "held": s.held, "queueDepth": s.queue});
+                if !s.node_rss_mib.is_empty() {
+                    v["rssMiBNodes"] = s.node_rss_mib.iter().map(|&r| json!(round(r))).collect();
+                }
+                v
             })
             .collect();
         v["notes"] = json!(self.notes);
@@ -264,7 +271,10 @@ pub fn print_samples(run: usize, samples: &[Sample]) {
     if samples.is_empty() {
         return;
     }
-    println!("\nrun {run}: server RSS every second");
+    match samples[0].node_rss_mib.len() {
+        0 | 1 => println!("\nrun {run}: server RSS every second"),
+        n => println!("\nrun {run}: server RSS every second (sum of {n} nodes; held: sum; queue: the database's)"),
+    }
     println!(
         "{:>7} {:>9} {:>10} {:>10} {:>10} {:>8} {:>10}",
         "t (s)", "RSS MiB", "expected", "delivered", "missing", "held", "queue"

@@ -10,9 +10,9 @@ use serde_json::json;
 
 use crate::http::{self, Client};
 use crate::loadgen::Pacing;
-use crate::phase;
 use crate::procfs::{self, Machine};
 use crate::report::{self, Report, Unit};
+use crate::{pg, phase};
 
 /// Concurrency of the raw-limit load where the scenario's own load is not one
 /// request per delivery (batch, fan-out, backlog).
@@ -64,6 +64,9 @@ pub struct Options {
     pub runs: usize,
     pub json: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// How many `hookrelay serve` processes share the database (> 1 only on
+    /// PostgreSQL).
+    pub nodes: usize,
     pub server_bin: PathBuf,
     /// This binary, re-executed as the receiver.
     pub exe: PathBuf,
@@ -113,7 +116,7 @@ impl Ingest {
     }
 }
 
-/// One server, one receiver, one load.
+/// One server (or `--nodes` servers on one database), one receiver, one load.
 #[derive(Debug, Clone)]
 pub struct Phase {
     /// Prefix of this phase's figure keys and labels ("" or e.g. "alone_").
@@ -252,7 +255,8 @@ impl Bench {
             .collect()
     }
 
-    /// One run: every phase on a fresh server, then the raw limit.
+    /// One run: every phase on a fresh server (or set of nodes) and a fresh
+    /// database (SQLite file or PostgreSQL schema), then the raw limit.
     pub async fn run_once(&self) -> anyhow::Result<Report> {
         let mut rep = Report::default();
         rep.extra
@@ -305,8 +309,30 @@ impl Bench {
         Ok(rep)
     }
 
-    /// The fixed part of every JSON line.
+    /// The database line of the header: its kind, where, and the nodes.
+    pub fn describe_database(&self) -> String {
+        let o = &self.opts;
+        let db = match o.database_url.as_deref() {
+            None => "sqlite (a fresh file per phase)".to_owned(),
+            Some(u) if pg::is_postgres(u) => {
+                format!("postgres {} (a fresh schema per phase)", pg::redact(u))
+            }
+            Some(u) => format!("{} {}", pg::kind(Some(u)), pg::redact(u)),
+        };
+        let sums = if o.nodes > 1 {
+            "; server RSS/CPU/log figures are sums over the nodes, per node below them"
+        } else {
+            ""
+        };
+        format!("database: {db}, nodes: {}{sums}", o.nodes)
+    }
+
+    /// The fixed part of every JSON line. `nodes`, `databaseKind` and
+    /// `serverFigures` were added with `--nodes`: the `server_*`/`cpu_server_s`
+    /// figures are sums over the nodes, and with more than one node each
+    /// node's figure has the same key with `_node<i>` appended.
     pub fn json_head(&self) -> serde_json::Value {
+        let db = self.opts.database_url.as_deref();
         json!({
             "scenario": self.opts.scenario.name(),
             "events": self.opts.events,
@@ -314,7 +340,11 @@ impl Bench {
             "machine": self.machine,
             "serverBin": self.opts.server_bin.display().to_string(),
             "serverBuiltAt": procfs::modified_rfc3339(&self.opts.server_bin),
-            "database": self.opts.database_url.as_deref().unwrap_or("sqlite (fresh temp dir)"),
+            "database": db.map_or_else(|| "sqlite (fresh temp dir)".to_owned(), pg::redact),
+            "databaseKind": pg::kind(db),
+            "databaseFreshSchema": db.is_some_and(pg::is_postgres),
+            "nodes": self.opts.nodes,
+            "serverFigures": "sum over the nodes; per node: the same key + _node<i> (only when nodes > 1)",
         })
     }
 }

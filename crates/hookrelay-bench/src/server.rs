@@ -1,7 +1,10 @@
 //! The hookrelay server under test: a release `hookrelay serve` child process
 //! on a fresh SQLite database in a temporary directory (or a given database
 //! URL), on a free loopback port, with a fixed API key; and the few API calls
-//! the bench makes to set it up.
+//! the bench makes to set it up. With `--nodes N` a [`Cluster`] of N such
+//! processes shares one PostgreSQL database: node 0 starts first (and applies
+//! the migrations), endpoints are created through it, and the others must
+//! learn of them (LISTEN/NOTIFY) before the load starts.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,7 @@ use hyper::{Method, Uri};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::bodies;
 use crate::http::{self, Client};
 
 /// The bootstrap key the bench gives the server (`HOOKRELAY_API_KEY`).
@@ -192,10 +196,9 @@ impl Server {
         Ok(id)
     }
 
-    /// Stops it (SIGTERM, then SIGKILL after 5 s) and reads its log. On a
-    /// shared database the endpoints it created are deleted first, so the next
-    /// run does not deliver to them.
-    pub async fn stop(mut self, client: &Client) -> ServerLog {
+    /// On a shared database, deletes the endpoints it created (so a later
+    /// run on that database does not deliver to them).
+    pub async fn delete_created(&mut self, client: &Client) {
         if self.shared_db {
             for id in std::mem::take(&mut self.created) {
                 if let Ok(uri) = format!("{}/webhook_endpoints/{id}", self.base).parse::<Uri>() {
@@ -204,6 +207,13 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Stops it (SIGTERM, then SIGKILL after 5 s) and reads its log. On a
+    /// shared database the endpoints it created are deleted first, so the next
+    /// run does not deliver to them.
+    pub async fn stop(mut self, client: &Client) -> ServerLog {
+        self.delete_created(client).await;
         let _ = tokio::process::Command::new("kill")
             .arg("-TERM")
             .arg(self.pid.to_string())
@@ -219,6 +229,159 @@ impl Server {
     }
 }
 
+/// N `hookrelay serve` processes on one database (N = 1: just the server).
+pub struct Cluster {
+    /// Node 0 first; endpoints are created through it.
+    pub nodes: Vec<Server>,
+}
+
+#[derive(Deserialize)]
+struct EventView {
+    #[serde(default)]
+    deliveries: Vec<serde_json::Value>,
+}
+
+impl Cluster {
+    /// Starts node 0 and waits for its `/healthz` (so it has applied the
+    /// migrations), then the other nodes one by one.
+    pub async fn start(
+        bin: &Path,
+        database_url: Option<&str>,
+        nodes: usize,
+        client: &Client,
+    ) -> anyhow::Result<Cluster> {
+        let mut out = Vec::with_capacity(nodes);
+        for i in 0..nodes.max(1) {
+            let s = Server::start(bin, database_url, client).await;
+            out.push(if nodes > 1 {
+                s.with_context(|| format!("starting node {i} of {nodes}"))?
+            } else {
+                s?
+            });
+        }
+        Ok(Cluster { nodes: out })
+    }
+
+    /// Node 0.
+    pub fn first(&mut self) -> &mut Server {
+        &mut self.nodes[0]
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|n| n.pid).collect()
+    }
+
+    pub fn bases(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.base.clone()).collect()
+    }
+
+    /// Waits until every node routes `extract_run.processed` to at least
+    /// `endpoints` endpoints: publishes a marker event through the node
+    /// ([`bodies::marker_body`]) and reads it back with `GET /events/{id}`
+    /// from the same node until its `deliveries` are all there (a node that
+    /// has not yet heard of the endpoints gives the event fewer deliveries;
+    /// then another marker is published). Returns how many marker deliveries
+    /// were made in all (they reach the receiver, which ignores them, and
+    /// count in the server's queue and outcome metrics).
+    pub async fn wait_for_routing(
+        &self,
+        client: &Client,
+        endpoints: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<u64> {
+        let deadline = Instant::now() + timeout;
+        let mut made = 0u64;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let publish: Uri = format!("{}/events", node.base).parse()?;
+            loop {
+                let last = match marker_deliveries(client, node, &publish, i).await {
+                    Ok((id, n)) => {
+                        made += n as u64;
+                        if n >= endpoints {
+                            break;
+                        }
+                        format!("marker event {id} got {n} of {endpoints} deliveries")
+                    }
+                    Err(e) => format!("{e:#}"),
+                };
+                if Instant::now() >= deadline {
+                    bail!(
+                        "node {i} ({}) did not route to the {endpoints} endpoint(s) created through node 0 within {timeout:?} \
+                         (it learns of them through PostgreSQL LISTEN/NOTIFY); last: {last}",
+                        node.base
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(made)
+    }
+
+    /// Deletes the endpoints (through node 0, which created them) and then
+    /// stops every node; returns their logs, node 0 first.
+    pub async fn stop(mut self, client: &Client) -> Vec<ServerLog> {
+        if let Some(n) = self.nodes.first_mut() {
+            n.delete_created(client).await;
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for (i, node) in self.nodes.into_iter().enumerate() {
+            let client = client.clone();
+            set.spawn(async move { (i, node.stop(&client).await) });
+        }
+        let mut logs = Vec::new();
+        while let Some(r) = set.join_next().await {
+            if let Ok(r) = r {
+                logs.push(r);
+            }
+        }
+        logs.sort_by_key(|(i, _)| *i);
+        logs.into_iter().map(|(_, l)| l).collect()
+    }
+}
+
+/// Publishes one marker event through `node`; returns its id and how many
+/// deliveries `GET /events/{id}` on the same node shows.
+async fn marker_deliveries(
+    client: &Client,
+    node: &Server,
+    publish: &Uri,
+    i: usize,
+) -> anyhow::Result<(String, usize)> {
+    let (status, body) = http::send(
+        client,
+        Method::POST,
+        publish.clone(),
+        Some(&node.auth),
+        Bytes::from(bodies::marker_body(i)),
+    )
+    .await
+    .context("publishing a marker event")?;
+    if !status.is_success() {
+        bail!(
+            "publishing a marker event: {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let id = serde_json::from_slice::<Created>(&body)
+        .context("reading the marker event's id")?
+        .id;
+    let uri: Uri = format!("{}/events/{id}", node.base).parse()?;
+    let (status, body) = http::send(client, Method::GET, uri, Some(&node.auth), Bytes::new())
+        .await
+        .context("reading the marker event back")?;
+    if !status.is_success() {
+        bail!(
+            "GET /events/{id}: {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let n = serde_json::from_slice::<EventView>(&body)
+        .context("reading the marker event's deliveries")?
+        .deliveries
+        .len();
+    Ok((id, n))
+}
+
 /// `GET <base>/metrics`: the value of one series (`name` with its labels,
 /// e.g. `x_total{kind="a"}`).
 pub async fn metric(client: &Client, base: &str, name: &str) -> Option<f64> {
@@ -230,6 +393,28 @@ pub async fn metric(client: &Client, base: &str, name: &str) -> Option<f64> {
         let v = l.strip_prefix(name)?.strip_prefix(' ')?;
         v.trim().parse().ok()
     })
+}
+
+/// One series summed over the nodes (`None` if no node answered).
+pub async fn metric_over(client: &Client, bases: &[String], name: &str) -> Option<f64> {
+    let mut sum = None;
+    for b in bases {
+        if let Some(v) = metric(client, b, name).await {
+            sum = Some(sum.unwrap_or(0.0) + v);
+        }
+    }
+    sum
+}
+
+/// [`metric_sum`] summed over the nodes (`None` if no node answered).
+pub async fn metric_sum_over(client: &Client, bases: &[String], name: &str) -> Option<f64> {
+    let mut sum = None;
+    for b in bases {
+        if let Some(v) = metric_sum(client, b, name).await {
+            sum = Some(sum.unwrap_or(0.0) + v);
+        }
+    }
+    sum
 }
 
 /// The sum of every series of a metric, whatever its labels.
