@@ -96,6 +96,9 @@ struct Queue {
     jobs: VecDeque<Job>,
     in_flight: usize,
     timer_armed: bool,
+    /// The poller was told this queue is full, so it stopped claiming for
+    /// it: wake it when the queue runs low, not a poll interval later.
+    capped: bool,
 }
 
 struct State {
@@ -113,6 +116,9 @@ struct State {
     attempts: JoinSet<(EndpointId, DeliveryId, Option<bool>)>,
     in_flight: usize,
     held: usize,
+    /// The poller stopped because nothing more could be held: wake it when
+    /// half of that room is free again.
+    capped: bool,
     shutting_down: bool,
 }
 
@@ -134,6 +140,7 @@ pub(crate) async fn run(
         attempts: JoinSet::new(),
         in_flight: 0,
         held: 0,
+        capped: false,
         shutting_down: false,
     };
     let mut shutdown_done: Option<oneshot::Sender<()>> = None;
@@ -211,6 +218,9 @@ impl State {
                     || self.held >= cfg.max_held
                     || q.jobs.len() >= cfg.max_held_per_endpoint
                 {
+                    // Given back to the store: claim it again once there is room.
+                    q.capped |= q.jobs.len() >= cfg.max_held_per_endpoint;
+                    self.capped |= self.held >= cfg.max_held;
                     spill.push(id);
                     continue;
                 }
@@ -235,19 +245,25 @@ impl State {
         }
     }
 
-    fn room(&self) -> Room {
+    fn room(&mut self) -> Room {
         let cfg = &self.shared.config;
+        let free = if self.shutting_down {
+            0
+        } else {
+            cfg.max_held.saturating_sub(self.held)
+        };
+        // The poller stops below 16 free slots; see `finished`.
+        self.capped |= free < 16;
         Room {
-            free: if self.shutting_down {
-                0
-            } else {
-                cfg.max_held.saturating_sub(self.held)
-            },
+            free,
             full: self
                 .queues
-                .iter()
+                .iter_mut()
                 .filter(|(_, q)| q.jobs.len() >= cfg.max_held_per_endpoint / 2)
-                .map(|(id, _)| id.clone())
+                .map(|(id, q)| {
+                    q.capped = true;
+                    id.clone()
+                })
                 // Paused endpoints take nothing more from the store meanwhile.
                 .chain(
                     self.breakers
@@ -324,6 +340,11 @@ impl State {
                 }
             }
             let job = q.jobs.pop_front().expect("non-empty");
+            if q.capped && q.jobs.len() <= self.shared.config.max_held_per_endpoint / 4 {
+                // Running low while the store may hold more for it.
+                q.capped = false;
+                self.shared.wake_poller.notify_one();
+            }
             q.in_flight += 1;
             self.in_flight += 1;
             let shared = self.shared.clone();
@@ -370,6 +391,10 @@ impl State {
         self.in_flight -= 1;
         self.held -= 1;
         self.shared.held.lock().expect("held lock").remove(id);
+        if self.capped && self.held <= self.shared.config.max_held / 2 {
+            self.capped = false;
+            self.shared.wake_poller.notify_one();
+        }
         if let Some(q) = self.queues.get_mut(ep) {
             q.in_flight -= 1;
         }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::{verify_extend, Receiver, Reply, TestServer};
 
@@ -382,4 +382,35 @@ async fn a_failing_endpoint_is_paused_instead_of_hammered_and_resumes() {
             "waiting did not burn retries: {d}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_beyond_what_memory_holds_drain_without_waiting_for_a_poll() {
+    // More than the 5,000 deliveries one endpoint may hold in memory: the rest
+    // go back to the table. The poller runs once an hour here, so they are
+    // delivered only if the dispatcher asks for them as its queue runs low.
+    const EVENTS: usize = 6_000;
+    let s = TestServer::start_with(|s| s.poll_interval = Duration::from_secs(3600)).await;
+    // Slow at first, so the endpoint's queue fills up while events arrive.
+    let r = Receiver::start_replying(Reply::Delay(Duration::from_secs(2), 200)).await;
+    s.endpoint(
+        &format!("{}/hook", r.url),
+        &["extract_run.processed"],
+        json!({}),
+    )
+    .await;
+    for b in 0..EVENTS / 500 {
+        let events: Vec<Value> = (0..500)
+            .map(|i| json!({"eventType": "extract_run.processed", "payload": {"n": b * 500 + i}}))
+            .collect();
+        let (status, body) = s.post("/events/batch", json!({ "events": events })).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    r.set_default(Reply::Status(200));
+    let got = r.wait_for(EVENTS, Duration::from_secs(60)).await;
+    let unique: std::collections::HashSet<String> = got
+        .iter()
+        .map(|g| g.json()["eventId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(unique.len(), EVENTS);
 }
