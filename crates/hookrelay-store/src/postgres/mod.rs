@@ -29,8 +29,9 @@
 //!
 //! **Claims and leases.** `ready_at` is when a pending delivery is next
 //! visible: its scheduled attempt, or the end of the lease while a node holds
-//! it. [`Store::claim_due`] is one `UPDATE … FROM (SELECT … ORDER BY ready_at
-//! LIMIT n FOR UPDATE SKIP LOCKED)`: concurrent claimers (on any node) skip
+//! it. [`Store::claim_due`] is one `UPDATE … WHERE id = ANY(ARRAY(SELECT id …
+//! ORDER BY ready_at LIMIT n FOR UPDATE SKIP LOCKED)) RETURNING …` (and one
+//! read of the events): concurrent claimers (on any node) skip
 //! each other's rows instead of waiting, and a row another claimer leased
 //! meanwhile is re-checked and dropped, so no delivery is handed to two
 //! claimers while a lease is live. A lease that ran out is simply due again:
@@ -509,14 +510,12 @@ static DELETE_SUBSCRIPTION: LazyLock<String> = LazyLock::new(|| {
 
 static CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE deliveries d SET lease_owner = $1, ready_at = $2 \
-         FROM (SELECT id FROM deliveries \
+        "UPDATE deliveries SET lease_owner = $1, ready_at = $2 \
+         WHERE id = ANY(ARRAY(SELECT id FROM deliveries \
                WHERE status = 'pending' AND ready_at <= $3 AND endpoint_id <> ALL($4::text[]) \
                ORDER BY ready_at LIMIT $5 \
-               FOR UPDATE SKIP LOCKED) due \
-         WHERE d.id = due.id \
-         RETURNING {}",
-        qualified(DELIVERY_COLS, "d")
+               FOR UPDATE SKIP LOCKED)) \
+         RETURNING {DELIVERY_COLS}"
     )
 });
 
@@ -568,6 +567,9 @@ static RECOVER: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+// The array statements below also say `id = ANY($1)`: it lets the planner
+// find the rows by primary key whatever it guesses of the `unnest` (else it
+// may hash-join against a scan of the whole table).
 const RECORD_DELIVERIES: &str = "UPDATE deliveries d SET \
        attempt_count = d.attempt_count + u.made, \
        status = CASE WHEN d.status = 'pending' THEN u.status ELSE d.status END, \
@@ -577,7 +579,7 @@ const RECORD_DELIVERIES: &str = "UPDATE deliveries d SET \
        lease_owner = NULL, updated_at = u.at \
      FROM unnest($1::text[], $2::int4[], $3::text[], $4::int8[], $5::int8[]) \
        AS u(id, made, status, next, at) \
-     WHERE d.id = u.id \
+     WHERE d.id = u.id AND d.id = ANY($1::text[]) \
      RETURNING d.id, d.attempt_count";
 
 const RECORD_ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, attempt_number, started_at, \
@@ -598,7 +600,7 @@ const RECORD_ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, attempt_number
 const RECORD_FAILING: &str = "UPDATE endpoints e SET \
        failing_since = CASE WHEN u.clear THEN u.mark ELSE COALESCE(e.failing_since, u.mark) END \
      FROM unnest($1::text[], $2::bool[], $3::int8[]) AS u(id, clear, mark) \
-     WHERE e.id = u.id \
+     WHERE e.id = u.id AND e.id = ANY($1::text[]) \
        AND e.failing_since IS DISTINCT FROM \
            (CASE WHEN u.clear THEN u.mark ELSE COALESCE(e.failing_since, u.mark) END)";
 
@@ -607,7 +609,8 @@ static RECORD_DISABLE: LazyLock<String> = LazyLock::new(|| {
         "WITH d AS (UPDATE endpoints e SET status = 'disabled', disabled_reason = 'failing', \
            updated_at = u.at \
            FROM unnest($1::text[], $2::int8[]) AS u(id, at) \
-           WHERE e.id = u.id AND e.status = 'enabled' AND e.deleted_at IS NULL \
+           WHERE e.id = u.id AND e.id = ANY($1::text[]) \
+             AND e.status = 'enabled' AND e.deleted_at IS NULL \
            RETURNING e.workspace_id) \
          SELECT pg_notify($3, '{ROUTING}' || workspace_id) FROM d"
     )

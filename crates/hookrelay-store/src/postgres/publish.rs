@@ -281,13 +281,15 @@ static KEYS_SQL: &str =
 /// `ON CONFLICT` above locks a conflicting row even when it does not update it).
 static TAKE_OVER_SQL: &str = "UPDATE idempotency_keys k SET event_id = u.ev, created_at = u.at \
      FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS u(ws, key, ev, at) \
-     WHERE k.workspace_id = u.ws AND k.key = u.key";
+     WHERE k.workspace_id = u.ws AND k.key = u.key \
+       AND k.workspace_id = ANY($1::text[]) AND k.key = ANY($2::text[])";
 
 static DUPLICATES_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT k.workspace_id, k.key, {} FROM idempotency_keys k \
          LEFT JOIN events e ON e.id = k.event_id AND e.workspace_id = k.workspace_id \
-         WHERE (k.workspace_id, k.key) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+         WHERE (k.workspace_id, k.key) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
+           AND k.workspace_id = ANY($1::text[]) AND k.key = ANY($2::text[])",
         qualified(EVENT_COLS, "e")
     )
 });

@@ -308,3 +308,89 @@ async fn postgres_one_idempotency_key_from_two_nodes_creates_one_event() {
     assert_eq!(claim(&*b, t(MIN), "node-b").await.len(), 1, "one delivery");
     close(&[&a, &b]).await;
 }
+
+/// Not a check but a measurement: single-event publishes per second through
+/// one node from many concurrent callers (as the API's publish path makes
+/// them: leased at birth, one delivery each), then claims and outcomes.
+/// Run with `cargo test --release -p hookrelay-store --test conformance
+/// postgres_publish_throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run by hand"]
+async fn postgres_publish_throughput() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let store: Arc<dyn Store> = Arc::new(schema.connect().await);
+    let ws = workspace(&*store, "acme").await;
+    let e = add_endpoint(&*store, &ws, t(0)).await;
+    const CALLERS: i64 = 128;
+    const EACH: i64 = 200;
+    for keyed in [false, true] {
+        let started = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..CALLERS {
+            let (s, ws, e) = (store.clone(), ws.clone(), e.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..EACH {
+                    let mut ev = event(&ws, t(SEC + c * EACH + i));
+                    if keyed {
+                        ev.idempotency_key = Some(format!("k-{c}-{i}"));
+                    }
+                    let out = s
+                        .publish(vec![new_event(ev, &[&e])], Some(lease("node-a", t(HOUR))))
+                        .await
+                        .unwrap();
+                    assert!(matches!(out[0], Ok(Published::Created(_))));
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let n = CALLERS * EACH;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "publish (keyed: {keyed}): {n} events in {secs:.2} s = {:.0}/s",
+            n as f64 / secs
+        );
+    }
+    let started = std::time::Instant::now();
+    let (mut claiming, mut recording) = (0.0, 0.0);
+    let mut claimed = 0;
+    loop {
+        let at = std::time::Instant::now();
+        let got = store
+            .claim_due(t(2 * HOUR), &lease("node-b", t(3 * HOUR)), 500, &[])
+            .await
+            .unwrap();
+        claiming += at.elapsed().as_secs_f64();
+        if got.is_empty() {
+            break;
+        }
+        claimed += got.len();
+        let at = std::time::Instant::now();
+        let outcomes = got
+            .iter()
+            .map(|d| {
+                outcome(
+                    &d.delivery.id,
+                    &e.id,
+                    t(2 * HOUR),
+                    Some(200),
+                    hookrelay_core::model::DeliveryStatus::Succeeded,
+                    1,
+                    None,
+                )
+            })
+            .collect();
+        store.record_outcomes(outcomes).await.unwrap();
+        recording += at.elapsed().as_secs_f64();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "claim 500 + record 500: {claimed} deliveries in {secs:.2} s = {:.0}/s \
+         (claiming {claiming:.2} s, recording {recording:.2} s)",
+        claimed as f64 / secs
+    );
+    store.close().await;
+}
