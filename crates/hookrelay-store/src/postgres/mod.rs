@@ -280,9 +280,12 @@ impl PostgresStore {
                 "no schema of the search_path exists: create it before connecting".into(),
             )
         })?;
-        migrate(&mut client, &schema)
-            .await
-            .map_err(|f| StoreError::Open(StoreError::from(f).to_string()))?;
+        migrate(&mut client, &schema).await.map_err(|f| {
+            StoreError::Open(match f {
+                Fail::Pg(e) => format!("migrating schema {schema}: {}", pg_message(&e)),
+                other => format!("migrating schema {schema}: {}", StoreError::from(other)),
+            })
+        })?;
         drop(client);
         let _ = driver.await;
 
@@ -616,15 +619,19 @@ static RECORD_DISABLE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-const PURGE_DELIVERIES: &str = "WITH doomed AS (SELECT id FROM deliveries \
-       WHERE id < $1 AND status <> 'pending' LIMIT 2000 FOR UPDATE SKIP LOCKED), \
-     a AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM doomed) RETURNING 1), \
-     d AS (DELETE FROM deliveries WHERE id IN (SELECT id FROM doomed) RETURNING 1) \
+/// A chunk of finished deliveries created before the cutoff, with their
+/// attempts. The rows are locked first (and re-checked if changed
+/// meanwhile), so a delivery requeued at that moment is left alone.
+const PURGE_DELIVERIES: &str = "WITH doomed AS (SELECT ARRAY(SELECT id FROM deliveries \
+       WHERE id < $1 AND status <> 'pending' LIMIT 2000 FOR UPDATE SKIP LOCKED) AS ids), \
+     a AS (DELETE FROM attempts WHERE delivery_id = ANY((SELECT ids FROM doomed)::text[]) RETURNING 1), \
+     d AS (DELETE FROM deliveries WHERE id = ANY((SELECT ids FROM doomed)::text[]) RETURNING 1) \
      SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM a)";
 
-const PURGE_EVENTS: &str = "DELETE FROM events WHERE id IN (SELECT e.id FROM events e \
+/// A chunk of events created before the cutoff that no delivery needs.
+const PURGE_EVENTS: &str = "DELETE FROM events WHERE id = ANY(ARRAY(SELECT e.id FROM events e \
        WHERE e.id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
-       LIMIT 2000)";
+       LIMIT 2000))";
 
 /// Rows of a purge chunk.
 const PURGE_CHUNK: u64 = 2000;

@@ -87,6 +87,7 @@ macro_rules! conformance_tests {
             events::publish_without_lease_is_claimable_at_once,
             events::publish_idempotency_key_within_24h_returns_first_event,
             events::publish_idempotency_key_after_24h_creates_new_event,
+            events::publish_idempotency_key_of_a_purged_event_is_free,
             events::publish_idempotency_key_is_per_workspace,
             events::publish_idempotency_key_repeated_within_one_batch,
             events::publish_failed_item_does_not_affect_others,

@@ -309,6 +309,64 @@ async fn postgres_one_idempotency_key_from_two_nodes_creates_one_event() {
     close(&[&a, &b]).await;
 }
 
+/// PostgreSQL text cannot hold NUL: a receiver's body with one is kept with
+/// U+FFFD in its place instead of failing the whole batch of outcomes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_nul_in_an_attempt_is_replaced_not_fatal() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let store: Arc<dyn Store> = Arc::new(schema.connect().await);
+    let ws = workspace(&*store, "acme").await;
+    let e = add_endpoint(&*store, &ws, t(0)).await;
+    let (a, b) = (
+        publish_to(&*store, &e, t(0)).await,
+        publish_to(&*store, &e, t(1)).await,
+    );
+    let mut odd = outcome(
+        &a,
+        &e.id,
+        t(SEC),
+        Some(500),
+        hookrelay_core::model::DeliveryStatus::Failed,
+        1,
+        None,
+    );
+    let attempt = odd.attempt.as_mut().unwrap();
+    attempt.response_body = Some("bin\0ary".into());
+    attempt.error_message = Some("nul\0".into());
+    let plain = outcome(
+        &b,
+        &e.id,
+        t(SEC),
+        Some(200),
+        hookrelay_core::model::DeliveryStatus::Succeeded,
+        1,
+        None,
+    );
+    store.record_outcomes(vec![odd, plain]).await.unwrap();
+    let (_, attempts) = get_delivery(&*store, &ws, &a).await;
+    assert_eq!(attempts[0].response_body.as_deref(), Some("bin\u{FFFD}ary"));
+    assert_eq!(attempts[0].error_message.as_deref(), Some("nul\u{FFFD}"));
+    assert_eq!(get_delivery(&*store, &ws, &b).await.1.len(), 1);
+    store.close().await;
+}
+
+/// A search_path naming no existing schema is refused at connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connect_to_a_missing_schema_fails_to_open() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let url = schema
+        .url()
+        .replace(&schema.name, &format!("{}_missing", schema.name));
+    match PostgresStore::connect(&url).await {
+        Err(hookrelay_store::StoreError::Open(_)) => {}
+        other => panic!("expected an Open error, got {other:?}"),
+    }
+}
+
 /// Not a check but a measurement: single-event publishes per second through
 /// one node from many concurrent callers (as the API's publish path makes
 /// them: leased at birth, one delivery each), then claims and outcomes.
