@@ -41,6 +41,51 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Unique violations (SQLSTATE 23505) are conflicts; every other PostgreSQL
+/// error (including a lost connection) is a retryable database error.
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let message = pg_message(&e);
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+            StoreError::Conflict(message)
+        } else {
+            StoreError::Database(message)
+        }
+    }
+}
+
+/// A closed pool means a closed store; a connection the pool could not make
+/// is a database error.
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Closed => StoreError::Closed,
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => StoreError::Database(format!("connection pool: {other}")),
+        }
+    }
+}
+
+/// The server's own words for a PostgreSQL error (tokio-postgres only says
+/// "db error" in its `Display`).
+pub(crate) fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                m.push_str(" (");
+                m.push_str(detail);
+                m.push(')');
+            }
+            m
+        }
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         StoreError::Corrupt(e.to_string())

@@ -1,6 +1,6 @@
 //! Storage: the one interface every backend implements ([`Store`]), the
-//! records it speaks in, and the backends themselves (`sqlite`; PostgreSQL
-//! fits beside it).
+//! records it speaks in, and the backends themselves: `sqlite` (one process,
+//! one file) and `postgres` (any number of nodes sharing one database).
 //!
 //! **Architecture invariant:** only this crate contains SQL. Everything above
 //! it talks in domain records from `hookrelay-core`.
@@ -25,6 +25,7 @@ use hookrelay_core::time::Timestamp;
 
 pub mod directory;
 mod error;
+pub mod postgres;
 pub mod sqlite;
 
 pub use error::StoreError;

@@ -226,6 +226,30 @@ pub async fn publish_idempotency_key_after_24h_creates_new_event(store: Arc<dyn 
     assert!(store.get_event(&ws, &first.id).await.unwrap().is_some());
 }
 
+/// A key whose event is gone (purged: nobody wanted it) holds nothing: the
+/// next event with that key is new even within the day.
+pub async fn publish_idempotency_key_of_a_purged_event_is_free(store: Arc<dyn Store>) {
+    let ws = workspace(&*store, "acme").await;
+    let e = add_endpoint(&*store, &ws, t(0)).await;
+    let lonely = publish_new(&*store, new_event(keyed(&ws, t(0), "k"), &[]), None).await;
+    store.purge(t(SEC), t(HOUR)).await.unwrap();
+    assert_eq!(store.get_event(&ws, &lonely.id).await.unwrap(), None);
+
+    let again = keyed(&ws, t(2 * HOUR), "k");
+    let created = publish_new(&*store, new_event(again.clone(), &[&e]), None).await;
+    assert_eq!(created.id, again.id);
+    // And the key now holds for the new event.
+    let out = store
+        .publish(vec![new_event(keyed(&ws, t(3 * HOUR), "k"), &[&e])], None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[0], Ok(Published::Duplicate(ev)) if ev.id == again.id),
+        "got {:?}",
+        out[0]
+    );
+}
+
 pub async fn publish_idempotency_key_is_per_workspace(store: Arc<dyn Store>) {
     let ws = workspace(&*store, "acme").await;
     let other = workspace(&*store, "globex").await;

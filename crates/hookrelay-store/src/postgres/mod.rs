@@ -1,0 +1,1475 @@
+//! The PostgreSQL backend: one database shared by any number of hookrelay
+//! nodes, with the same semantics as the SQLite backend (the conformance
+//! suite runs against both).
+//!
+//! **Schema and migrations.** Every table lives in the connection's
+//! `current_schema()`: names are never qualified, so a URL carrying
+//! `?options=-csearch_path%3Dmyschema` puts a whole deployment (or a test) in
+//! a schema of its own. [`PostgresStore::connect`] applies the migrations it
+//! lacks (`schema.sql` is version 1; applied versions are rows of
+//! `hookrelay_migrations`) in one transaction that first takes
+//! `pg_advisory_xact_lock` on a key derived from the schema name, so nodes
+//! starting together migrate one after the other, and tests in different
+//! schemas do not wait for each other. Columns mirror SQLite's: ids are
+//! `TEXT COLLATE "C"` (ordered byte for byte, like the ULIDs in them), times
+//! `BIGINT` milliseconds, JSON-ish values `TEXT` kept byte for byte, the
+//! server keys `BYTEA`.
+//!
+//! **Group commit.** [`Store::publish`] goes through a writer task
+//! (`publish.rs`): the calls that arrive while earlier groups are being
+//! written are committed together, with array-bound (`unnest`) statements so
+//! that a group of any size (or a fan-out to 100 endpoints) is a few
+//! statements; an item that fails is retried alone in a savepoint so the rest
+//! still commit. Idempotency keys are rows keyed by (workspace, key) taken
+//! with `INSERT … ON CONFLICT`, which makes them safe across processes; a
+//! key held for 24 h (by the new event's time) may be taken over. Every other
+//! write is a single statement or a short transaction on a pooled connection
+//! (`deadpool-postgres`, statements prepared once per connection); none
+//! holds a transaction open across anything but SQL.
+//!
+//! **Claims and leases.** `ready_at` is when a pending delivery is next
+//! visible: its scheduled attempt, or the end of the lease while a node holds
+//! it. [`Store::claim_due`] is one `UPDATE … WHERE id = ANY(ARRAY(SELECT id …
+//! ORDER BY ready_at LIMIT n FOR UPDATE SKIP LOCKED)) RETURNING …` (and one
+//! read of the events): concurrent claimers (on any node) skip
+//! each other's rows instead of waiting, and a row another claimer leased
+//! meanwhile is re-checked and dropped, so no delivery is handed to two
+//! claimers while a lease is live. A lease that ran out is simply due again:
+//! the next claimer takes it over and becomes its owner. Renewing and
+//! releasing only touch rows whose `lease_owner` is still the caller, so a
+//! node that lost its lease cannot take it back.
+//!
+//! **Notifications.** Changes other nodes must hear of are announced with
+//! `pg_notify` inside the transaction that makes them (so they are heard
+//! only once committed) on a channel per schema (`listen.rs`): routing
+//! changes (endpoints inserted, updated, deleted or auto-disabled;
+//! subscriptions upserted, updated, deleted) as `routing:<workspace>`, and
+//! unleased deliveries becoming due (publish without a lease, release,
+//! stale-lease release, recovery) as `due`, at most once per transaction. A
+//! listener task holds one dedicated connection with `LISTEN` and forwards
+//! them to [`Store::changes`] receivers; after losing its connection it
+//! reconnects with backoff and sends [`StoreChange::Resync`].
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio::sync::broadcast;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Config, NoTls, Row};
+
+use hookrelay_core::cursor::SortDir;
+use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
+use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
+use hookrelay_core::secret::ApiKeyHash;
+use hookrelay_core::time::Timestamp;
+
+use crate::error::pg_message;
+use crate::{
+    ApiKeyRecord, Backlog, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect,
+    EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
+    Result, Store, StoreChange, StoreError, SubscriptionFilter, Workspace,
+};
+
+mod listen;
+mod publish;
+mod rows;
+
+use listen::{Listener, DUE, ROUTING};
+use rows::*;
+
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// How long an idempotency key holds.
+const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
+/// Pooled connections (the listener has one more of its own).
+const POOL_SIZE: usize = 16;
+/// Capacity of the change broadcast: a receiver further behind than this
+/// sees `Lagged` and should refresh everything, as after a `Resync`.
+const CHANGES_CAPACITY: usize = 1024;
+/// Tries of a write that hit a deadlock or serialization failure.
+const TRIES: u32 = 4;
+
+/// Why an internal step failed: a PostgreSQL error (kept whole, to tell a
+/// deadlock or a lost connection from the rest), a pool error, or a store
+/// error such as a corrupt row.
+pub(crate) enum Fail {
+    Pg(tokio_postgres::Error),
+    Pool(deadpool_postgres::PoolError),
+    Store(StoreError),
+}
+
+impl Fail {
+    /// A deadlock or serialization failure: trying again may well work.
+    pub(crate) fn transient(&self) -> bool {
+        matches!(self, Fail::Pg(e) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+            || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
+    }
+
+    /// Not the server's refusal but trouble reaching it (or a closed store).
+    pub(crate) fn connection(&self) -> bool {
+        match self {
+            Fail::Pg(e) => e.as_db_error().is_none(),
+            Fail::Pool(_) => true,
+            Fail::Store(e) => matches!(e, StoreError::Closed),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fail::Pg(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Fail {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Fail::Pool(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+impl From<serde_json::Error> for Fail {
+    fn from(e: serde_json::Error) -> Self {
+        Fail::Store(e.into())
+    }
+}
+
+impl From<Fail> for StoreError {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::Pg(e) => e.into(),
+            Fail::Pool(e) => e.into(),
+            Fail::Store(e) => e,
+        }
+    }
+}
+
+type F<T> = std::result::Result<T, Fail>;
+
+/// Runs a write again (a few times, briefly backing off) when it hit a
+/// deadlock or a serialization failure; the expression is re-evaluated for
+/// each try.
+macro_rules! retrying {
+    ($write:expr) => {{
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match $write.await {
+                Err(f) if f.transient() && tries < TRIES => {
+                    tokio::time::sleep(Duration::from_millis(2 << tries)).await;
+                }
+                r => break r.map_err(StoreError::from),
+            }
+        }
+    }};
+}
+
+/// FNV-1a, 64 bits: a hash that is the same in every build and process.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The advisory lock migrators of one schema share.
+fn migration_lock_key(schema: &str) -> i64 {
+    fnv1a(format!("hookrelay-migrations:{schema}").as_bytes()) as i64
+}
+
+/// Applies the migrations the schema lacks, one migrator at a time.
+async fn migrate(client: &mut tokio_postgres::Client, schema: &str) -> F<()> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&migration_lock_key(schema)],
+    )
+    .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS hookrelay_migrations (
+             version     INTEGER PRIMARY KEY,
+             applied_at  BIGINT NOT NULL
+         )",
+    )
+    .await?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM hookrelay_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO hookrelay_migrations (version, applied_at) VALUES ($1, $2)",
+            &[&(i as i32 + 1), &hookrelay_core::time::now().0],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// See the module docs.
+pub struct PostgresStore {
+    pool: Pool,
+    schema: String,
+    /// The schema's notification channel.
+    channel: Arc<str>,
+    closed: AtomicBool,
+    writer: publish::Writer,
+    listener: Listener,
+    changes: broadcast::Sender<StoreChange>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // The writer finishes what is queued and ends; the listener's own
+        // Drop stops it.
+        self.writer.stop_taking();
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (a `postgres://` URL; `options=-csearch_path%3D…`
+    /// picks the schema, which must exist), applies migrations, starts the
+    /// change listener and the publish writer.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let open = |e: tokio_postgres::Error| StoreError::Open(pg_message(&e));
+        let mut config: Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StoreError::Open(format!("bad URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("hookrelay");
+        }
+
+        let (mut client, connection) = config.connect(NoTls).await.map_err(open)?;
+        let driver = tokio::spawn(connection);
+        let schema: Option<String> = client
+            .query_one("SELECT current_schema()::text", &[])
+            .await
+            .map_err(open)?
+            .get(0);
+        let schema = schema.ok_or_else(|| {
+            StoreError::Open(
+                "no schema of the search_path exists: create it before connecting".into(),
+            )
+        })?;
+        migrate(&mut client, &schema).await.map_err(|f| {
+            StoreError::Open(match f {
+                Fail::Pg(e) => format!("migrating schema {schema}: {}", pg_message(&e)),
+                other => format!("migrating schema {schema}: {}", StoreError::from(other)),
+            })
+        })?;
+        drop(client);
+        let _ = driver.await;
+
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .recycle_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Open(format!("connection pool: {e}")))?;
+
+        let channel: Arc<str> = listen::channel_for(&schema).into();
+        let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
+        let listener = Listener::start(config, channel.to_string(), changes.clone())
+            .await
+            .map_err(open)?;
+        let writer = publish::Writer::start(pool.clone(), channel.clone());
+        Ok(Self {
+            pool,
+            schema,
+            channel,
+            closed: AtomicBool::new(false),
+            writer,
+            listener,
+            changes,
+        })
+    }
+
+    /// The schema the store lives in.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// A pooled connection, unless the store is closed.
+    async fn conn(&self) -> F<Object> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Fail::Store(StoreError::Closed));
+        }
+        Ok(self.pool.get().await?)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(StoreError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// Runs a (cached) statement and decodes every row.
+async fn query_all<C, T>(
+    c: &C,
+    sql: &str,
+    params: &[Param<'_>],
+    decode: impl Fn(&Row) -> R<T>,
+) -> F<Vec<T>>
+where
+    C: GenericClient + Sync,
+{
+    let stmt = c.prepare_cached(sql).await?;
+    let rows = c.query(&stmt, params).await?;
+    Ok(rows.iter().map(decode).collect::<R<Vec<T>>>()?)
+}
+
+async fn query_opt<C, T>(
+    c: &C,
+    sql: &str,
+    params: &[Param<'_>],
+    decode: impl Fn(&Row) -> R<T>,
+) -> F<Option<T>>
+where
+    C: GenericClient + Sync,
+{
+    Ok(query_all(c, sql, params, decode).await?.into_iter().next())
+}
+
+async fn execute<C>(c: &C, sql: &str, params: &[Param<'_>]) -> F<u64>
+where
+    C: GenericClient + Sync,
+{
+    let stmt = c.prepare_cached(sql).await?;
+    Ok(c.execute(&stmt, params).await?)
+}
+
+/// A statement built piece by piece, with its bound values.
+struct Query {
+    sql: String,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Query {
+    fn new(sql: String) -> Self {
+        Self {
+            sql,
+            params: Vec::new(),
+        }
+    }
+
+    /// Appends `sql` followed by a placeholder bound to `v`.
+    fn bind(&mut self, sql: &str, v: impl ToSql + Sync + Send + 'static) {
+        self.params.push(Box::new(v));
+        let _ = write!(self.sql, "{sql}${}", self.params.len());
+    }
+
+    fn params(&self) -> Vec<Param<'_>> {
+        self.params.iter().map(|p| &**p as Param<'_>).collect()
+    }
+
+    /// Adds keyset pagination on `id` (`limit + 1` rows, to know whether
+    /// there is more).
+    fn page(mut self, page: &PageRequest) -> Self {
+        if let Some(after) = &page.after {
+            let op = match page.dir {
+                SortDir::Asc => " AND id > ",
+                SortDir::Desc => " AND id < ",
+            };
+            self.bind(op, after.clone());
+        }
+        let dir = match page.dir {
+            SortDir::Asc => "ASC",
+            SortDir::Desc => "DESC",
+        };
+        let _ = write!(self.sql, " ORDER BY id {dir}");
+        self.bind(" LIMIT ", i64::from(page.limit) + 1);
+        self
+    }
+}
+
+/// Runs a paginated query: at most `limit` items, and `next` when more follow.
+async fn run_page<T>(
+    c: &Object,
+    q: Query,
+    limit: u32,
+    decode: impl Fn(&Row) -> R<T>,
+    id_of: impl Fn(&T) -> String,
+) -> F<Page<T>> {
+    let mut items = query_all(c, &q.sql, &q.params(), decode).await?;
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(&id_of)
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+fn cutoff_id(prefix: &str, before: Timestamp) -> String {
+    format!(
+        "{prefix}{}",
+        ulid::Ulid::from_parts(before.0.max(0) as u64, 0)
+    )
+}
+
+// --- statements built from the column lists -----------------------------
+
+static INSERT_ENDPOINT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH ins AS (INSERT INTO endpoints ({ENDPOINT_COLS}) VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) \
+         RETURNING workspace_id) \
+         SELECT pg_notify($20, '{ROUTING}' || workspace_id) FROM ins"
+    )
+});
+
+static UPDATE_ENDPOINT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH u AS (UPDATE endpoints SET url = $3, name = $4, status = $5, disabled_reason = $6, \
+           enabled_events = $7, api_version = $8, advanced_options = $9, signature_scheme = $10, \
+           retry_schedule = $11, rate_limit_per_second = $12, secret = $13, previous_secret = $14, \
+           previous_secret_until = $15, updated_at = $16, \
+           failing_since = CASE WHEN status <> 'enabled' AND $5 = 'enabled' THEN NULL ELSE failing_since END \
+         WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL AND updated_at = $17 \
+         RETURNING workspace_id) \
+         SELECT pg_notify($18, '{ROUTING}' || workspace_id) FROM u"
+    )
+});
+
+static DELETE_ENDPOINT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH e AS (UPDATE endpoints SET deleted_at = $3, updated_at = $3 \
+           WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL RETURNING id, workspace_id), \
+         s AS (DELETE FROM subscriptions WHERE endpoint_id IN (SELECT id FROM e)), \
+         d AS (UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, \
+           updated_at = $3 WHERE endpoint_id IN (SELECT id FROM e) AND status = 'pending') \
+         SELECT pg_notify($4, '{ROUTING}' || workspace_id) FROM e"
+    )
+});
+
+static UPSERT_SUBSCRIPTION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH up AS (INSERT INTO subscriptions ({SUBSCRIPTION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7) \
+           ON CONFLICT (endpoint_id, resource_type, resource_id) \
+           DO UPDATE SET enabled_events = EXCLUDED.enabled_events \
+           RETURNING {SUBSCRIPTION_COLS}, (xmax = 0) AS created) \
+         SELECT up.*, pg_notify($8, '{ROUTING}' || up.workspace_id) FROM up"
+    )
+});
+
+static UPDATE_SUBSCRIPTION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH u AS (UPDATE subscriptions SET enabled_events = $3 \
+           WHERE id = $1 AND workspace_id = $2 RETURNING {SUBSCRIPTION_COLS}) \
+         SELECT u.*, pg_notify($4, '{ROUTING}' || u.workspace_id) FROM u"
+    )
+});
+
+static DELETE_SUBSCRIPTION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH d AS (DELETE FROM subscriptions WHERE id = $1 AND workspace_id = $2 \
+           RETURNING workspace_id) \
+         SELECT pg_notify($3, '{ROUTING}' || workspace_id) FROM d"
+    )
+});
+
+static CLAIM: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE deliveries SET lease_owner = $1, ready_at = $2 \
+         WHERE id = ANY(ARRAY(SELECT id FROM deliveries \
+               WHERE status = 'pending' AND ready_at <= $3 AND endpoint_id <> ALL($4::text[]) \
+               ORDER BY ready_at LIMIT $5 \
+               FOR UPDATE SKIP LOCKED)) \
+         RETURNING {DELIVERY_COLS}"
+    )
+});
+
+static EVENTS_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {EVENT_COLS} FROM events WHERE id = ANY($1::text[])"));
+
+static REQUEUE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH u AS (UPDATE deliveries SET \
+           manual = CASE WHEN status = 'pending' THEN manual ELSE TRUE END, \
+           status = 'pending', next_attempt_at = $3, ready_at = $4, lease_owner = $5, updated_at = $3 \
+           WHERE id = $1 AND workspace_id = $2 RETURNING {DELIVERY_COLS}) \
+         SELECT {}, {} FROM u JOIN events e ON e.id = u.event_id",
+        qualified(DELIVERY_COLS, "u"),
+        qualified(EVENT_COLS, "e")
+    )
+});
+
+static RELEASE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH r AS (UPDATE deliveries SET lease_owner = NULL, \
+           ready_at = COALESCE(next_attempt_at, ready_at) \
+           WHERE id = ANY($1::text[]) AND lease_owner = $2 RETURNING status) \
+         SELECT pg_notify($3, '{DUE}') FROM (SELECT 1 FROM r WHERE status = 'pending' LIMIT 1) x"
+    )
+});
+
+static RELEASE_STALE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH r AS (UPDATE deliveries SET lease_owner = NULL, \
+           ready_at = COALESCE(next_attempt_at, ready_at) \
+           WHERE status = 'pending' AND lease_owner IS NOT NULL \
+             AND ($1::text IS NULL OR starts_with(lease_owner, $1::text)) \
+           RETURNING 1), \
+         c AS (SELECT count(*) AS n FROM r) \
+         SELECT c.n FROM c LEFT JOIN LATERAL (SELECT pg_notify($2, '{DUE}') WHERE c.n > 0) x ON TRUE"
+    )
+});
+
+static RECOVER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH r AS (UPDATE deliveries SET status = 'pending', manual = TRUE, next_attempt_at = $5, \
+           ready_at = $5, lease_owner = NULL, updated_at = $5 \
+           WHERE endpoint_id = $2 AND workspace_id = $1 AND status = 'failed' \
+             AND created_at >= $3 AND created_at < $4 \
+           RETURNING 1), \
+         c AS (SELECT count(*) AS n FROM r) \
+         SELECT c.n FROM c LEFT JOIN LATERAL (SELECT pg_notify($6, '{DUE}') WHERE c.n > 0) x ON TRUE"
+    )
+});
+
+// The array statements below also say `id = ANY($1)`: it lets the planner
+// find the rows by primary key whatever it guesses of the `unnest` (else it
+// may hash-join against a scan of the whole table).
+const RECORD_DELIVERIES: &str = "UPDATE deliveries d SET \
+       attempt_count = d.attempt_count + u.made, \
+       status = CASE WHEN d.status = 'pending' THEN u.status ELSE d.status END, \
+       next_attempt_at = CASE WHEN d.status = 'pending' THEN u.next ELSE d.next_attempt_at END, \
+       ready_at = CASE WHEN d.status = 'pending' THEN COALESCE(u.next, d.ready_at) ELSE d.ready_at END, \
+       manual = CASE WHEN d.status = 'pending' AND u.status = 'pending' THEN FALSE ELSE d.manual END, \
+       lease_owner = NULL, updated_at = u.at \
+     FROM unnest($1::text[], $2::int4[], $3::text[], $4::int8[], $5::int8[]) \
+       AS u(id, made, status, next, at) \
+     WHERE d.id = u.id AND d.id = ANY($1::text[]) \
+     RETURNING d.id, d.attempt_count";
+
+const RECORD_ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, attempt_number, started_at, \
+       duration_ms, request_url, request_headers, response_status, response_headers, \
+       response_body, error_kind, error_message) \
+     SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[], $4::int8[], $5::text[], $6::text[], \
+       $7::int4[], $8::text[], $9::text[], $10::text[], $11::text[]) \
+     ON CONFLICT (delivery_id, attempt_number) DO UPDATE SET \
+       started_at = EXCLUDED.started_at, duration_ms = EXCLUDED.duration_ms, \
+       request_url = EXCLUDED.request_url, request_headers = EXCLUDED.request_headers, \
+       response_status = EXCLUDED.response_status, response_headers = EXCLUDED.response_headers, \
+       response_body = EXCLUDED.response_body, error_kind = EXCLUDED.error_kind, \
+       error_message = EXCLUDED.error_message";
+
+/// Each endpoint's failure record after a sequence of Mark/Clear effects:
+/// cleared (and then marked by the first mark after the last clear), or
+/// marked by the first mark unless it was failing already.
+const RECORD_FAILING: &str = "UPDATE endpoints e SET \
+       failing_since = CASE WHEN u.clear THEN u.mark ELSE COALESCE(e.failing_since, u.mark) END \
+     FROM unnest($1::text[], $2::bool[], $3::int8[]) AS u(id, clear, mark) \
+     WHERE e.id = u.id AND e.id = ANY($1::text[]) \
+       AND e.failing_since IS DISTINCT FROM \
+           (CASE WHEN u.clear THEN u.mark ELSE COALESCE(e.failing_since, u.mark) END)";
+
+static RECORD_DISABLE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH d AS (UPDATE endpoints e SET status = 'disabled', disabled_reason = 'failing', \
+           updated_at = u.at \
+           FROM unnest($1::text[], $2::int8[]) AS u(id, at) \
+           WHERE e.id = u.id AND e.id = ANY($1::text[]) \
+             AND e.status = 'enabled' AND e.deleted_at IS NULL \
+           RETURNING e.workspace_id) \
+         SELECT pg_notify($3, '{ROUTING}' || workspace_id) FROM d"
+    )
+});
+
+/// A chunk of finished deliveries created before the cutoff, with their
+/// attempts. The rows are locked first (and re-checked if changed
+/// meanwhile), so a delivery requeued at that moment is left alone.
+const PURGE_DELIVERIES: &str = "WITH doomed AS (SELECT ARRAY(SELECT id FROM deliveries \
+       WHERE id < $1 AND status <> 'pending' LIMIT 2000 FOR UPDATE SKIP LOCKED) AS ids), \
+     a AS (DELETE FROM attempts WHERE delivery_id = ANY((SELECT ids FROM doomed)::text[]) RETURNING 1), \
+     d AS (DELETE FROM deliveries WHERE id = ANY((SELECT ids FROM doomed)::text[]) RETURNING 1) \
+     SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM a)";
+
+/// A chunk of events created before the cutoff that no delivery needs.
+const PURGE_EVENTS: &str = "DELETE FROM events WHERE id = ANY(ARRAY(SELECT e.id FROM events e \
+       WHERE e.id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+       LIMIT 2000))";
+
+/// Rows of a purge chunk.
+const PURGE_CHUNK: u64 = 2000;
+
+impl PostgresStore {
+    async fn record_outcomes_once(&self, outcomes: &[Outcome]) -> F<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+
+        // Outcomes of one delivery apply in order: the n-th outcome of a
+        // delivery goes in round n (one array statement per round, usually one).
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let round: Vec<usize> = outcomes
+            .iter()
+            .map(|o| {
+                let n = seen.entry(o.delivery_id.as_str()).or_insert(0);
+                *n += 1;
+                *n - 1
+            })
+            .collect();
+        let rounds = round.iter().copied().max().map_or(0, |m| m + 1);
+        let mut counts: std::collections::HashMap<(usize, String), i32> =
+            std::collections::HashMap::new();
+        let stmt = tx.prepare_cached(RECORD_DELIVERIES).await?;
+        for r in 0..rounds {
+            let mut these: Vec<&Outcome> = outcomes
+                .iter()
+                .zip(&round)
+                .filter(|(_, n)| **n == r)
+                .map(|(o, _)| o)
+                .collect();
+            // One lock order for every writer.
+            these.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+            let ids: Vec<&str> = these.iter().map(|o| o.delivery_id.as_str()).collect();
+            let made: Vec<i32> = these
+                .iter()
+                .map(|o| i32::from(o.attempt.is_some()))
+                .collect();
+            let status: Vec<&str> = these.iter().map(|o| o.status.as_str()).collect();
+            let next: Vec<Option<i64>> = these
+                .iter()
+                .map(|o| o.next_attempt_at.map(|t| t.0))
+                .collect();
+            let at: Vec<i64> = these
+                .iter()
+                .map(|o| {
+                    o.attempt
+                        .as_ref()
+                        .map_or_else(hookrelay_core::time::now, |a| {
+                            a.started_at.plus_millis(i64::from(a.duration_ms))
+                        })
+                        .0
+                })
+                .collect();
+            for row in tx.query(&stmt, &[&ids, &made, &status, &next, &at]).await? {
+                counts.insert((r, col(&row, 0)?), col(&row, 1)?);
+            }
+        }
+
+        let attempts: Vec<(&str, i32, &Attempt)> = outcomes
+            .iter()
+            .zip(&round)
+            .filter_map(|(o, r)| {
+                let a = o.attempt.as_ref()?;
+                let n = counts.get(&(*r, o.delivery_id.to_string()))?;
+                Some((o.delivery_id.as_str(), *n, a))
+            })
+            .collect();
+        if !attempts.is_empty() {
+            let ids: Vec<&str> = attempts.iter().map(|a| a.0).collect();
+            let number: Vec<i32> = attempts.iter().map(|a| a.1).collect();
+            let started: Vec<i64> = attempts.iter().map(|a| a.2.started_at.0).collect();
+            let duration: Vec<i64> = attempts
+                .iter()
+                .map(|a| i64::from(a.2.duration_ms))
+                .collect();
+            let url: Vec<String> = attempts.iter().map(|a| pg_text(&a.2.request_url)).collect();
+            let req_headers = attempts
+                .iter()
+                .map(|a| serde_json::to_string(&a.2.request_headers).map(|s| pg_text(&s)))
+                .collect::<std::result::Result<Vec<String>, _>>()?;
+            let status: Vec<Option<i32>> = attempts
+                .iter()
+                .map(|a| a.2.response_status.map(i32::from))
+                .collect();
+            let resp_headers = attempts
+                .iter()
+                .map(|a| serde_json::to_string(&a.2.response_headers).map(|s| pg_text(&s)))
+                .collect::<std::result::Result<Vec<String>, _>>()?;
+            let body: Vec<Option<String>> = attempts
+                .iter()
+                .map(|a| a.2.response_body.as_deref().map(pg_text))
+                .collect();
+            let kind: Vec<Option<&str>> = attempts
+                .iter()
+                .map(|a| a.2.error_kind.map(|k| k.as_str()))
+                .collect();
+            let message: Vec<Option<String>> = attempts
+                .iter()
+                .map(|a| a.2.error_message.as_deref().map(pg_text))
+                .collect();
+            let stmt = tx.prepare_cached(RECORD_ATTEMPTS).await?;
+            tx.execute(
+                &stmt,
+                &[
+                    &ids,
+                    &number,
+                    &started,
+                    &duration,
+                    &url,
+                    &req_headers,
+                    &status,
+                    &resp_headers,
+                    &body,
+                    &kind,
+                    &message,
+                ],
+            )
+            .await?;
+        }
+
+        // Endpoint effects, folded per endpoint in order.
+        let mut failing: std::collections::BTreeMap<&str, (bool, Option<i64>)> =
+            std::collections::BTreeMap::new();
+        let mut disable: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        for o in outcomes {
+            let ep = o.endpoint_id.as_str();
+            match o.endpoint_effect {
+                None => {}
+                Some(EndpointEffect::ClearFailing) => {
+                    failing.insert(ep, (true, None));
+                }
+                Some(EndpointEffect::MarkFailing(t)) => {
+                    let f = failing.entry(ep).or_insert((false, None));
+                    f.1.get_or_insert(t.0);
+                }
+                Some(EndpointEffect::DisableFailing(t)) => {
+                    disable.entry(ep).or_insert(t.0);
+                }
+            }
+        }
+        if !failing.is_empty() {
+            let ids: Vec<&str> = failing.keys().copied().collect();
+            let clear: Vec<bool> = failing.values().map(|f| f.0).collect();
+            let mark: Vec<Option<i64>> = failing.values().map(|f| f.1).collect();
+            let stmt = tx.prepare_cached(RECORD_FAILING).await?;
+            tx.execute(&stmt, &[&ids, &clear, &mark]).await?;
+        }
+        if !disable.is_empty() {
+            let ids: Vec<&str> = disable.keys().copied().collect();
+            let at: Vec<i64> = disable.values().copied().collect();
+            let stmt = tx.prepare_cached(&RECORD_DISABLE).await?;
+            tx.execute(&stmt, &[&ids, &at, &&*self.channel]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn purge_once(&self, before: Timestamp, now: Timestamp) -> F<Purged> {
+        let mut total = Purged::default();
+        let dcut = cutoff_id(DeliveryId::PREFIX, before);
+        let ecut = cutoff_id(EventId::PREFIX, before);
+        // Small chunks, each a statement of its own, so nothing waits long.
+        loop {
+            let c = self.conn().await?;
+            let stmt = c.prepare_cached(PURGE_DELIVERIES).await?;
+            let row = c.query_one(&stmt, &[&dcut]).await?;
+            let (d, a): (i64, i64) = (col(&row, 0)?, col(&row, 1)?);
+            total.deliveries += d as u64;
+            total.attempts += a as u64;
+            if (d as u64) < PURGE_CHUNK {
+                break;
+            }
+        }
+        loop {
+            let c = self.conn().await?;
+            let n = execute(&c, PURGE_EVENTS, &[&ecut]).await?;
+            total.events += n;
+            if n < PURGE_CHUNK {
+                break;
+            }
+        }
+        let c = self.conn().await?;
+        execute(
+            &c,
+            "DELETE FROM idempotency_keys WHERE created_at < $1",
+            &[&(now.0 - IDEMPOTENCY_MS)],
+        )
+        .await?;
+        execute(
+            &c,
+            "DELETE FROM endpoints WHERE deleted_at IS NOT NULL AND deleted_at < $1",
+            &[&before.0],
+        )
+        .await?;
+        Ok(total)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_workspace(&self, ws: &Workspace) -> Result<()> {
+        let c = self.conn().await?;
+        execute(
+            &c,
+            "INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)",
+            &[&ws.id.as_str(), &ws.name, &ws.created_at.0],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>> {
+        let c = self.conn().await?;
+        let sql = format!("SELECT {WORKSPACE_COLS} FROM workspaces WHERE id = $1");
+        Ok(query_opt(&c, &sql, &[&id.as_str()], workspace).await?)
+    }
+
+    async fn find_workspace_by_name(&self, name: &str) -> Result<Option<Workspace>> {
+        let c = self.conn().await?;
+        let sql =
+            format!("SELECT {WORKSPACE_COLS} FROM workspaces WHERE name = $1 ORDER BY id LIMIT 1");
+        Ok(query_opt(&c, &sql, &[&name], workspace).await?)
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        let c = self.conn().await?;
+        let sql = format!(
+            "INSERT INTO api_keys ({API_KEY_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING"
+        );
+        execute(
+            &c,
+            &sql,
+            &[
+                &key.id.as_str(),
+                &key.workspace_id.as_str(),
+                &key.name,
+                &key.prefix,
+                &key.hash.to_hex(),
+                &key.created_at.0,
+                &key.revoked_at.map(|t| t.0),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKeyRecord>> {
+        let c = self.conn().await?;
+        let sql = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = $1");
+        Ok(query_opt(&c, &sql, &[&hash.to_hex()], api_key).await?)
+    }
+
+    async fn list_api_keys(
+        &self,
+        ws: &WorkspaceId,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKeyRecord>> {
+        let c = self.conn().await?;
+        let mut q = Query::new(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE "));
+        q.bind("workspace_id = ", ws.to_string());
+        q.sql.push_str(" AND revoked_at IS NULL");
+        let q = q.page(page);
+        Ok(run_page(&c, q, page.limit, api_key, |k| k.id.to_string()).await?)
+    }
+
+    async fn revoke_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId, at: Timestamp) -> Result<bool> {
+        let c = self.conn().await?;
+        let n = execute(
+            &c,
+            "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL",
+            &[&id.as_str(), &ws.as_str(), &at.0],
+        )
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
+        let v = EndpointValues::of(e)?;
+        let c = self.conn().await?;
+        execute(
+            &c,
+            &INSERT_ENDPOINT,
+            &[
+                &v.id,
+                &v.workspace_id,
+                &v.url,
+                &v.name,
+                &v.status,
+                &v.disabled_reason,
+                &v.enabled_events,
+                &v.api_version,
+                &v.advanced_options,
+                &v.signature_scheme,
+                &v.retry_schedule,
+                &v.rate_limit_per_second,
+                &v.secret,
+                &v.previous_secret,
+                &v.previous_secret_until,
+                &v.created_at,
+                &v.created_by,
+                &v.updated_at,
+                &v.failing_since,
+                &&*self.channel,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn update_endpoint(&self, e: &Endpoint, if_updated_at: Timestamp) -> Result<bool> {
+        let v = EndpointValues::of(e)?;
+        let c = self.conn().await?;
+        let n = execute(
+            &c,
+            &UPDATE_ENDPOINT,
+            &[
+                &v.id,
+                &v.workspace_id,
+                &v.url,
+                &v.name,
+                &v.status,
+                &v.disabled_reason,
+                &v.enabled_events,
+                &v.api_version,
+                &v.advanced_options,
+                &v.signature_scheme,
+                &v.retry_schedule,
+                &v.rate_limit_per_second,
+                &v.secret,
+                &v.previous_secret,
+                &v.previous_secret_until,
+                &v.updated_at,
+                &if_updated_at.0,
+                &&*self.channel,
+            ],
+        )
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn get_endpoint(&self, ws: &WorkspaceId, id: &EndpointId) -> Result<Option<Endpoint>> {
+        let c = self.conn().await?;
+        let sql = format!(
+            "SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL"
+        );
+        Ok(query_opt(&c, &sql, &[&id.as_str(), &ws.as_str()], endpoint).await?)
+    }
+
+    async fn list_endpoints(
+        &self,
+        ws: &WorkspaceId,
+        filter: &EndpointFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Endpoint>> {
+        let c = self.conn().await?;
+        let mut q = Query::new(format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE "));
+        q.bind("workspace_id = ", ws.to_string());
+        q.sql.push_str(" AND deleted_at IS NULL");
+        if let Some(s) = filter.status {
+            q.bind(" AND status = ", s.as_str().to_owned());
+        }
+        if let Some(v) = &filter.api_version {
+            q.bind(" AND api_version = ", v.clone());
+        }
+        let q = q.page(page);
+        Ok(run_page(&c, q, page.limit, endpoint, |e| e.id.to_string()).await?)
+    }
+
+    async fn delete_endpoint(
+        &self,
+        ws: &WorkspaceId,
+        id: &EndpointId,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let n = retrying!(async {
+            let c = self.conn().await?;
+            execute(
+                &c,
+                &DELETE_ENDPOINT,
+                &[&id.as_str(), &ws.as_str(), &at.0, &&*self.channel],
+            )
+            .await
+        })?;
+        Ok(n > 0)
+    }
+
+    async fn load_routing(
+        &self,
+        ws: Option<&WorkspaceId>,
+    ) -> Result<(Vec<Endpoint>, Vec<Subscription>)> {
+        let mut c = self.conn().await?;
+        // One snapshot for both lists.
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(Fail::from)?;
+        let (eps, subs) = match ws {
+            Some(ws) => (
+                query_all(
+                    &tx,
+                    &format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE deleted_at IS NULL AND workspace_id = $1 ORDER BY id"),
+                    &[&ws.as_str()],
+                    endpoint,
+                )
+                .await?,
+                query_all(
+                    &tx,
+                    &format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE workspace_id = $1 ORDER BY id"),
+                    &[&ws.as_str()],
+                    subscription,
+                )
+                .await?,
+            ),
+            None => (
+                query_all(
+                    &tx,
+                    &format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE deleted_at IS NULL ORDER BY id"),
+                    &[],
+                    endpoint,
+                )
+                .await?,
+                query_all(
+                    &tx,
+                    &format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions ORDER BY id"),
+                    &[],
+                    subscription,
+                )
+                .await?,
+            ),
+        };
+        tx.commit().await.map_err(Fail::from)?;
+        Ok((eps, subs))
+    }
+
+    async fn upsert_subscription(&self, s: &Subscription) -> Result<(Subscription, bool)> {
+        let events = serde_json::to_string(&s.enabled_events)?;
+        let c = self.conn().await?;
+        let row = query_opt(
+            &c,
+            &UPSERT_SUBSCRIPTION,
+            &[
+                &s.id.as_str(),
+                &s.workspace_id.as_str(),
+                &s.endpoint_id.as_str(),
+                &s.resource_type.as_str(),
+                &s.resource_id,
+                &events,
+                &s.created_at.0,
+                &&*self.channel,
+            ],
+            |r| Ok((subscription(r)?, col::<bool>(r, 7)?)),
+        )
+        .await?;
+        row.ok_or_else(|| StoreError::Database("upsert returned no row".into()))
+    }
+
+    async fn update_subscription_events(
+        &self,
+        ws: &WorkspaceId,
+        id: &SubscriptionId,
+        events: &[String],
+    ) -> Result<Option<Subscription>> {
+        let events = serde_json::to_string(events)?;
+        let c = self.conn().await?;
+        Ok(query_opt(
+            &c,
+            &UPDATE_SUBSCRIPTION,
+            &[&id.as_str(), &ws.as_str(), &events, &&*self.channel],
+            subscription,
+        )
+        .await?)
+    }
+
+    async fn get_subscription(
+        &self,
+        ws: &WorkspaceId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>> {
+        let c = self.conn().await?;
+        let sql = format!(
+            "SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE id = $1 AND workspace_id = $2"
+        );
+        Ok(query_opt(&c, &sql, &[&id.as_str(), &ws.as_str()], subscription).await?)
+    }
+
+    async fn list_subscriptions(
+        &self,
+        ws: &WorkspaceId,
+        filter: &SubscriptionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Subscription>> {
+        let c = self.conn().await?;
+        let mut q = Query::new(format!(
+            "SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE "
+        ));
+        q.bind("workspace_id = ", ws.to_string());
+        if let Some(e) = &filter.endpoint_id {
+            q.bind(" AND endpoint_id = ", e.to_string());
+        }
+        if let Some(r) = &filter.resource_id {
+            q.bind(" AND resource_id = ", r.clone());
+        }
+        let q = q.page(page);
+        Ok(run_page(&c, q, page.limit, subscription, |s| s.id.to_string()).await?)
+    }
+
+    async fn delete_subscription(&self, ws: &WorkspaceId, id: &SubscriptionId) -> Result<bool> {
+        let c = self.conn().await?;
+        let n = execute(
+            &c,
+            &DELETE_SUBSCRIPTION,
+            &[&id.as_str(), &ws.as_str(), &&*self.channel],
+        )
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn publish(
+        &self,
+        events: Vec<NewEvent>,
+        lease: Option<Lease>,
+    ) -> Result<Vec<Result<Published>>> {
+        self.check_open()?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writer.publish(events, lease).await
+    }
+
+    async fn get_event(
+        &self,
+        ws: &WorkspaceId,
+        id: &EventId,
+    ) -> Result<Option<(Event, Vec<DeliverySummary>)>> {
+        let c = self.conn().await?;
+        let sql = format!("SELECT {EVENT_COLS} FROM events WHERE id = $1 AND workspace_id = $2");
+        let Some(ev) = query_opt(&c, &sql, &[&id.as_str(), &ws.as_str()], event).await? else {
+            return Ok(None);
+        };
+        let summaries = query_all(
+            &c,
+            "SELECT id, endpoint_id, status, attempt_count FROM deliveries WHERE event_id = $1 ORDER BY id",
+            &[&id.as_str()],
+            summary,
+        )
+        .await?;
+        Ok(Some((ev, summaries)))
+    }
+
+    async fn list_events(
+        &self,
+        ws: &WorkspaceId,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Event>> {
+        let c = self.conn().await?;
+        let mut q = Query::new(format!("SELECT {EVENT_COLS} FROM events WHERE "));
+        q.bind("workspace_id = ", ws.to_string());
+        if let Some(t) = &filter.event_type {
+            q.bind(" AND event_type = ", t.clone());
+        }
+        if let Some(t) = filter.since {
+            q.bind(" AND created_at >= ", t.0);
+        }
+        if let Some(t) = filter.until {
+            q.bind(" AND created_at < ", t.0);
+        }
+        let q = q.page(page);
+        Ok(run_page(&c, q, page.limit, event, |e| e.id.to_string()).await?)
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: &Lease,
+        limit: u32,
+        exclude: &[EndpointId],
+    ) -> Result<Vec<DueDelivery>> {
+        let c = self.conn().await?;
+        let exclude: Vec<&str> = exclude.iter().map(|e| e.as_str()).collect();
+        // One statement leases the batch and returns it...
+        let rows = query_all(
+            &c,
+            &CLAIM,
+            &[
+                &lease.owner,
+                &lease.until.0,
+                &now.0,
+                &exclude,
+                &i64::from(limit),
+            ],
+            delivery_manual,
+        )
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        // ...and one more reads their events.
+        let mut event_ids: Vec<&str> = rows.iter().map(|(d, _)| d.event_id.as_str()).collect();
+        event_ids.sort_unstable();
+        event_ids.dedup();
+        let events: std::collections::HashMap<String, Arc<Event>> =
+            query_all(&c, &EVENTS_BY_ID, &[&event_ids], event)
+                .await?
+                .into_iter()
+                .map(|e| (e.id.to_string(), Arc::new(e)))
+                .collect();
+        let mut out: Vec<DueDelivery> = rows
+            .into_iter()
+            .filter_map(|(d, manual)| {
+                let event = events.get(d.event_id.as_str())?.clone();
+                Some(DueDelivery {
+                    delivery: d,
+                    event,
+                    manual,
+                })
+            })
+            .collect();
+        // Oldest first, as the table hands them out.
+        out.sort_by_key(|d| (d.delivery.next_attempt_at, d.delivery.id.clone()));
+        Ok(out)
+    }
+
+    async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()> {
+        self.check_open()?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+        retrying!(async {
+            let c = self.conn().await?;
+            execute(
+                &c,
+                "UPDATE deliveries SET ready_at = $3 \
+                 WHERE id = ANY($1::text[]) AND lease_owner = $2 AND status = 'pending'",
+                &[&ids, &lease.owner, &lease.until.0],
+            )
+            .await
+        })?;
+        Ok(())
+    }
+
+    async fn release(&self, ids: &[DeliveryId], owner: &str) -> Result<()> {
+        self.check_open()?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+        retrying!(async {
+            let c = self.conn().await?;
+            execute(&c, &RELEASE, &[&ids, &owner, &&*self.channel]).await
+        })?;
+        Ok(())
+    }
+
+    async fn record_outcomes(&self, outcomes: Vec<Outcome>) -> Result<()> {
+        self.check_open()?;
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        retrying!(self.record_outcomes_once(&outcomes))
+    }
+
+    async fn requeue_delivery(
+        &self,
+        ws: &WorkspaceId,
+        id: &DeliveryId,
+        now: Timestamp,
+        lease: &Lease,
+    ) -> Result<Option<DueDelivery>> {
+        let n = DELIVERY_COLS.split(',').count();
+        retrying!(async {
+            let c = self.conn().await?;
+            query_opt(
+                &c,
+                &REQUEUE,
+                &[
+                    &id.as_str(),
+                    &ws.as_str(),
+                    &now.0,
+                    &lease.until.0,
+                    &lease.owner,
+                ],
+                |r| {
+                    let (delivery, manual) = delivery_manual(r)?;
+                    Ok(DueDelivery {
+                        delivery,
+                        event: Arc::new(event_at(r, n)?),
+                        manual,
+                    })
+                },
+            )
+            .await
+        })
+    }
+
+    async fn recover_endpoint(
+        &self,
+        ws: &WorkspaceId,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let n: i64 = retrying!(async {
+            let c = self.conn().await?;
+            let stmt = c.prepare_cached(&RECOVER).await?;
+            let row = c
+                .query_one(
+                    &stmt,
+                    &[
+                        &ws.as_str(),
+                        &endpoint.as_str(),
+                        &since.0,
+                        &until.0,
+                        &now.0,
+                        &&*self.channel,
+                    ],
+                )
+                .await?;
+            F::Ok(col::<i64>(&row, 0)?)
+        })?;
+        Ok(n as u64)
+    }
+
+    async fn get_delivery(
+        &self,
+        ws: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<(Delivery, Vec<Attempt>)>> {
+        let c = self.conn().await?;
+        let sql =
+            format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = $1 AND workspace_id = $2");
+        let Some(d) = query_opt(&c, &sql, &[&id.as_str(), &ws.as_str()], delivery).await? else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = $1 ORDER BY attempt_number"
+        );
+        let attempts = query_all(&c, &sql, &[&id.as_str()], attempt).await?;
+        Ok(Some((d, attempts)))
+    }
+
+    async fn list_deliveries(
+        &self,
+        ws: &WorkspaceId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>> {
+        let c = self.conn().await?;
+        let mut q = Query::new(format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE "));
+        q.bind("workspace_id = ", ws.to_string());
+        if let Some(e) = &filter.endpoint_id {
+            q.bind(" AND endpoint_id = ", e.to_string());
+        }
+        if let Some(e) = &filter.event_id {
+            q.bind(" AND event_id = ", e.to_string());
+        }
+        if let Some(t) = &filter.event_type {
+            q.bind(" AND event_type = ", t.clone());
+        }
+        if let Some(s) = filter.status {
+            q.bind(" AND status = ", s.as_str().to_owned());
+        }
+        if let Some(t) = filter.since {
+            q.bind(" AND created_at >= ", t.0);
+        }
+        if let Some(t) = filter.until {
+            q.bind(" AND created_at < ", t.0);
+        }
+        let q = q.page(page);
+        Ok(run_page(&c, q, page.limit, delivery, |d| d.id.to_string()).await?)
+    }
+
+    async fn release_stale_leases(&self, owner_prefix: Option<&str>) -> Result<u64> {
+        let n: i64 = retrying!(async {
+            let c = self.conn().await?;
+            let stmt = c.prepare_cached(&RELEASE_STALE).await?;
+            let row = c
+                .query_one(&stmt, &[&owner_prefix, &&*self.channel])
+                .await?;
+            F::Ok(col::<i64>(&row, 0)?)
+        })?;
+        Ok(n as u64)
+    }
+
+    async fn backlog(&self) -> Result<Backlog> {
+        let c = self.conn().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending'",
+            )
+            .await
+            .map_err(Fail::from)?;
+        let row = c.query_one(&stmt, &[]).await.map_err(Fail::from)?;
+        let n: i64 = col(&row, 0)?;
+        let oldest: Option<i64> = col(&row, 1)?;
+        Ok(Backlog {
+            pending: n as u64,
+            oldest_created_at: oldest.map(Timestamp),
+        })
+    }
+
+    async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {
+        retrying!(self.purge_once(before, now))
+    }
+
+    async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>> {
+        let c = self.conn().await?;
+        execute(
+            &c,
+            "INSERT INTO server_keys (name, key, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            &[&name, &make, &hookrelay_core::time::now().0],
+        )
+        .await?;
+        let key = query_opt(
+            &c,
+            "SELECT key FROM server_keys WHERE name = $1",
+            &[&name],
+            |r| col::<Vec<u8>>(r, 0),
+        )
+        .await?;
+        key.ok_or_else(|| StoreError::Database(format!("server key {name:?} vanished")))
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        // Queued publishes are still written; later calls are refused.
+        self.writer.close().await;
+        self.listener.stop().await;
+        self.pool.close();
+    }
+
+    fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
+        Some(self.changes.subscribe())
+    }
+}
