@@ -117,10 +117,11 @@ async fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
         Database::Postgres(url) => {
-            anyhow::bail!(
-                "PostgreSQL ({}) is not built in yet",
-                crate::config::redact_url(url)
-            )
+            let store = hookrelay_store::postgres::PostgresStore::connect(url)
+                .await
+                .with_context(|| format!("connecting to {}", crate::config::redact_url(url)))?;
+            tracing::info!(schema = store.schema(), "using PostgreSQL");
+            Ok(Arc::new(store))
         }
     }
 }
