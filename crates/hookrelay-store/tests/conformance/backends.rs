@@ -64,7 +64,11 @@ impl PgSchema {
         let name = format!("hr_test_{}", ulid::Ulid::new().to_string().to_lowercase());
         let client = match connect(&base_url).await {
             Ok(c) => c,
-            Err(e) => return skip(&format!("cannot reach {base_url}: {e}")),
+            Err(e) => {
+                let why =
+                    std::error::Error::source(&e).map_or_else(String::new, |s| format!(" ({s})"));
+                return skip(&format!("cannot reach {base_url}: {e}{why}"));
+            }
         };
         client
             .batch_execute(&format!("CREATE SCHEMA {name}"))
