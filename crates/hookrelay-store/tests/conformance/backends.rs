@@ -13,7 +13,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use hookrelay_store::postgres::PostgresStore;
+use hookrelay_store::postgres::{PostgresOptions, PostgresStore};
 use hookrelay_store::sqlite::SqliteStore;
 use hookrelay_store::Store;
 
@@ -97,9 +97,11 @@ impl PgSchema {
             .expect("connect to the test server")
     }
 
-    /// A store (one node) on this schema.
+    /// A store (one node) on this schema, with a pool small enough for
+    /// tests running side by side to stay under the server's connection limit.
     pub async fn connect(&self) -> PostgresStore {
-        PostgresStore::connect(&self.url())
+        let options = PostgresOptions { pool_size: 8 };
+        PostgresStore::connect_with(&self.url(), options)
             .await
             .unwrap_or_else(|e| panic!("connect to schema {}: {e}", self.name))
     }
