@@ -7,9 +7,12 @@
 //! A group is written with a handful of array-bound statements whatever its
 //! size (the fast path): idempotency keys (`INSERT … ON CONFLICT`), the
 //! events, every delivery, and one `pg_notify` when unleased deliveries were
-//! created. Should any of them fail (a duplicate id, say), the transaction is
-//! rolled back and the group is redone item by item, each in a savepoint of
-//! its own, so that one bad item fails alone (the slow path).
+//! created. They are pipelined: without idempotency keys, `BEGIN`, the
+//! inserts, the notify and the `COMMIT` go out as one flight. Should any of
+//! them fail (a duplicate id, say), the transaction is rolled back and the
+//! group is redone item by item, each in a savepoint of its own, so that one
+//! bad item fails alone (the slow path). A group that hit a deadlock or a
+//! serialization failure is tried again whole.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
