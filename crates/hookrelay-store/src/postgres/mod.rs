@@ -86,8 +86,6 @@ const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
 
 /// How long an idempotency key holds.
 const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
-/// Pooled connections (the listener has one more of its own).
-const POOL_SIZE: usize = 16;
 /// Capacity of the change broadcast: a receiver further behind than this
 /// sees `Lagged` and should refresh everything, as after a `Resync`.
 const CHANGES_CAPACITY: usize = 1024;
@@ -224,6 +222,19 @@ async fn migrate(client: &mut tokio_postgres::Client, schema: &str) -> F<()> {
     Ok(())
 }
 
+/// Settings of [`PostgresStore::connect_with`] beyond the URL.
+#[derive(Clone, Debug)]
+pub struct PostgresOptions {
+    /// Pooled connections, at most (the change listener holds one more).
+    pub pool_size: usize,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self { pool_size: 16 }
+    }
+}
+
 /// See the module docs.
 pub struct PostgresStore {
     pool: Pool,
@@ -255,8 +266,14 @@ impl Drop for PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (a `postgres://` URL; `options=-csearch_path%3D…`
     /// picks the schema, which must exist), applies migrations, starts the
-    /// change listener and the publish writer.
+    /// change listener and the publish writer. TLS is not supported: the
+    /// server must accept plain connections.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, PostgresOptions::default()).await
+    }
+
+    /// [`PostgresStore::connect`] with settings of its own.
+    pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self> {
         let open = |e: tokio_postgres::Error| StoreError::Open(pg_message(&e));
         let mut config: Config = url
             .parse()
@@ -297,7 +314,7 @@ impl PostgresStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(options.pool_size.max(1))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_secs(30)))
             .create_timeout(Some(Duration::from_secs(10)))

@@ -7,17 +7,21 @@
 //! A group is written with a handful of array-bound statements whatever its
 //! size (the fast path): idempotency keys (`INSERT … ON CONFLICT`), the
 //! events, every delivery, and one `pg_notify` when unleased deliveries were
-//! created. Should any of them fail (a duplicate id, say), the transaction is
-//! rolled back and the group is redone item by item, each in a savepoint of
-//! its own, so that one bad item fails alone (the slow path).
+//! created. They are pipelined: without idempotency keys, `BEGIN`, the
+//! inserts, the notify and the `COMMIT` go out as one flight. Should any of
+//! them fail (a duplicate id, say), the transaction is rolled back and the
+//! group is redone item by item, each in a savepoint of its own, so that one
+//! bad item fails alone (the slow path). A group that hit a deadlock or a
+//! serialization failure is tried again whole.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool, Transaction};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_postgres::types::ToSql;
 
 use hookrelay_core::model::Event;
 
@@ -222,26 +226,21 @@ async fn write_group(
     let mut client = pool.get().await?;
 
     // Fast path: the whole group in a few statements.
-    {
-        let tx = client.transaction().await?;
-        match write_items(&tx, &items).await {
-            Ok(done) => {
-                let results: Vec<Result<Resolution>> = done.into_iter().map(Ok).collect();
-                if makes_due(&items, &results) {
-                    notify_due(&tx, channel).await?;
-                }
-                tx.commit().await?;
-                return Ok(results);
+    match write_items(&client, &items, Mode::Group(channel)).await {
+        Ok(done) => return Ok(done.into_iter().map(Ok).collect()),
+        Err(f) => {
+            // Whatever was left open (a transaction already ended makes this
+            // a harmless warning).
+            let rolled_back = client.batch_execute("ROLLBACK").await;
+            if f.transient() || f.connection() {
+                return Err(f);
             }
-            Err(f) if f.transient() || f.connection() => return Err(f),
-            Err(f) => {
-                tx.rollback().await?;
-                if items.len() == 1 {
-                    // Nothing else to spare: this item simply failed.
-                    return Ok(vec![Err(StoreError::from(f))]);
-                }
-                tracing::debug!(error = %StoreError::from(f), "postgres: publish group redone item by item");
+            rolled_back?;
+            if items.len() == 1 {
+                // Nothing else to spare: this item simply failed.
+                return Ok(vec![Err(StoreError::from(f))]);
             }
+            tracing::debug!(error = %StoreError::from(f), "postgres: publish group redone item by item");
         }
     }
 
@@ -250,7 +249,7 @@ async fn write_group(
     let mut results = Vec::with_capacity(items.len());
     for item in &items {
         let sp = tx.savepoint("item").await?;
-        match write_items(&sp, std::slice::from_ref(item)).await {
+        match write_items(&sp, std::slice::from_ref(item), Mode::Inside).await {
             Ok(mut done) => {
                 sp.commit().await?;
                 results.push(Ok(done.pop().expect("one result")));
@@ -311,12 +310,37 @@ static DELIVERIES_SQL: &str = "INSERT INTO deliveries (id, workspace_id, event_i
        $7::int8[], $8::int8[], $9::text[], $10::bool[]) \
        AS u(id, ws, ev, ep, et, av, at, ready, owner, test)";
 
+/// Who owns the transaction [`write_items`] runs in.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// `write_items` begins and commits it, pipelining `BEGIN` with its first
+    /// statement and the inserts with the `pg_notify` (if unleased deliveries
+    /// were made, on this channel) and the `COMMIT`: a group without
+    /// idempotency keys is one round trip. On failure the caller rolls back.
+    Group(&'a str),
+    /// The caller's (a savepoint of one item on the slow path).
+    Inside,
+}
+
+/// `BEGIN`, when `yes`.
+async fn begin_if<C: GenericClient + Sync>(c: &C, yes: bool) -> Result<(), Fail> {
+    if yes {
+        c.batch_execute("BEGIN").await?;
+    }
+    Ok(())
+}
+
 /// Writes `items` with array-bound statements: idempotency keys first (an
 /// item whose key is held within 24 h becomes a duplicate of the event that
 /// holds it), then the events and deliveries of the rest. Fails whole on any
 /// error; the caller decides what to do with the transaction.
-async fn write_items(tx: &Transaction<'_>, items: &[Item<'_>]) -> Result<Vec<Resolution>, Fail> {
+async fn write_items<C: GenericClient + Sync>(
+    c: &C,
+    items: &[Item<'_>],
+    mode: Mode<'_>,
+) -> Result<Vec<Resolution>, Fail> {
     let mut out: Vec<Option<Resolution>> = items.iter().map(|_| None).collect();
+    let mut began = matches!(mode, Mode::Inside);
 
     let mut keyed: Vec<(usize, &str, &str)> = items
         .iter()
@@ -351,13 +375,12 @@ async fn write_items(tx: &Transaction<'_>, items: &[Item<'_>]) -> Result<Vec<Res
             .iter()
             .map(|k| items[k.0].ne.event.created_at.0)
             .collect();
-        let stmt = tx.prepare_cached(KEYS_SQL).await?;
-        let taken: HashSet<(String, String)> = tx
-            .query(&stmt, &[&ws, &keys, &ids, &at, &IDEMPOTENCY_MS])
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        let stmt = c.prepare_cached(KEYS_SQL).await?;
+        let params: [&(dyn ToSql + Sync); 5] = [&ws, &keys, &ids, &at, &IDEMPOTENCY_MS];
+        let (b, rows) = futures::join!(begin_if(c, !began), c.query(&stmt, &params));
+        b?;
+        began = true;
+        let taken: HashSet<(String, String)> = rows?.iter().map(|r| (r.get(0), r.get(1))).collect();
         let held: Vec<&(usize, &str, &str)> = keyed
             .iter()
             .filter(|k| !taken.contains(&(k.1.to_owned(), k.2.to_owned())))
@@ -365,10 +388,10 @@ async fn write_items(tx: &Transaction<'_>, items: &[Item<'_>]) -> Result<Vec<Res
         if !held.is_empty() {
             let ws: Vec<&str> = held.iter().map(|k| k.1).collect();
             let keys: Vec<&str> = held.iter().map(|k| k.2).collect();
-            let stmt = tx.prepare_cached(&DUPLICATES_SQL).await?;
+            let stmt = c.prepare_cached(&DUPLICATES_SQL).await?;
             // The event each held key names (None: it is gone).
             let mut first: HashMap<(String, String), Option<Event>> = HashMap::new();
-            for row in tx.query(&stmt, &[&ws, &keys]).await? {
+            for row in c.query(&stmt, &[&ws, &keys]).await? {
                 let ev = match row.try_get::<_, Option<String>>(2)? {
                     Some(_) => Some(event_at(&row, 2)?),
                     None => None,
@@ -400,8 +423,8 @@ async fn write_items(tx: &Transaction<'_>, items: &[Item<'_>]) -> Result<Vec<Res
                     .iter()
                     .map(|k| items[k.0].ne.event.created_at.0)
                     .collect();
-                let stmt = tx.prepare_cached(TAKE_OVER_SQL).await?;
-                tx.execute(&stmt, &[&ws, &keys, &ids, &at]).await?;
+                let stmt = c.prepare_cached(TAKE_OVER_SQL).await?;
+                c.execute(&stmt, &[&ws, &keys, &ids, &at]).await?;
             }
         }
     }
@@ -412,77 +435,127 @@ async fn write_items(tx: &Transaction<'_>, items: &[Item<'_>]) -> Result<Vec<Res
         .filter(|(_, r)| r.is_none())
         .map(|(it, _)| it)
         .collect();
-    if !new.is_empty() {
-        let evs: Vec<&Event> = new.iter().map(|it| &it.ne.event).collect();
-        let id: Vec<&str> = evs.iter().map(|e| e.id.as_str()).collect();
-        let ws: Vec<&str> = evs.iter().map(|e| e.workspace_id.as_str()).collect();
-        let ty: Vec<&str> = evs.iter().map(|e| e.event_type.as_str()).collect();
-        let payload: Vec<&str> = evs.iter().map(|e| e.payload.as_str()).collect();
-        let rtype: Vec<Option<&str>> = evs
-            .iter()
-            .map(|e| e.resource.as_ref().map(|r| r.kind.as_str()))
-            .collect();
-        let rid: Vec<Option<&str>> = evs
-            .iter()
-            .map(|e| e.resource.as_ref().map(|r| r.id.as_str()))
-            .collect();
-        let prev: Vec<Option<&str>> = evs.iter().map(|e| e.previous_data.as_deref()).collect();
-        let key: Vec<Option<&str>> = evs.iter().map(|e| e.idempotency_key.as_deref()).collect();
-        let at: Vec<i64> = evs.iter().map(|e| e.created_at.0).collect();
-        let count: Vec<i32> = new
-            .iter()
-            .map(|it| i32::try_from(it.ne.deliveries.len()).unwrap_or(i32::MAX))
-            .collect();
-        let test: Vec<bool> = evs.iter().map(|e| e.test).collect();
-        let stmt = tx.prepare_cached(&EVENTS_SQL).await?;
-        tx.execute(
-            &stmt,
-            &[
-                &id, &ws, &ty, &payload, &rtype, &rid, &prev, &key, &at, &count, &test,
-            ],
-        )
-        .await?;
 
-        let n: usize = new.iter().map(|it| it.ne.deliveries.len()).sum();
-        if n > 0 {
-            let mut id = Vec::with_capacity(n);
-            let mut ws = Vec::with_capacity(n);
-            let mut ev = Vec::with_capacity(n);
-            let mut ep = Vec::with_capacity(n);
-            let mut et = Vec::with_capacity(n);
-            let mut av = Vec::with_capacity(n);
-            let mut at = Vec::with_capacity(n);
-            let mut ready = Vec::with_capacity(n);
-            let mut owner: Vec<Option<&str>> = Vec::with_capacity(n);
-            let mut test = Vec::with_capacity(n);
-            for it in &new {
-                let e = &it.ne.event;
-                // Leased at birth: invisible to claim_due until the lease ends.
-                let (r, o) = match it.lease {
-                    Some(l) => (l.until.0, Some(l.owner.as_str())),
-                    None => (e.created_at.0, None),
-                };
-                for d in &it.ne.deliveries {
-                    id.push(d.id.as_str());
-                    ws.push(e.workspace_id.as_str());
-                    ev.push(e.id.as_str());
-                    ep.push(d.endpoint_id.as_str());
-                    et.push(d.event_type.as_str());
-                    av.push(d.api_version.as_str());
-                    at.push(e.created_at.0);
-                    ready.push(r);
-                    owner.push(o);
-                    test.push(e.test);
-                }
-            }
-            let stmt = tx.prepare_cached(DELIVERIES_SQL).await?;
-            tx.execute(
-                &stmt,
-                &[&id, &ws, &ev, &ep, &et, &av, &at, &ready, &owner, &test],
-            )
-            .await?;
+    // The events...
+    let evs: Vec<&Event> = new.iter().map(|it| &it.ne.event).collect();
+    let id: Vec<&str> = evs.iter().map(|e| e.id.as_str()).collect();
+    let ws: Vec<&str> = evs.iter().map(|e| e.workspace_id.as_str()).collect();
+    let ty: Vec<&str> = evs.iter().map(|e| e.event_type.as_str()).collect();
+    let payload: Vec<&str> = evs.iter().map(|e| e.payload.as_str()).collect();
+    let rtype: Vec<Option<&str>> = evs
+        .iter()
+        .map(|e| e.resource.as_ref().map(|r| r.kind.as_str()))
+        .collect();
+    let rid: Vec<Option<&str>> = evs
+        .iter()
+        .map(|e| e.resource.as_ref().map(|r| r.id.as_str()))
+        .collect();
+    let prev: Vec<Option<&str>> = evs.iter().map(|e| e.previous_data.as_deref()).collect();
+    let key: Vec<Option<&str>> = evs.iter().map(|e| e.idempotency_key.as_deref()).collect();
+    let at: Vec<i64> = evs.iter().map(|e| e.created_at.0).collect();
+    let count: Vec<i32> = new
+        .iter()
+        .map(|it| i32::try_from(it.ne.deliveries.len()).unwrap_or(i32::MAX))
+        .collect();
+    let test: Vec<bool> = evs.iter().map(|e| e.test).collect();
+
+    // ...and their deliveries.
+    let n: usize = new.iter().map(|it| it.ne.deliveries.len()).sum();
+    let mut d_id = Vec::with_capacity(n);
+    let mut d_ws = Vec::with_capacity(n);
+    let mut d_ev = Vec::with_capacity(n);
+    let mut d_ep = Vec::with_capacity(n);
+    let mut d_et = Vec::with_capacity(n);
+    let mut d_av = Vec::with_capacity(n);
+    let mut d_at = Vec::with_capacity(n);
+    let mut d_ready = Vec::with_capacity(n);
+    let mut d_owner: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut d_test = Vec::with_capacity(n);
+    let mut due = false;
+    for it in &new {
+        let e = &it.ne.event;
+        // Leased at birth: invisible to claim_due until the lease ends.
+        let (r, o) = match it.lease {
+            Some(l) => (l.until.0, Some(l.owner.as_str())),
+            None => (e.created_at.0, None),
+        };
+        due |= it.lease.is_none() && !it.ne.deliveries.is_empty();
+        for d in &it.ne.deliveries {
+            d_id.push(d.id.as_str());
+            d_ws.push(e.workspace_id.as_str());
+            d_ev.push(e.id.as_str());
+            d_ep.push(d.endpoint_id.as_str());
+            d_et.push(d.event_type.as_str());
+            d_av.push(d.api_version.as_str());
+            d_at.push(e.created_at.0);
+            d_ready.push(r);
+            d_owner.push(o);
+            d_test.push(e.test);
         }
     }
+
+    let events_stmt = match new.is_empty() {
+        true => None,
+        false => Some(c.prepare_cached(&EVENTS_SQL).await?),
+    };
+    let deliveries_stmt = match n {
+        0 => None,
+        _ => Some(c.prepare_cached(DELIVERIES_SQL).await?),
+    };
+    let notify = match mode {
+        Mode::Group(channel) if due => {
+            Some((c.prepare_cached("SELECT pg_notify($1, $2)").await?, channel))
+        }
+        _ => None,
+    };
+    // One flight: each statement is sent when first polled, in this order.
+    let (b, e, d, nt, cm) = futures::join!(
+        begin_if(c, !began),
+        async {
+            if let Some(stmt) = &events_stmt {
+                c.execute(
+                    stmt,
+                    &[
+                        &id, &ws, &ty, &payload, &rtype, &rid, &prev, &key, &at, &count, &test,
+                    ],
+                )
+                .await?;
+            }
+            Ok::<_, Fail>(())
+        },
+        async {
+            if let Some(stmt) = &deliveries_stmt {
+                c.execute(
+                    stmt,
+                    &[
+                        &d_id, &d_ws, &d_ev, &d_ep, &d_et, &d_av, &d_at, &d_ready, &d_owner,
+                        &d_test,
+                    ],
+                )
+                .await?;
+            }
+            Ok::<_, Fail>(())
+        },
+        async {
+            if let Some((stmt, channel)) = &notify {
+                c.execute(stmt, &[channel, &DUE]).await?;
+            }
+            Ok::<_, Fail>(())
+        },
+        async {
+            if matches!(mode, Mode::Group(_)) {
+                c.batch_execute("COMMIT").await?;
+            }
+            Ok::<_, Fail>(())
+        },
+    );
+    // The first failure is the cause (after it, PostgreSQL refuses the rest
+    // and turns the COMMIT into a rollback).
+    b?;
+    e?;
+    d?;
+    nt?;
+    cm?;
     Ok(out
         .into_iter()
         .map(|r| r.unwrap_or(Resolution::Created))

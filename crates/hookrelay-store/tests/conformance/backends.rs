@@ -13,7 +13,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use hookrelay_store::postgres::PostgresStore;
+use hookrelay_store::postgres::{PostgresOptions, PostgresStore};
 use hookrelay_store::sqlite::SqliteStore;
 use hookrelay_store::Store;
 
@@ -64,7 +64,11 @@ impl PgSchema {
         let name = format!("hr_test_{}", ulid::Ulid::new().to_string().to_lowercase());
         let client = match connect(&base_url).await {
             Ok(c) => c,
-            Err(e) => return skip(&format!("cannot reach {base_url}: {e}")),
+            Err(e) => {
+                let why =
+                    std::error::Error::source(&e).map_or_else(String::new, |s| format!(" ({s})"));
+                return skip(&format!("cannot reach {base_url}: {e}{why}"));
+            }
         };
         client
             .batch_execute(&format!("CREATE SCHEMA {name}"))
@@ -93,9 +97,11 @@ impl PgSchema {
             .expect("connect to the test server")
     }
 
-    /// A store (one node) on this schema.
+    /// A store (one node) on this schema, with a pool small enough for
+    /// tests running side by side to stay under the server's connection limit.
     pub async fn connect(&self) -> PostgresStore {
-        PostgresStore::connect(&self.url())
+        let options = PostgresOptions { pool_size: 8 };
+        PostgresStore::connect_with(&self.url(), options)
             .await
             .unwrap_or_else(|e| panic!("connect to schema {}: {e}", self.name))
     }

@@ -381,7 +381,7 @@ async fn postgres_publish_throughput() {
     let store: Arc<dyn Store> = Arc::new(schema.connect().await);
     let ws = workspace(&*store, "acme").await;
     let e = add_endpoint(&*store, &ws, t(0)).await;
-    const CALLERS: i64 = 128;
+    const CALLERS: i64 = 64;
     const EACH: i64 = 200;
     for keyed in [false, true] {
         let started = std::time::Instant::now();
