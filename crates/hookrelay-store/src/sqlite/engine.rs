@@ -39,8 +39,15 @@ pub(crate) struct Engine {
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// At most [`READERS`] reads run at once; the rest wait their turn
+    /// instead of opening ever more connections that fight over SQLite's
+    /// page-cache lock.
+    reading: Arc<tokio::sync::Semaphore>,
     path: PathBuf,
 }
+
+/// Read connections kept open, and reads run at once.
+const READERS: usize = 8;
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -88,6 +95,7 @@ impl Engine {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            reading: Arc::new(tokio::sync::Semaphore::new(READERS)),
             path: path.to_owned(),
         })
     }
@@ -128,9 +136,16 @@ impl Engine {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
+        let permit = self
+            .reading
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let pool = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.lock().expect("reader pool").pop();
             let conn = match conn {
                 Some(c) => c,
@@ -146,7 +161,7 @@ impl Engine {
             };
             let r = f(&conn);
             let mut pool = pool.lock().expect("reader pool");
-            if pool.len() < 8 {
+            if pool.len() < READERS {
                 pool.push(conn);
             }
             r

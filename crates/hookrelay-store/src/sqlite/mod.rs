@@ -29,7 +29,7 @@ mod rows;
 use engine::Engine;
 use rows::*;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migrate_2.sql")];
 
 /// How long an idempotency key holds.
 const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
