@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{Receiver, Reply, TestServer, KEY};
+use crate::support::{
+    free_port, kill, post_ok, spawn_serve, Receiver, Reply, ServeProcess, TestServer, KEY,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -36,75 +38,18 @@ async fn pending_deliveries_resume_after_a_restart() {
     assert_eq!(r.received().len(), 2);
 }
 
-/// A `hookrelay serve` child process.
-struct Proc {
-    child: tokio::process::Child,
-    url: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn spawn(dir: &std::path::Path) -> Proc {
-    let port = free_port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .arg("serve")
-        .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "HOOKRELAY_DATABASE_URL",
-            format!("sqlite://{}", dir.join("hookrelay.db").display()),
-        )
-        .env("HOOKRELAY_API_KEY", KEY)
-        .env("HOOKRELAY_DEV", "1")
-        .env("HOOKRELAY_REQUEST_TIMEOUT", "10")
-        .env("HOOKRELAY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn hookrelay");
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{url}/healthz")).await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "hookrelay did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Proc { child, url }
-}
-
-fn signal(p: &Proc, sig: i32) {
-    let pid = p.child.id().expect("running") as i32;
-    // SAFETY-free: libc::kill is a plain syscall wrapper.
-    let rc = unsafe_kill(pid, sig);
-    assert_eq!(rc, 0, "kill({pid}, {sig})");
-}
-
-#[allow(unsafe_code)]
-fn unsafe_kill(pid: i32, sig: i32) -> i32 {
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(pid, sig) }
+/// A `hookrelay serve` on the SQLite file in `dir`, answering.
+async fn spawn(dir: &std::path::Path) -> ServeProcess {
+    let p = spawn_serve(
+        &format!("sqlite://{}", dir.join("hookrelay.db").display()),
+        &[],
+    );
+    p.wait_healthy().await;
+    p
 }
 
 async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {
-    let resp = http
-        .post(url)
-        .bearer_auth(KEY)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    assert!(resp.status().is_success(), "{}", resp.status());
-    resp.json().await.unwrap()
+    post_ok(http, url, &body).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -129,7 +74,7 @@ async fn sigkill_after_202_loses_no_event() {
         .await;
         accepted.insert(ev["id"].as_str().unwrap().to_owned());
     }
-    signal(&p, libc::SIGKILL);
+    p.signal(libc::SIGKILL);
     let _ = p.child.wait().await;
     r.set_default(Reply::Status(200));
     let p2 = spawn(dir.path()).await;
@@ -177,7 +122,7 @@ async fn sigterm_finishes_attempts_in_flight_and_exits_cleanly() {
     }
     r.wait_for(3, WAIT).await; // all three are in flight now
     let started = Instant::now();
-    signal(&p, libc::SIGTERM);
+    p.signal(libc::SIGTERM);
     let status = tokio::time::timeout(Duration::from_secs(15), p.child.wait())
         .await
         .expect("exits within the grace period")
@@ -244,7 +189,7 @@ async fn first_start_prints_the_key_and_urls_once() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
-            unsafe_kill(child.id().unwrap() as i32, libc::SIGTERM);
+            kill(child.id().unwrap() as i32, libc::SIGTERM);
             let out = child.wait_with_output().await.unwrap();
             String::from_utf8(out.stdout).unwrap()
         }

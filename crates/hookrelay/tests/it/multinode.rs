@@ -5,14 +5,13 @@
 //! skipping when `HOOKRELAY_REQUIRE_POSTGRES=1`.
 
 use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{Receiver, Reply, KEY};
+use crate::support::{post_ok, spawn_serve, Receiver, Reply, ServeProcess, KEY};
 
 /// A schema of its own on the test server, dropped when this is dropped.
 struct PgSchema {
@@ -85,67 +84,10 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Er
     Ok(client)
 }
 
-/// A `hookrelay serve` node.
-struct Node {
-    child: tokio::process::Child,
-    url: String,
-}
-
-async fn start_node(database_url: &str) -> Node {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
-        .arg("serve")
-        .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("HOOKRELAY_DATABASE_URL", database_url)
-        .env("HOOKRELAY_API_KEY", KEY)
-        .env("HOOKRELAY_DEV", "1")
-        .env("HOOKRELAY_LEASE_SECONDS", "3")
-        .env("HOOKRELAY_REQUEST_TIMEOUT", "10")
-        .env("HOOKRELAY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn hookrelay");
-    Node {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn wait_healthy(node: &Node) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/healthz", node.url)).await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node {} did not come up",
-            node.url
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Value {
-    let resp = http
-        .post(url)
-        .bearer_auth(KEY)
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{url}: {status} {body}");
-    body
+/// A node on `database_url`, with short leases so a dead node's work is
+/// taken over quickly.
+fn start_node(database_url: &str) -> ServeProcess {
+    spawn_serve(database_url, &[("HOOKRELAY_LEASE_SECONDS", "3")])
 }
 
 /// Event `i` of the run, with an idempotency key so a retry elsewhere is safe.
@@ -176,17 +118,13 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
 
     // Three nodes starting together on an empty database: one migrates and
     // bootstraps, the others agree on the same workspace.
-    let mut nodes = vec![
-        start_node(&db).await,
-        start_node(&db).await,
-        start_node(&db).await,
-    ];
+    let mut nodes = vec![start_node(&db), start_node(&db), start_node(&db)];
     for n in &nodes {
-        wait_healthy(n).await;
+        n.wait_healthy().await;
     }
 
     // The endpoint is made on node 0; nodes 1 and 2 learn of it by NOTIFY.
-    post(
+    post_ok(
         &http,
         &format!("{}/webhook_endpoints", nodes[0].url),
         &json!({"url": format!("{}/hook", r.url), "name": "r",
@@ -196,7 +134,7 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
     let deadline = Instant::now() + Duration::from_secs(10);
     for n in &nodes {
         loop {
-            let ev = post(
+            let ev = post_ok(
                 &http,
                 &format!("{}/events", n.url),
                 &json!({"eventType": "extract_run.processed", "payload": {"probe": true}}),
@@ -297,8 +235,7 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let pid = nodes[0].child.id().expect("node 0 running") as i32;
-    assert_eq!(kill(pid, libc::SIGKILL), 0);
+    nodes[0].signal(libc::SIGKILL);
     node0_dead.store(true, Ordering::Relaxed);
     let _ = nodes[0].child.wait().await;
     for p in publishers {
@@ -336,7 +273,6 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
          {} unique deliveries, {duplicates} duplicates ({share:.2} %)",
         per_event.len()
     );
-    eprintln!("multi-node duplicates: {duplicates} of {EVENTS} ({share:.2} %)");
     assert!(
         per_event.keys().all(|id| accepted.contains(*id)),
         "nothing unaccepted arrived"
@@ -347,10 +283,4 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
     );
     drop(nodes);
     drop(schema);
-}
-
-#[allow(unsafe_code)]
-fn kill(pid: i32, sig: i32) -> i32 {
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(pid, sig) }
 }

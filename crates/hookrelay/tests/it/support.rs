@@ -411,3 +411,86 @@ pub fn verify_extend(r: &Received, secret: &str) -> Result<(), hookrelay_webhook
         &hookrelay_webhooks::VerifyOptions::default(),
     )
 }
+
+/// A real `hookrelay serve` child process (killed when dropped).
+pub struct ServeProcess {
+    pub child: tokio::process::Child,
+    pub url: String,
+}
+
+/// A free loopback port (it could be taken again before it is used).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `hookrelay serve` on `database_url` in dev mode with [`KEY`], plus
+/// `env`; does not wait for it (see [`ServeProcess::wait_healthy`]).
+pub fn spawn_serve(database_url: &str, env: &[(&str, &str)]) -> ServeProcess {
+    let port = free_port();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+    cmd.arg("serve")
+        .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HOOKRELAY_DATABASE_URL", database_url)
+        .env("HOOKRELAY_API_KEY", KEY)
+        .env("HOOKRELAY_DEV", "1")
+        .env("HOOKRELAY_REQUEST_TIMEOUT", "10")
+        .env("HOOKRELAY_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    ServeProcess {
+        child: cmd.spawn().expect("spawn hookrelay"),
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+impl ServeProcess {
+    /// Waits until `GET /healthz` answers 200 (panics after 30 s).
+    pub async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", self.url)).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "{} did not come up", self.url);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends `sig` to the process.
+    pub fn signal(&self, sig: i32) {
+        let pid = self.child.id().expect("running") as i32;
+        assert_eq!(kill(pid, sig), 0, "kill({pid}, {sig})");
+    }
+}
+
+/// `kill(2)`.
+#[allow(unsafe_code)]
+pub fn kill(pid: i32, sig: i32) -> i32 {
+    // SAFETY: a plain syscall wrapper; tests only signal their own children.
+    unsafe { libc::kill(pid, sig) }
+}
+
+/// POSTs JSON with [`KEY`] and returns the JSON answer, failing on a non-2xx.
+pub async fn post_ok(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let resp = http
+        .post(url)
+        .bearer_auth(KEY)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{url}: {status} {body}");
+    body
+}
