@@ -1,7 +1,8 @@
 //! The load generator: POSTs built by a caller-supplied function, either in a
 //! closed loop (N workers, each sending its next request as soon as the last
 //! one is answered) or in an open loop (paced at a fixed rate, whatever the
-//! answers do). Each worker keeps its own tallies, merged at the end, so the
+//! answers do). A closed-loop worker drives its own keep-alive connection
+//! ([`Conns`]); open-loop requests share the pooled client. Each worker keeps its own tallies, merged at the end, so the
 //! hot path takes no lock; answers are kept as raw bytes and parsed later.
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Uri};
 use tokio::task::JoinSet;
 
-use crate::http::{self, Client};
+use crate::http::{self, Client, Conns};
 use crate::unix_nanos;
 
 /// Builds request `i`: where to POST it and its body. Called right before the
@@ -81,10 +82,20 @@ struct Part {
     last: Option<Instant>,
 }
 
-async fn one(client: &Client, s: &Shared, i: usize, part: &mut Part) {
+/// How a request goes out: through the shared pool (open loop: one task
+/// per request) or on the worker's own connections (closed loop).
+enum Via<'a> {
+    Pool(&'a Client),
+    Own(&'a mut Conns),
+}
+
+async fn one(via: Via<'_>, s: &Shared, i: usize, part: &mut Part) {
     let (uri, body) = (s.make)(i);
     let t = Instant::now();
-    let r = http::send(client, Method::POST, uri, s.auth.as_ref(), body).await;
+    let r = match via {
+        Via::Pool(client) => http::send(client, Method::POST, uri, s.auth.as_ref(), body).await,
+        Via::Own(conns) => conns.send(Method::POST, &uri, s.auth.as_ref(), body).await,
+    };
     let end = Instant::now();
     part.last = Some(part.last.map_or(end, |l| l.max(end)));
     match r {
@@ -129,15 +140,16 @@ pub async fn run(client: &Client, load: Load) -> LoadResult {
         Pacing::Closed { concurrency } => {
             let next = Arc::new(AtomicUsize::new(0));
             for _ in 0..concurrency.clamp(1, n.max(1)) {
-                let (client, shared, next) = (client.clone(), shared.clone(), next.clone());
+                let (shared, next) = (shared.clone(), next.clone());
                 set.spawn(async move {
                     let mut part = Part::default();
+                    let mut conns = Conns::default();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= n {
                             break;
                         }
-                        one(&client, &shared, i, &mut part).await;
+                        one(Via::Own(&mut conns), &shared, i, &mut part).await;
                     }
                     part
                 });
@@ -150,7 +162,7 @@ pub async fn run(client: &Client, load: Load) -> LoadResult {
                 let (client, shared) = (client.clone(), shared.clone());
                 set.spawn(async move {
                     let mut part = Part::default();
-                    one(&client, &shared, i, &mut part).await;
+                    one(Via::Pool(&client), &shared, i, &mut part).await;
                     part
                 });
             }
