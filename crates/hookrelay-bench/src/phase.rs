@@ -37,10 +37,15 @@ const FIRST_ATTEMPTS_LIMIT: Duration = Duration::from_secs(300);
 /// endpoints before the load starts.
 const ROUTING_LIMIT: Duration = Duration::from_secs(30);
 
+/// The name of the server's SQLite writer thread (`hookrelay-store`'s engine).
+const SQLITE_WRITER: &str = "sqlite-writer";
+
 /// CPU seconds of the processes at one moment (the servers node 0 first).
 #[derive(Debug, Default, Clone)]
 struct CpuMark {
     servers: Vec<Option<f64>>,
+    /// The servers' SQLite writer threads (none on PostgreSQL).
+    writers: Vec<Option<f64>>,
     receiver: Option<f64>,
     bench: Option<f64>,
 }
@@ -50,6 +55,10 @@ impl CpuMark {
         let of = |pid: Option<u32>| pid.and_then(|p| procfs::cpu_seconds(Some(p), clk_tck));
         CpuMark {
             servers: servers.iter().map(|&p| of(Some(p))).collect(),
+            writers: servers
+                .iter()
+                .map(|&p| procfs::thread_cpu_seconds(p, SQLITE_WRITER, clk_tck))
+                .collect(),
             receiver: of(receiver),
             bench: procfs::cpu_seconds(None, clk_tck),
         }
@@ -496,6 +505,18 @@ fn figures(ph: &Phase, m: Measured, rep: &mut Report) -> PhaseOut {
         &sum_label("CPU s: server", ""),
         Unit::Secs,
         sum_all((0..nodes).map(cpu)),
+    );
+    let writer = |i: usize| {
+        diff(
+            m.cpu0.writers.get(i).copied().flatten(),
+            m.cpu1.writers.get(i).copied().flatten(),
+        )
+    };
+    add(
+        "cpu_server_writer_s",
+        &sum_label("CPU s: server's SQLite writer thread", ""),
+        Unit::Secs,
+        sum_all((0..nodes).map(writer)),
     );
     if nodes > 1 {
         for i in 0..nodes {

@@ -1,4 +1,5 @@
-//! Readings from `/proc`: CPU time (utime + stime of every thread) and memory
+//! Readings from `/proc`: CPU time (utime + stime of every thread, or of the
+//! threads with one name) and memory
 //! (`VmRSS`, `VmHWM`) of a process, and what machine this is.
 
 use serde::Serialize;
@@ -10,6 +11,35 @@ pub fn cpu_seconds(pid: Option<u32>, clk_tck: f64) -> Option<f64> {
         None => "/proc/self/stat".to_owned(),
     };
     let stat = std::fs::read_to_string(path).ok()?;
+    stat_cpu(&stat, clk_tck)
+}
+
+/// CPU seconds used so far by the live threads of `pid` named `comm` (as
+/// `/proc/<pid>/task/*/comm` shows it), e.g. the server's `sqlite-writer`;
+/// `None` if there is no such thread.
+pub fn thread_cpu_seconds(pid: u32, comm: &str, clk_tck: f64) -> Option<f64> {
+    let mut total = None;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let dir = task.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if name.trim_end() != comm {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+            continue;
+        };
+        if let Some(secs) = stat_cpu(&stat, clk_tck) {
+            *total.get_or_insert(0.0) += secs;
+        }
+    }
+    total
+}
+
+/// utime + stime of one `stat` line, in seconds.
+fn stat_cpu(stat: &str, clk_tck: f64) -> Option<f64> {
     // Fields after "(comm) ": state is field 3, utime 14, stime 15.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -98,5 +128,8 @@ mod tests {
         assert!(status_kib(pid, "VmRSS").unwrap() > 0);
         assert!(status_kib(pid, "VmHWM").unwrap() > 0);
         assert_eq!(status_kib(pid, "NoSuchKey"), None);
+        let me = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+        assert!(thread_cpu_seconds(pid, me.trim_end(), 100.0).is_some());
+        assert_eq!(thread_cpu_seconds(pid, "no-such-thread", 100.0), None);
     }
 }

@@ -89,13 +89,15 @@ impl Engine {
                 .map_err(|e| StoreError::Open(e.to_string()))?;
             let closed = closed.clone();
             thread::Builder::new()
-                .name("hookrelay-sqlite-checkpoint".into())
+                .name("sqlite-ckpt".into())
                 .spawn(move || checkpoint_loop(cp, closed))
                 .map_err(|e| StoreError::Open(e.to_string()))?
         };
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let handle = thread::Builder::new()
-            .name("hookrelay-sqlite-writer".into())
+            // Thread names fit Linux's 15-character `comm`, so `top -H` and
+            // the bench (which reports this thread's CPU) can tell them apart.
+            .name("sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(Self {
