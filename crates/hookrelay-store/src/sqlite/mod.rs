@@ -596,12 +596,19 @@ impl Store for SqliteStore {
         lease: Option<Lease>,
     ) -> Result<Vec<Result<Published>>> {
         self.engine
-            .write(move |c| {
+            .write_retryable(move |c, isolated| {
                 let mut out = Vec::with_capacity(events.len());
+                if !isolated {
+                    // First run, no savepoints: any failure sends the whole
+                    // group round again, isolated.
+                    for ne in &events {
+                        out.push(Ok(publish_one(c, ne, lease.as_ref())?));
+                    }
+                    return Ok(out);
+                }
                 // One event needs no savepoint of its own: the write's savepoint
                 // already isolates it from the rest of the group.
-                if events.len() == 1 {
-                    let ne = events.into_iter().next().expect("one");
+                if let [ne] = events.as_slice() {
                     let r = publish_one(c, ne, lease.as_ref());
                     if r.is_err() {
                         // Undo its partial writes (the engine's savepoint stays open).
@@ -610,7 +617,7 @@ impl Store for SqliteStore {
                     out.push(r);
                     return Ok(out);
                 }
-                for ne in events {
+                for ne in &events {
                     // Each event in its own savepoint: one bad item spoils nothing else.
                     c.prepare_cached("SAVEPOINT ev")?.execute([])?;
                     match publish_one(c, ne, lease.as_ref()) {
@@ -788,7 +795,7 @@ impl Store for SqliteStore {
 
     async fn record_outcomes(&self, outcomes: Vec<Outcome>) -> Result<()> {
         self.engine
-            .write(move |c| record_outcomes(c, &outcomes))
+            .write_retryable(move |c, _| record_outcomes(c, &outcomes))
             .await
     }
 
@@ -1027,8 +1034,8 @@ impl Store for SqliteStore {
     }
 }
 
-fn publish_one(c: &Connection, ne: NewEvent, lease: Option<&Lease>) -> Result<Published> {
-    let ev = ne.event;
+fn publish_one(c: &Connection, ne: &NewEvent, lease: Option<&Lease>) -> Result<Published> {
+    let ev = &ne.event;
     let ws = ev.workspace_id.as_str();
     if let Some(key) = &ev.idempotency_key {
         let found: Option<(String, i64)> = c
@@ -1086,7 +1093,7 @@ fn publish_one(c: &Connection, ne: NewEvent, lease: Option<&Lease>) -> Result<Pu
             d.api_version,
         ])?;
     }
-    let mut ev = ev;
+    let mut ev = ev.clone();
     ev.delivery_count = ne.deliveries.len() as u32;
     Ok(Published::Created(ev))
 }

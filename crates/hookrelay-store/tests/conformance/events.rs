@@ -537,3 +537,70 @@ pub async fn list_events_paginates(store: Arc<dyn Store>) {
         assert_complete_order(&got, &ids, dir);
     }
 }
+
+/// Many writes at once (the SQLite writer groups them into one transaction;
+/// PostgreSQL's publish writer groups publishes): the ones that fail take
+/// nothing else down with them, and every other publish and outcome lands.
+pub async fn failed_publishes_among_concurrent_writes_spoil_nothing_else(store: Arc<dyn Store>) {
+    #[derive(Debug)]
+    enum Done {
+        Fresh(Result<Published, StoreError>),
+        Dup(Result<Published, StoreError>),
+        Outcome,
+    }
+    let ws = workspace(&*store, "acme").await;
+    let e = add_endpoint(&*store, &ws, t(0)).await;
+    let mut earlier = Vec::new();
+    for i in 0..10 {
+        earlier.push(publish(&*store, &ws, t(i), &[&e]).await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut fresh = Vec::new();
+    for i in 0..30 {
+        let ev = event(&ws, t(SEC + i));
+        fresh.push(ev.id.clone());
+        let (s, ne) = (store.clone(), new_event(ev, &[&e]));
+        tasks.spawn(async move { Done::Fresh(s.publish(vec![ne], None).await.unwrap().remove(0)) });
+    }
+    for (ev, _) in &earlier {
+        // Same event id as one already stored: a conflict.
+        let dup = Event {
+            payload: r#"{"overwritten":true}"#.into(),
+            ..ev.clone()
+        };
+        let (s, ne) = (store.clone(), new_event(dup, &[&e]));
+        tasks.spawn(async move { Done::Dup(s.publish(vec![ne], None).await.unwrap().remove(0)) });
+    }
+    for (i, (_, ids)) in earlier.iter().enumerate() {
+        let (s, d, ep) = (store.clone(), ids[0].clone(), e.id.clone());
+        let at = t(2 * SEC + i as i64);
+        tasks.spawn(async move {
+            finish(&*s, &d, &ep, DeliveryStatus::Succeeded, at).await;
+            Done::Outcome
+        });
+    }
+    let (mut created, mut conflicts, mut outcomes) = (0, 0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r.expect("task") {
+            Done::Fresh(Ok(Published::Created(_))) => created += 1,
+            Done::Dup(Err(StoreError::Conflict(_))) => conflicts += 1,
+            Done::Outcome => outcomes += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((created, conflicts, outcomes), (30, 10, 10));
+    for id in &fresh {
+        assert!(
+            store.get_event(&ws, id).await.unwrap().is_some(),
+            "{id} stored"
+        );
+    }
+    for (ev, ids) in &earlier {
+        let (kept, _) = store.get_event(&ws, &ev.id).await.unwrap().unwrap();
+        assert_eq!(&kept, ev, "the stored event is untouched");
+        let (d, attempts) = get_delivery(&*store, &ws, &ids[0]).await;
+        assert_eq!(d.status, DeliveryStatus::Succeeded, "its outcome landed");
+        assert_eq!(attempts.len(), 1);
+    }
+    assert_eq!(count_deliveries(&*store, &ws).await, 40);
+}

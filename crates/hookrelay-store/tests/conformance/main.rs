@@ -92,6 +92,7 @@ macro_rules! conformance_tests {
             events::publish_idempotency_key_repeated_within_one_batch,
             events::publish_failed_item_does_not_affect_others,
             events::publish_failed_item_does_not_consume_idempotency_key,
+            events::failed_publishes_among_concurrent_writes_spoil_nothing_else,
             events::get_event_has_per_delivery_summaries,
             events::get_event_from_other_workspace_is_none,
             events::list_events_filters_and_scopes,
