@@ -512,12 +512,15 @@ fn figures(ph: &Phase, m: Measured, rep: &mut Report) -> PhaseOut {
             m.cpu1.writers.get(i).copied().flatten(),
         )
     };
-    add(
-        "cpu_server_writer_s",
-        &sum_label("CPU s: server's SQLite writer thread", ""),
-        Unit::Secs,
-        sum_all((0..nodes).map(writer)),
-    );
+    // Only SQLite servers have the thread.
+    if let Some(w) = sum_all((0..nodes).map(writer)) {
+        add(
+            "cpu_server_writer_s",
+            &sum_label("CPU s: server's SQLite writer thread", ""),
+            Unit::Secs,
+            Some(w),
+        );
+    }
     if nodes > 1 {
         for i in 0..nodes {
             add(
