@@ -2,8 +2,9 @@
 //! closed loop (N workers, each sending its next request as soon as the last
 //! one is answered) or in an open loop (paced at a fixed rate, whatever the
 //! answers do). A closed-loop worker drives its own keep-alive connection
-//! ([`Conns`]); open-loop requests share the pooled client. Each worker keeps its own tallies, merged at the end, so the
-//! hot path takes no lock; answers are kept as raw bytes and parsed later.
+//! ([`Conns`]); open-loop requests share the pooled client. Each worker keeps
+//! its own tallies, merged at the end, so the hot path takes no lock; answers
+//! are kept as raw bytes and parsed later.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
