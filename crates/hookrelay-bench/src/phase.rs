@@ -67,6 +67,10 @@ impl CpuMark {
     fn server(&self, node: usize) -> Option<f64> {
         self.servers.get(node).copied().flatten()
     }
+
+    fn writer(&self, node: usize) -> Option<f64> {
+        self.writers.get(node).copied().flatten()
+    }
 }
 
 fn diff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -506,12 +510,7 @@ fn figures(ph: &Phase, m: Measured, rep: &mut Report) -> PhaseOut {
         Unit::Secs,
         sum_all((0..nodes).map(cpu)),
     );
-    let writer = |i: usize| {
-        diff(
-            m.cpu0.writers.get(i).copied().flatten(),
-            m.cpu1.writers.get(i).copied().flatten(),
-        )
-    };
+    let writer = |i: usize| diff(m.cpu0.writer(i), m.cpu1.writer(i));
     // Only SQLite servers have the thread.
     if let Some(w) = sum_all((0..nodes).map(writer)) {
         add(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::{
-    free_port, kill, post_ok, spawn_serve, Receiver, Reply, ServeProcess, TestServer, KEY,
+    free_port, get_ok, kill, post_ok, spawn_serve, Receiver, Reply, ServeProcess, TestServer,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -139,15 +139,7 @@ async fn sigterm_finishes_attempts_in_flight_and_exits_cleanly() {
 
     // After a restart the history says each was delivered once, and nothing is re-sent.
     let p2 = spawn(dir.path()).await;
-    let resp: Value = http
-        .get(format!("{}/webhook_deliveries", p2.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let resp = get_ok(&http, &format!("{}/webhook_deliveries", p2.url)).await;
     let ds = resp["data"].as_array().unwrap();
     assert_eq!(ds.len(), 3);
     for d in ds {

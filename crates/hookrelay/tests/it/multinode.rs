@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{post_ok, spawn_serve, Receiver, Reply, ServeProcess, KEY};
+use crate::support::{get_ok, post_ok, spawn_serve, Receiver, Reply, ServeProcess, KEY};
 
 /// A schema of its own on the test server, dropped when this is dropped.
 struct PgSchema {
@@ -141,15 +141,7 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
             )
             .await;
             let id = ev["id"].as_str().unwrap();
-            let got: Value = http
-                .get(format!("{}/events/{id}", n.url))
-                .bearer_auth(KEY)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let got = get_ok(&http, &format!("{}/events/{id}", n.url)).await;
             if got["deliveries"].as_array().is_some_and(|d| !d.is_empty()) {
                 break;
             }

@@ -494,3 +494,17 @@ pub async fn post_ok(http: &reqwest::Client, url: &str, body: &Value) -> Value {
     assert!(status.is_success(), "{url}: {status} {body}");
     body
 }
+
+/// GETs with [`KEY`] and returns the JSON answer, failing on a non-2xx.
+pub async fn get_ok(http: &reqwest::Client, url: &str) -> Value {
+    let resp = http
+        .get(url)
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{url}: {status} {body}");
+    body
+}
