@@ -23,9 +23,11 @@ use crate::{
     Result, Store, StoreError, SubscriptionFilter, Workspace,
 };
 
+mod due;
 mod engine;
 mod rows;
 
+use due::DueScan;
 use engine::Engine;
 use rows::*;
 
@@ -37,6 +39,8 @@ const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
 /// See the module docs.
 pub struct SqliteStore {
     engine: Engine,
+    /// Shared with the writer thread's jobs; see [`due`].
+    due: Arc<std::sync::Mutex<DueScan>>,
     _lock: File,
 }
 
@@ -81,6 +85,7 @@ impl SqliteStore {
         let engine = Engine::open(path, migrate)?;
         Ok(Self {
             engine,
+            due: Arc::default(),
             _lock: lock,
         })
     }
@@ -595,6 +600,7 @@ impl Store for SqliteStore {
         events: Vec<NewEvent>,
         lease: Option<Lease>,
     ) -> Result<Vec<Result<Published>>> {
+        let due = self.due.clone();
         self.engine
             .write_retryable(move |c, isolated| {
                 let mut out = Vec::with_capacity(events.len());
@@ -602,14 +608,14 @@ impl Store for SqliteStore {
                     // First run, no savepoints: any failure sends the whole
                     // group round again, isolated.
                     for ne in &events {
-                        out.push(Ok(publish_one(c, ne, lease.as_ref())?));
+                        out.push(Ok(publish_one(c, ne, lease.as_ref(), &due)?));
                     }
                     return Ok(out);
                 }
                 // One event needs no savepoint of its own: the write's savepoint
                 // already isolates it from the rest of the group.
                 if let [ne] = events.as_slice() {
-                    let r = publish_one(c, ne, lease.as_ref());
+                    let r = publish_one(c, ne, lease.as_ref(), &due);
                     if r.is_err() {
                         // Undo its partial writes (the engine's savepoint stays open).
                         c.execute_batch("ROLLBACK TO w")?;
@@ -620,7 +626,7 @@ impl Store for SqliteStore {
                 for ne in &events {
                     // Each event in its own savepoint: one bad item spoils nothing else.
                     c.prepare_cached("SAVEPOINT ev")?.execute([])?;
-                    match publish_one(c, ne, lease.as_ref()) {
+                    match publish_one(c, ne, lease.as_ref(), &due) {
                         Ok(p) => {
                             c.prepare_cached("RELEASE ev")?.execute([])?;
                             out.push(Ok(p));
@@ -704,23 +710,32 @@ impl Store for SqliteStore {
     ) -> Result<Vec<DueDelivery>> {
         let lease = lease.clone();
         let exclude: Vec<String> = exclude.iter().map(|e| e.to_string()).collect();
-        self.engine
+        let due = self.due.clone();
+        let r = self
+            .engine
             .write(move |c| {
+                // Rows due at or before `after` are known to belong to skipped
+                // endpoints (see `due`): start reading after them.
+                let after = due.lock().expect("due lock").start(&exclude);
+                if after.is_some_and(|a| a >= now.0) {
+                    return Ok(Vec::new());
+                }
                 // One statement leases the batch and returns it; then one read
                 // per few hundred events, not one per delivery.
                 let mut inner = String::from(
-                    "SELECT id FROM deliveries WHERE status = 'pending' AND ready_at <= ?",
+                    "SELECT id FROM deliveries WHERE status = 'pending' AND ready_at > ? AND ready_at <= ?",
                 );
                 let mut p = vec![
                     SqlValue::Text(lease.owner.clone()),
                     SqlValue::Integer(lease.until.0),
+                    SqlValue::Integer(after.unwrap_or(i64::MIN)),
                     SqlValue::Integer(now.0),
                 ];
                 if !exclude.is_empty() {
                     inner.push_str(" AND endpoint_id NOT IN (");
                     inner.push_str(&vec!["?"; exclude.len()].join(","));
                     inner.push(')');
-                    p.extend(exclude.into_iter().map(SqlValue::Text));
+                    p.extend(exclude.iter().cloned().map(SqlValue::Text));
                 }
                 inner.push_str(" ORDER BY ready_at LIMIT ?");
                 p.push(SqlValue::Integer(i64::from(limit)));
@@ -729,6 +744,15 @@ impl Store for SqliteStore {
                 );
                 let rows: Vec<(Delivery, bool)> =
                     query_all(c, &sql, params_from_iter(p), |r| Ok((delivery(r)?, r.get(10)?)))?;
+                {
+                    let mut due = due.lock().expect("due lock");
+                    for (d, _) in &rows {
+                        due.touch(lease.until.0, d.endpoint_id.as_str());
+                    }
+                    if rows.len() < limit as usize {
+                        due.exhausted(now.0, exclude, lease.until.0);
+                    }
+                }
                 let mut event_ids: Vec<String> = rows.iter().map(|(d, _)| d.event_id.to_string()).collect();
                 event_ids.sort_unstable();
                 event_ids.dedup();
@@ -757,12 +781,18 @@ impl Store for SqliteStore {
                 out.sort_by_key(|d| (d.delivery.next_attempt_at, d.delivery.id.clone()));
                 Ok(out)
             })
-            .await
+            .await;
+        if r.is_err() {
+            // The transaction may not have committed: what it learned is void.
+            self.due.lock().expect("due lock").forget();
+        }
+        r
     }
 
     async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()> {
         let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         let lease = lease.clone();
+        let due = self.due.clone();
         self.engine
             .write(move |c| {
                 let mut stmt = c.prepare_cached(
@@ -771,6 +801,7 @@ impl Store for SqliteStore {
                 for id in &ids {
                     stmt.execute(params![id, lease.owner, lease.until.0])?;
                 }
+                due.lock().expect("due lock").touch_any(lease.until.0);
                 Ok(())
             })
             .await
@@ -779,14 +810,22 @@ impl Store for SqliteStore {
     async fn release(&self, ids: &[DeliveryId], owner: &str) -> Result<()> {
         let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         let owner = owner.to_owned();
+        let due = self.due.clone();
         self.engine
             .write(move |c| {
                 let mut stmt = c.prepare_cached(
                     "UPDATE deliveries SET lease_owner = NULL, ready_at = COALESCE(next_attempt_at, ready_at) \
-                     WHERE id = ?1 AND lease_owner = ?2",
+                     WHERE id = ?1 AND lease_owner = ?2 RETURNING ready_at, endpoint_id, status",
                 )?;
                 for id in &ids {
-                    stmt.execute(params![id, owner])?;
+                    let back: Option<(i64, String, String)> = stmt
+                        .query_row(params![id, owner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()?;
+                    if let Some((ready, endpoint, status)) = back {
+                        if status == "pending" {
+                            due.lock().expect("due lock").touch(ready, &endpoint);
+                        }
+                    }
                 }
                 Ok(())
             })
@@ -794,8 +833,9 @@ impl Store for SqliteStore {
     }
 
     async fn record_outcomes(&self, outcomes: Vec<Outcome>) -> Result<()> {
+        let due = self.due.clone();
         self.engine
-            .write_retryable(move |c, _| record_outcomes(c, &outcomes))
+            .write_retryable(move |c, _| record_outcomes(c, &outcomes, &due))
             .await
     }
 
@@ -808,6 +848,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<DueDelivery>> {
         let (ws, id) = (ws.to_string(), id.to_string());
         let lease = lease.clone();
+        let due = self.due.clone();
         self.engine
             .write(move |c| {
                 let n = c
@@ -820,6 +861,7 @@ impl Store for SqliteStore {
                 if n == 0 {
                     return Ok(None);
                 }
+                due.lock().expect("due lock").touch_any(lease.until.0);
                 Ok(load_due(c, &[id])?.into_iter().next())
             })
             .await
@@ -834,6 +876,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<u64> {
         let (ws, ep) = (ws.to_string(), endpoint.to_string());
+        let due = self.due.clone();
         self.engine
             .write(move |c| {
                 let n = c
@@ -843,6 +886,9 @@ impl Store for SqliteStore {
                          WHERE endpoint_id = ?2 AND workspace_id = ?1 AND status = 'failed' AND created_at >= ?3 AND created_at < ?4",
                     )?
                     .execute(params![ws, ep, since.0, until.0, now.0])?;
+                if n > 0 {
+                    due.lock().expect("due lock").touch(now.0, &ep);
+                }
                 Ok(n as u64)
             })
             .await
@@ -918,6 +964,7 @@ impl Store for SqliteStore {
 
     async fn release_stale_leases(&self, owner_prefix: Option<&str>) -> Result<u64> {
         let prefix = owner_prefix.map(str::to_owned);
+        let due = self.due.clone();
         self.engine
             .write(move |c| {
                 let n = c
@@ -927,6 +974,7 @@ impl Store for SqliteStore {
                          AND (?1 IS NULL OR substr(lease_owner, 1, length(?1)) = ?1)",
                     )?
                     .execute(params![prefix])?;
+                due.lock().expect("due lock").forget();
                 Ok(n as u64)
             })
             .await
@@ -1034,7 +1082,12 @@ impl Store for SqliteStore {
     }
 }
 
-fn publish_one(c: &Connection, ne: &NewEvent, lease: Option<&Lease>) -> Result<Published> {
+fn publish_one(
+    c: &Connection,
+    ne: &NewEvent,
+    lease: Option<&Lease>,
+    due: &std::sync::Mutex<DueScan>,
+) -> Result<Published> {
     let ev = &ne.event;
     let ws = ev.workspace_id.as_str();
     if let Some(key) = &ev.idempotency_key {
@@ -1092,13 +1145,20 @@ fn publish_one(c: &Connection, ne: &NewEvent, lease: Option<&Lease>) -> Result<P
             ev.test,
             d.api_version,
         ])?;
+        due.lock()
+            .expect("due lock")
+            .touch(ready, d.endpoint_id.as_str());
     }
     let mut ev = ev.clone();
     ev.delivery_count = ne.deliveries.len() as u32;
     Ok(Published::Created(ev))
 }
 
-fn record_outcomes(c: &Connection, outcomes: &[Outcome]) -> Result<()> {
+fn record_outcomes(
+    c: &Connection,
+    outcomes: &[Outcome],
+    due: &std::sync::Mutex<DueScan>,
+) -> Result<()> {
     let mut upd = c.prepare_cached(
         "UPDATE deliveries SET \
            attempt_count = attempt_count + ?2, \
@@ -1129,6 +1189,11 @@ fn record_outcomes(c: &Connection, outcomes: &[Outcome]) -> Result<()> {
                 |r| r.get(0),
             )
             .optional()?;
+        if let (Some(at), Some(_)) = (o.next_attempt_at, count) {
+            due.lock()
+                .expect("due lock")
+                .touch(at.0, o.endpoint_id.as_str());
+        }
         if let (Some(a), Some(n)) = (&o.attempt, count) {
             insert_attempt(c, o.delivery_id.as_str(), n, a)?;
         }

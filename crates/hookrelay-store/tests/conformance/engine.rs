@@ -132,6 +132,134 @@ pub async fn claim_due_skips_excluded_endpoints(store: Arc<dyn Store>) {
     );
 }
 
+/// A claim that skips an endpoint whose due deliveries stay ahead of
+/// everything else still finds every delivery of other endpoints that became
+/// due since the last such claim, however it became due, even at a time
+/// before that claim (SQLite remembers what it already read; see its `due`
+/// module).
+pub async fn claim_due_skipping_endpoints_finds_whatever_became_due_since(store: Arc<dyn Store>) {
+    let ws = workspace(&*store, "acme").await;
+    let busy = add_endpoint(&*store, &ws, t(0)).await;
+    let other = add_endpoint(&*store, &ws, t(1)).await;
+    let mut busy_ids = Vec::new();
+    for i in 0..3 {
+        busy_ids.push(publish_to(&*store, &busy, t(i)).await);
+    }
+    let skip = std::slice::from_ref(&busy.id);
+    let claim_skipping = |now: i64, until: i64| {
+        let store = store.clone();
+        async move {
+            let got = store
+                .claim_due(t(now), &lease("node-a", t(until)), 100, skip)
+                .await
+                .unwrap();
+            got.into_iter().map(|d| d.delivery.id).collect::<Vec<_>>()
+        }
+    };
+    assert!(claim_skipping(10 * SEC, HOUR).await.is_empty());
+
+    // Published unleased, created before that claim.
+    let d = publish_to(&*store, &other, t(5 * SEC)).await;
+    assert_eq!(
+        claim_skipping(11 * SEC, HOUR).await,
+        vec![d.clone()],
+        "publish"
+    );
+    assert!(claim_skipping(11 * SEC, HOUR).await.is_empty());
+
+    // A retry recorded as due before the last claim.
+    store
+        .record_outcomes(vec![outcome(
+            &d,
+            &other.id,
+            t(11 * SEC),
+            Some(500),
+            DeliveryStatus::Pending,
+            1,
+            Some(t(3 * SEC)),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        claim_skipping(12 * SEC, HOUR).await,
+        vec![d.clone()],
+        "retry"
+    );
+    assert!(claim_skipping(12 * SEC, HOUR).await.is_empty());
+
+    // Handed back unattempted: due at its retry time, long past.
+    store
+        .release(std::slice::from_ref(&d), "node-a")
+        .await
+        .unwrap();
+    assert_eq!(
+        claim_skipping(13 * SEC, 20 * SEC).await,
+        vec![d.clone()],
+        "release"
+    );
+    assert!(claim_skipping(19 * SEC, HOUR).await.is_empty());
+
+    // Its lease ran out.
+    assert_eq!(
+        claim_skipping(21 * SEC, HOUR).await,
+        vec![d.clone()],
+        "lease over"
+    );
+
+    // Failed for good, then recovered (due at the recovery's time, given as
+    // before the last claim).
+    finish(&*store, &d, &other.id, DeliveryStatus::Failed, t(22 * SEC)).await;
+    assert!(claim_skipping(23 * SEC, HOUR).await.is_empty());
+    assert_eq!(
+        store
+            .recover_endpoint(&ws, &other.id, t(0), t(DAY), t(15 * SEC))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        claim_skipping(24 * SEC, HOUR).await,
+        vec![d.clone()],
+        "recover"
+    );
+
+    // Every lease dropped (as at a start): due again at once.
+    assert!(claim_skipping(25 * SEC, HOUR).await.is_empty());
+    assert_eq!(store.release_stale_leases(None).await.unwrap(), 1);
+    assert_eq!(
+        claim_skipping(26 * SEC, HOUR).await,
+        vec![d.clone()],
+        "stale leases"
+    );
+
+    // Manually requeued under a lease over by the next claim.
+    finish(
+        &*store,
+        &d,
+        &other.id,
+        DeliveryStatus::Succeeded,
+        t(27 * SEC),
+    )
+    .await;
+    assert!(claim_skipping(28 * SEC, HOUR).await.is_empty());
+    let back = store
+        .requeue_delivery(&ws, &d, t(28 * SEC), &lease("node-b", t(28 * SEC)))
+        .await
+        .unwrap();
+    assert!(back.is_some());
+    assert_eq!(
+        claim_skipping(29 * SEC, HOUR).await,
+        vec![d.clone()],
+        "requeue"
+    );
+
+    // And once the busy endpoint is not skipped, its deliveries come out.
+    assert_eq!(
+        claim_ids(&*store, t(32 * SEC), "node-a").await,
+        sorted(busy_ids)
+    );
+}
+
 pub async fn claim_due_leases_so_a_second_claim_gets_nothing(store: Arc<dyn Store>) {
     let (_, ids) = pending(&*store, 3).await;
     let got = store

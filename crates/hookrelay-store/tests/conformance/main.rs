@@ -101,6 +101,7 @@ macro_rules! conformance_tests {
             engine::claim_due_respects_limit,
             engine::claim_due_respects_due_time,
             engine::claim_due_skips_excluded_endpoints,
+            engine::claim_due_skipping_endpoints_finds_whatever_became_due_since,
             engine::claim_due_leases_so_a_second_claim_gets_nothing,
             engine::claim_due_reclaims_expired_leases,
             engine::claim_due_ignores_finished_deliveries,
