@@ -1,13 +1,11 @@
 //! Destination guard: which addresses hookrelay refuses to send to.
 //!
-//! The check runs on the *resolved* address at send time (the resolver below
-//! hands the HTTP client only addresses that passed), so a hostname that
+//! The check runs on the *resolved* address at send time (the HTTP client,
+//! `crate::client`, connects only to addresses that passed), so a hostname that
 //! resolves to an internal address — including one that changes its answer
 //! between validation and delivery (DNS rebinding) — is refused too.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Whether `ip` is loopback, private, link-local, multicast, unspecified or
 /// otherwise not a public unicast address.
@@ -55,35 +53,6 @@ fn blocked_v6(ip: Ipv6Addr) -> bool {
 pub struct Blocked(pub IpAddr);
 
 /// A resolver that drops non-public addresses (unless private ones are allowed).
-#[derive(Clone, Debug)]
-pub struct GuardedResolver {
-    pub allow_private: bool,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
-                .collect();
-            if allow_private {
-                return Ok(Box::new(addrs.into_iter()) as Addrs);
-            }
-            let first = addrs.first().map(|a| a.ip());
-            let public: Vec<SocketAddr> =
-                addrs.into_iter().filter(|a| !is_blocked(a.ip())).collect();
-            if public.is_empty() {
-                let ip = first.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-                return Err(Box::new(Blocked(ip)) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(public.into_iter()) as Addrs)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod client;
 pub mod guard;
 pub mod metrics;
 mod recorder;
@@ -75,6 +76,8 @@ pub struct DispatchConfig {
     pub breaker_max_cooldown: Duration,
     /// Mints signed payload URLs (payload format `url`).
     pub signed_urls: Option<Arc<hookrelay_core::signed_url::SignedUrls>>,
+    /// Root certificates (DER) trusted for HTTPS endpoints besides the web PKI's.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl Default for DispatchConfig {
@@ -97,6 +100,7 @@ impl Default for DispatchConfig {
             signed_urls: None,
             breaker_threshold: 10,
             breaker_max_cooldown: Duration::from_secs(5),
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -107,7 +111,7 @@ pub(crate) struct Shared {
     pub directory: Arc<Directory>,
     pub clock: Arc<dyn Clock>,
     pub config: DispatchConfig,
-    pub client: reqwest::Client,
+    pub client: client::Client,
     pub metrics: Arc<DispatchMetrics>,
     /// Delivery ids this node holds (queued or in flight), for lease renewal.
     pub held: Mutex<HashMap<DeliveryId, EndpointId>>,
@@ -167,7 +171,9 @@ impl Dispatcher {
         config: DispatchConfig,
         metrics: Arc<DispatchMetrics>,
     ) -> (Self, DispatcherTasks) {
-        let client = sender::build_client(config.allow_private);
+        // The binary checks the extra roots when it reads its configuration.
+        let client = sender::build_client(config.allow_private, &config.extra_roots)
+            .expect("the extra root certificates were checked at configuration");
         let shared = Arc::new(Shared {
             store,
             directory,

@@ -1,7 +1,6 @@
 //! One HTTP attempt: build the signed request for an endpoint, send it with a
 //! timeout and no redirects, and describe what happened as an [`Attempt`].
 
-use std::error::Error as _;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -11,22 +10,17 @@ use hookrelay_core::retry::parse_retry_after;
 use hookrelay_core::time::Timestamp;
 use hookrelay_webhooks::signing;
 
-use crate::guard::{is_blocked, Blocked, GuardedResolver};
+use crate::client::{Client, SendError};
+use crate::guard::{is_blocked, Blocked};
 
 /// The most response body kept in history.
 pub const MAX_RESPONSE_BODY: usize = 16 * 1024;
 
-/// Builds the shared HTTP client: pooled keep-alive connections, rustls, no
-/// redirects, and the destination guard as resolver.
-pub fn build_client(allow_private: bool) -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .expect("the HTTP client configuration is valid")
+/// Builds the shared HTTP client (see [`crate::client`]): pooled keep-alive
+/// connections, rustls with the web PKI roots plus `extra_roots` (DER), no
+/// redirects, and the destination guard on every address.
+pub fn build_client(allow_private: bool, extra_roots: &[Vec<u8>]) -> Result<Client, String> {
+    Client::new(allow_private, extra_roots)
 }
 
 /// The signature headers for one attempt of `body` at `ts` (unix seconds).
@@ -85,7 +79,7 @@ pub struct SendSettings<'a> {
 
 /// Sends one attempt. `now` is the attempt's start (for the timestamp header).
 pub async fn send(
-    client: &reqwest::Client,
+    client: &Client,
     endpoint: &Endpoint,
     event_id: &str,
     body: Bytes,
@@ -138,17 +132,19 @@ pub async fn send(
         }
     }
 
-    let mut req = client.post(&endpoint.url).timeout(timeout).body(body);
-    for (k, v) in &headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
     let mut retry_after = None;
-    match req.send().await {
-        Ok(mut resp) => {
-            let status = resp.status().as_u16();
+    let deadline = tokio::time::Instant::from_std(started + timeout);
+    let answer = tokio::time::timeout_at(
+        deadline,
+        client.post(&endpoint.url, &headers, body, MAX_RESPONSE_BODY, deadline),
+    )
+    .await;
+    match answer {
+        Ok(Ok(a)) => {
+            let status = a.status;
             attempt.response_status = Some(status);
-            attempt.response_headers = resp
-                .headers()
+            attempt.response_headers = a
+                .headers
                 .iter()
                 .map(|(k, v)| {
                     (
@@ -157,34 +153,28 @@ pub async fn send(
                     )
                 })
                 .collect();
-            retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
+            retry_after = a
+                .headers
+                .get(http::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, now));
-            let mut buf: Vec<u8> = Vec::new();
-            let deadline = tokio::time::Instant::from_std(started + timeout);
-            // A body that fails or never ends after the status line does not
-            // change the verdict: the status decides.
-            while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, resp.chunk()).await {
-                let room = MAX_RESPONSE_BODY - buf.len();
-                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if buf.len() >= MAX_RESPONSE_BODY {
-                    break;
-                }
-            }
-            if !buf.is_empty() {
-                attempt.response_body = Some(String::from_utf8_lossy(&buf).into_owned());
+            if !a.body.is_empty() {
+                attempt.response_body = Some(String::from_utf8_lossy(&a.body).into_owned());
             }
             if !(200..300).contains(&status) {
                 attempt.error_kind = Some(ErrorKind::HttpStatus);
                 attempt.error_message = Some(format!("the endpoint answered {status}"));
             }
         }
-        Err(e) => {
-            let (kind, msg) = classify(&e);
+        Ok(Err(e)) => {
+            let (kind, msg) = classify(e);
             attempt.error_kind = Some(kind);
             attempt.error_message = Some(msg);
+        }
+        Err(_) => {
+            attempt.error_kind = Some(ErrorKind::Timeout);
+            attempt.error_message =
+                Some("the endpoint did not answer within the timeout".to_owned());
         }
     }
     attempt.duration_ms = started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;
@@ -204,40 +194,13 @@ fn literal_ip(url: &str) -> Option<IpAddr> {
 }
 
 /// Sorts a client error into an [`ErrorKind`] with a readable message.
-fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
-    let mut chain = Vec::new();
-    let mut src: Option<&(dyn std::error::Error + 'static)> = e.source();
-    while let Some(s) = src {
-        if s.downcast_ref::<Blocked>().is_some() {
-            return (ErrorKind::BlockedDestination, s.to_string());
-        }
-        chain.push(s.to_string());
-        src = s.source();
-    }
-    let detail = if chain.is_empty() {
-        e.to_string()
-    } else {
-        chain.join(": ")
+fn classify(e: SendError) -> (ErrorKind, String) {
+    let kind = match &e {
+        SendError::Blocked(_) => ErrorKind::BlockedDestination,
+        SendError::Dns(_) => ErrorKind::Dns,
+        SendError::Tls(_) => ErrorKind::Tls,
+        SendError::Connect(_) => ErrorKind::Connect,
+        SendError::BadUrl(_) | SendError::Http(_) => ErrorKind::Io,
     };
-    let lower = detail.to_ascii_lowercase();
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if lower.contains("dns error")
-        || lower.contains("failed to lookup")
-        || lower.contains("name or service not known")
-    {
-        ErrorKind::Dns
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
-    {
-        ErrorKind::Tls
-    } else if e.is_connect() {
-        ErrorKind::Connect
-    } else {
-        ErrorKind::Io
-    };
-    let msg = match kind {
-        ErrorKind::Timeout => "the endpoint did not answer within the timeout".to_owned(),
-        _ => detail,
-    };
-    (kind, msg)
+    (kind, e.to_string())
 }

@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// may take them over (renewed while it works on them) [default: 60].
     #[arg(long, env = "HOOKRELAY_LEASE_SECONDS")]
     pub lease_seconds: Option<u64>,
+    /// A PEM file of CA certificates to trust for HTTPS endpoints, besides
+    /// the public web PKI (for endpoints behind a private CA).
+    #[arg(long, env = "HOOKRELAY_ENDPOINT_CA_FILE")]
+    pub endpoint_ca_file: Option<PathBuf>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -88,6 +92,7 @@ pub struct FileConfig {
     pub catalog: Option<PathBuf>,
     pub log_format: Option<String>,
     pub lease_seconds: Option<u64>,
+    pub endpoint_ca_file: Option<PathBuf>,
 }
 
 /// Where the data lives.
@@ -146,6 +151,8 @@ pub struct Settings {
     pub signed_url_lifetime: Duration,
     /// How long a claim on deliveries lasts without renewal.
     pub lease: Duration,
+    /// Extra root certificates (DER) for HTTPS endpoints.
+    pub endpoint_roots: Vec<Vec<u8>>,
 }
 
 impl Default for Settings {
@@ -170,6 +177,7 @@ impl Default for Settings {
             poll_interval: Duration::from_secs(1),
             signed_url_lifetime: Duration::from_secs(3600),
             lease: Duration::from_secs(60),
+            endpoint_roots: Vec::new(),
         }
     }
 }
@@ -266,6 +274,11 @@ impl Settings {
         if lease_seconds < 3 {
             bail!("lease must be at least 3 seconds");
         }
+        let endpoint_roots = match args.endpoint_ca_file.clone().or(file.endpoint_ca_file) {
+            Some(path) => hookrelay_dispatch::client::read_pem_roots(&path)
+                .map_err(|e| anyhow::anyhow!("endpoint CA file: {e}"))?,
+            None => Vec::new(),
+        };
         let public_url = args.public_url.clone().or(file.public_url);
         if let Some(u) = &public_url {
             url::Url::parse(u).with_context(|| format!("public URL {u:?} is not a URL"))?;
@@ -312,6 +325,7 @@ impl Settings {
             poll_interval: d.poll_interval,
             signed_url_lifetime: d.signed_url_lifetime,
             lease: Duration::from_secs(lease_seconds),
+            endpoint_roots,
         })
     }
 }

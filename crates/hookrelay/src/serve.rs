@@ -286,6 +286,7 @@ pub async fn run(
         poll_interval: settings.poll_interval,
         signed_urls: Some(signed_urls.clone()),
         lease: settings.lease,
+        extra_roots: settings.endpoint_roots.clone(),
         ..DispatchConfig::default()
     };
     let (dispatcher, tasks) = Dispatcher::start(

@@ -14,4 +14,5 @@ mod multinode;
 mod profiles;
 mod safety;
 mod subscriptions;
+mod tls;
 mod v1;

@@ -344,7 +344,7 @@ impl Receiver {
         Self::start_replying(Reply::Status(200)).await
     }
 
-    pub async fn start_replying(default: Reply) -> Self {
+    fn app(default: Reply) -> (axum::Router, Arc<ReceiverState>) {
         let state = Arc::new(ReceiverState {
             records: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::new()),
@@ -354,6 +354,50 @@ impl Receiver {
         let app = axum::Router::new()
             .fallback(receive)
             .with_state(state.clone());
+        (app, state)
+    }
+
+    /// An HTTPS receiver at `https://localhost:PORT` with this TLS
+    /// configuration, answering 200; also returns how many connections it
+    /// accepted (TLS handshakes completed).
+    pub async fn start_tls(
+        tls: Arc<rustls::ServerConfig>,
+    ) -> (Self, Arc<std::sync::atomic::AtomicUsize>) {
+        let (app, state) = Self::app(Reply::Status(200));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, app, counter) = (acceptor.clone(), app.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+        let receiver = Receiver {
+            url: format!("https://localhost:{port}"),
+            port,
+            state,
+        };
+        (receiver, accepted)
+    }
+
+    pub async fn start_replying(default: Reply) -> Self {
+        let (app, state) = Self::app(default);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind receiver");
