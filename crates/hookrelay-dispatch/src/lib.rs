@@ -12,6 +12,10 @@
 //! - the **lease keeper** renews the leases of every delivery this node holds;
 //! - the **recorder** writes outcomes in batches.
 //!
+//! Each attempt ([`sender`]) signs and sends through the engine's own HTTP
+//! client ([`client`]: HTTP/1.1, keep-alive pool per origin, rustls), which
+//! connects only to addresses the destination [`guard`] lets through.
+//!
 //! **Architecture invariant:** no store transaction is held across an
 //! outbound HTTP call; an attempt only reads the in-memory directory.
 
