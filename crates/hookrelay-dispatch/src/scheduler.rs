@@ -494,7 +494,6 @@ async fn process(shared: &Shared, job: Job) -> Outcome {
         started,
         sender::SendSettings {
             timeout: shared.config.request_timeout,
-            allow_private: shared.config.allow_private,
             user_agent: &shared.config.user_agent,
         },
     )

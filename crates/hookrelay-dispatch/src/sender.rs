@@ -1,7 +1,6 @@
 //! One HTTP attempt: build the signed request for an endpoint, send it with a
 //! timeout and no redirects, and describe what happened as an [`Attempt`].
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -11,7 +10,6 @@ use hookrelay_core::time::Timestamp;
 use hookrelay_webhooks::signing;
 
 use crate::client::{Client, SendError};
-use crate::guard::{is_blocked, Blocked};
 
 /// The most response body kept in history.
 pub const MAX_RESPONSE_BODY: usize = 16 * 1024;
@@ -73,7 +71,6 @@ pub struct Sent {
 #[derive(Debug, Clone, Copy)]
 pub struct SendSettings<'a> {
     pub timeout: Duration,
-    pub allow_private: bool,
     pub user_agent: &'a str,
 }
 
@@ -88,7 +85,6 @@ pub async fn send(
 ) -> Sent {
     let SendSettings {
         timeout,
-        allow_private,
         user_agent,
     } = settings;
     let ts = now.secs();
@@ -117,20 +113,6 @@ pub async fn send(
         error_kind: None,
         error_message: None,
     };
-
-    // IP literals never reach the resolver, so check them here.
-    if !allow_private {
-        if let Some(ip) = literal_ip(&endpoint.url) {
-            if is_blocked(ip) {
-                attempt.error_kind = Some(ErrorKind::BlockedDestination);
-                attempt.error_message = Some(Blocked(ip).to_string());
-                return Sent {
-                    attempt,
-                    retry_after: None,
-                };
-            }
-        }
-    }
 
     let mut retry_after = None;
     let deadline = tokio::time::Instant::from_std(started + timeout);
@@ -181,15 +163,6 @@ pub async fn send(
     Sent {
         attempt,
         retry_after,
-    }
-}
-
-fn literal_ip(url: &str) -> Option<IpAddr> {
-    let u = url::Url::parse(url).ok()?;
-    match u.host()? {
-        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
-        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
-        url::Host::Domain(_) => None,
     }
 }
 
