@@ -176,7 +176,7 @@ impl Dispatcher {
         metrics: Arc<DispatchMetrics>,
     ) -> (Self, DispatcherTasks) {
         // The binary checks the extra roots when it reads its configuration.
-        let client = sender::build_client(config.allow_private, &config.extra_roots)
+        let client = client::Client::new(config.allow_private, &config.extra_roots)
             .expect("the extra root certificates were checked at configuration");
         let shared = Arc::new(Shared {
             store,

@@ -14,13 +14,6 @@ use crate::client::{Client, SendError};
 /// The most response body kept in history.
 pub const MAX_RESPONSE_BODY: usize = 16 * 1024;
 
-/// Builds the shared HTTP client (see [`crate::client`]): pooled keep-alive
-/// connections, rustls with the web PKI roots plus `extra_roots` (DER), no
-/// redirects, and the destination guard on every address.
-pub fn build_client(allow_private: bool, extra_roots: &[Vec<u8>]) -> Result<Client, String> {
-    Client::new(allow_private, extra_roots)
-}
-
 /// The signature headers for one attempt of `body` at `ts` (unix seconds).
 pub fn signature_headers(
     endpoint: &Endpoint,

@@ -388,6 +388,34 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_ca_file_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(&pem, ca.pem()).unwrap();
+        let file = dir.path().join("hookrelay.toml");
+        std::fs::write(&file, format!("endpoint_ca_file = {:?}\n", pem)).unwrap();
+        let s = Settings::resolve(&ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.endpoint_roots, vec![ca.der().to_vec()]);
+
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        let e = Settings::resolve(&ServeArgs {
+            endpoint_ca_file: Some(junk),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("endpoint CA file"), "{e}");
+    }
+
+    #[test]
     fn unknown_file_keys_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");

@@ -1128,11 +1128,11 @@ fn publish_one(
          attempt_count, next_attempt_at, ready_at, lease_owner, manual, test, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?10, 'pending', 0, ?6, ?7, ?8, 0, ?9, ?6, ?6)",
     )?;
+    let (ready, owner) = match lease {
+        Some(l) => (l.until.0, Some(l.owner.as_str())),
+        None => (ev.created_at.0, None),
+    };
     for d in &ne.deliveries {
-        let (ready, owner) = match lease {
-            Some(l) => (l.until.0, Some(l.owner.as_str())),
-            None => (ev.created_at.0, None),
-        };
         stmt.execute(params![
             d.id.as_str(),
             ws,
@@ -1145,9 +1145,10 @@ fn publish_one(
             ev.test,
             d.api_version,
         ])?;
-        due.lock()
-            .expect("due lock")
-            .touch(ready, d.endpoint_id.as_str());
+    }
+    let mut due = due.lock().expect("due lock");
+    for d in &ne.deliveries {
+        due.touch(ready, d.endpoint_id.as_str());
     }
     let mut ev = ev.clone();
     ev.delivery_count = ne.deliveries.len() as u32;

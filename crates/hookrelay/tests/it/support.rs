@@ -526,27 +526,16 @@ pub fn kill(pid: i32, sig: i32) -> i32 {
 
 /// POSTs JSON with [`KEY`] and returns the JSON answer, failing on a non-2xx.
 pub async fn post_ok(http: &reqwest::Client, url: &str, body: &Value) -> Value {
-    let resp = http
-        .post(url)
-        .bearer_auth(KEY)
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{url}: {status} {body}");
-    body
+    json_ok(http.post(url).json(body), url).await
 }
 
 /// GETs with [`KEY`] and returns the JSON answer, failing on a non-2xx.
 pub async fn get_ok(http: &reqwest::Client, url: &str) -> Value {
-    let resp = http
-        .get(url)
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .expect("request");
+    json_ok(http.get(url), url).await
+}
+
+async fn json_ok(req: reqwest::RequestBuilder, url: &str) -> Value {
+    let resp = req.bearer_auth(KEY).send().await.expect("request");
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "{url}: {status} {body}");
