@@ -300,7 +300,9 @@ pub trait Store: Send + Sync + 'static {
 
     // --- events --------------------------------------------------------
     /// Stores events and their deliveries durably (committed before this
-    /// returns). Deliveries are leased to `lease` when given. Each item
+    /// returns). Deliveries are leased to `lease` when given, except those of
+    /// events with at least [`Store::fanout_through_claims`] deliveries: they
+    /// are left unleased, due at the event's time, for `claim_due`. Each item
     /// succeeds or fails on its own.
     async fn publish(
         &self,
@@ -380,6 +382,17 @@ pub trait Store: Send + Sync + 'static {
     async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>>;
     /// Waits for pending writes and closes.
     async fn close(&self);
+
+    /// Events with at least this many deliveries are stored unleased by
+    /// [`Store::publish`], whatever lease it is given, and left for
+    /// `claim_due` instead of being handed to the dispatcher in memory;
+    /// `None` (the default): every publish is leased as asked. SQLite stores
+    /// one fan-out row for such an event and writes its delivery rows when a
+    /// claim takes them (`sqlite/fanout.rs`), so a wide publish costs one
+    /// row instead of one per endpoint.
+    fn fanout_through_claims(&self) -> Option<usize> {
+        None
+    }
 
     /// Changes other nodes make to a shared database, or `None` when the
     /// backend is single-node (SQLite).

@@ -131,14 +131,25 @@ fn prepare(
 }
 
 /// Stores prepared events and hands their deliveries to the dispatcher.
+///
+/// Events to many endpoints are the exception when the store asks for it
+/// ([`hookrelay_store::Store::fanout_through_claims`]): it stores them
+/// unleased (on SQLite as one fan-out row), and the poller, woken here,
+/// claims their deliveries as the dispatcher has room.
 async fn commit(state: &AppState, prepared: Vec<NewEvent>) -> ApiResult<Vec<ApiResult<Published>>> {
     let lease = state.inner.dispatcher.lease();
+    let wide = state.inner.store.fanout_through_claims();
     let deliveries: Vec<Vec<NewDelivery>> = prepared.iter().map(|p| p.deliveries.clone()).collect();
     let results = state.inner.store.publish(prepared, Some(lease)).await?;
     let mut due = Vec::new();
+    let mut wake = false;
     let mut out = Vec::with_capacity(results.len());
     for (res, ds) in results.into_iter().zip(deliveries) {
         match res {
+            Ok(Published::Created(ev)) if wide.is_some_and(|min| ds.len() >= min) => {
+                wake = true;
+                out.push(Ok(Published::Created(ev)));
+            }
             Ok(Published::Created(ev)) => {
                 let ev = Arc::new(ev);
                 for d in ds {
@@ -167,6 +178,9 @@ async fn commit(state: &AppState, prepared: Vec<NewEvent>) -> ApiResult<Vec<ApiR
         }
     }
     state.inner.dispatcher.submit(due);
+    if wake {
+        state.inner.dispatcher.wake();
+    }
     Ok(out)
 }
 

@@ -25,13 +25,19 @@ use crate::{
 
 mod due;
 mod engine;
+mod fanout;
 mod rows;
 
 use due::DueScan;
 use engine::Engine;
+use fanout::Which;
 use rows::*;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migrate_2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("migrate_2.sql"),
+    include_str!("migrate_3.sql"),
+];
 
 /// How long an idempotency key holds.
 const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
@@ -88,6 +94,29 @@ impl SqliteStore {
             due: Arc::default(),
             _lock: lock,
         })
+    }
+
+    /// Before a read of delivery rows: writes out the fan-out rows (of one
+    /// event, or all) so that the read sees their deliveries.
+    async fn expand_for_read(&self, event: Option<String>) -> Result<()> {
+        let ev = event.clone();
+        if !self
+            .engine
+            .read(move |c| fanout::any(c, ev.as_deref()))
+            .await?
+        {
+            return Ok(());
+        }
+        let due = self.due.clone();
+        self.engine
+            .write(move |c| {
+                let which = match &event {
+                    Some(id) => Which::Event(id),
+                    None => Which::All,
+                };
+                fanout::expand(c, which, &due)
+            })
+            .await
     }
 }
 
@@ -421,6 +450,7 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> Result<bool> {
         let (ws, id) = (ws.to_string(), id.to_string());
+        let due = self.due.clone();
         self.engine
             .write(move |c| {
                 let n = c
@@ -431,6 +461,8 @@ impl Store for SqliteStore {
                 if n == 0 {
                     return Ok(false);
                 }
+                // Its pending deliveries include fan-out entries: rows first.
+                fanout::expand(c, Which::All, &due)?;
                 c.prepare_cached("DELETE FROM subscriptions WHERE endpoint_id = ?1")?
                     .execute(params![id])?;
                 c.prepare_cached(
@@ -647,6 +679,7 @@ impl Store for SqliteStore {
         ws: &WorkspaceId,
         id: &EventId,
     ) -> Result<Option<(Event, Vec<DeliverySummary>)>> {
+        self.expand_for_read(Some(id.to_string())).await?;
         let (ws, id) = (ws.to_string(), id.to_string());
         self.engine
             .read(move |c| {
@@ -717,9 +750,9 @@ impl Store for SqliteStore {
                 // Rows due at or before `after` are known to belong to skipped
                 // endpoints (see `due`): start reading after them.
                 let after = due.lock().expect("due lock").start(&exclude);
-                if after.is_some_and(|a| a >= now.0) {
-                    return Ok(Vec::new());
-                }
+                let mut rows: Vec<(Delivery, bool)> = if after.is_some_and(|a| a >= now.0) {
+                    Vec::new()
+                } else {
                 // One statement leases the batch and returns it; then one read
                 // per few hundred events, not one per delivery.
                 let mut inner = String::from(
@@ -744,14 +777,25 @@ impl Store for SqliteStore {
                 );
                 let rows: Vec<(Delivery, bool)> =
                     query_all(c, &sql, params_from_iter(p), |r| Ok((delivery(r)?, r.get(10)?)))?;
-                {
-                    let mut due = due.lock().expect("due lock");
-                    for (d, _) in &rows {
-                        due.touch(lease.until.0, d.endpoint_id.as_str());
-                    }
-                    if rows.len() < limit as usize {
-                        due.exhausted(now.0, exclude, lease.until.0);
-                    }
+                let mut due = due.lock().expect("due lock");
+                for (d, _) in &rows {
+                    due.touch(lease.until.0, d.endpoint_id.as_str());
+                }
+                rows
+                };
+                // Then events published without a lease to many endpoints:
+                // their delivery rows are written now, leased to us.
+                let room = (limit as usize).saturating_sub(rows.len());
+                if room > 0 {
+                    let fresh = fanout::claim(c, now.0, &lease, room, &exclude, &due)?;
+                    rows.extend(fresh.into_iter().map(|d| (d, false)));
+                }
+                if rows.len() < limit as usize {
+                    // Every fan-out row due was written out above, so the
+                    // claim's finding holds for them too.
+                    due.lock()
+                        .expect("due lock")
+                        .exhausted(now.0, exclude, lease.until.0);
                 }
                 let mut event_ids: Vec<String> = rows.iter().map(|(d, _)| d.event_id.to_string()).collect();
                 event_ids.sort_unstable();
@@ -851,6 +895,8 @@ impl Store for SqliteStore {
         let due = self.due.clone();
         self.engine
             .write(move |c| {
+                // It may be a fan-out entry: rows first.
+                fanout::expand(c, Which::All, &due)?;
                 let n = c
                     .prepare_cached(
                         "UPDATE deliveries SET manual = CASE WHEN status = 'pending' THEN manual ELSE 1 END, \
@@ -899,6 +945,7 @@ impl Store for SqliteStore {
         ws: &WorkspaceId,
         id: &DeliveryId,
     ) -> Result<Option<(Delivery, Vec<Attempt>)>> {
+        self.expand_for_read(None).await?;
         let (ws, id) = (ws.to_string(), id.to_string());
         self.engine
             .read(move |c| {
@@ -957,6 +1004,8 @@ impl Store for SqliteStore {
         }
         let (sql, p) = page_sql(&select, p, page, "id");
         let limit = page.limit;
+        self.expand_for_read(filter.event_id.as_ref().map(|e| e.to_string()))
+            .await?;
         self.engine
             .read(move |c| run_page(c, &sql, p, limit, delivery, |d| d.id.to_string()))
             .await
@@ -1020,7 +1069,8 @@ impl Store for SqliteStore {
                     let n = c
                         .prepare_cached(
                             "DELETE FROM events WHERE id IN (SELECT id FROM events e WHERE e.id < ?1 AND NOT EXISTS \
-                             (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT 2000)",
+                             (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+                             AND NOT EXISTS (SELECT 1 FROM fanouts f WHERE f.event_id = e.id) LIMIT 2000)",
                         )?
                         .execute(params![ecut])?;
                     Ok(n as u64)
@@ -1053,6 +1103,15 @@ impl Store for SqliteStore {
                         "SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending'",
                     )?
                     .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                // Fan-out entries are pending deliveries too.
+                let (fan_n, fan_oldest): (i64, Option<i64>) = c
+                    .prepare_cached("SELECT COALESCE(SUM(n), 0), MIN(created_at) FROM fanouts")?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let n = n + fan_n;
+                let oldest = match (oldest, fan_oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 Ok(Backlog {
                     pending: n as u64,
                     oldest_created_at: oldest.map(Timestamp),
@@ -1079,6 +1138,10 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.engine.close().await;
+    }
+
+    fn fanout_through_claims(&self) -> Option<usize> {
+        Some(fanout::MIN_FANOUT)
     }
 }
 
@@ -1123,6 +1186,12 @@ fn publish_one(
         ne.deliveries.len() as i64,
         ev.test,
     ])?;
+    let mut ev = ev.clone();
+    ev.delivery_count = ne.deliveries.len() as u32;
+    if fanout::wanted(ne) {
+        fanout::insert(c, ne, due)?;
+        return Ok(Published::Created(ev));
+    }
     let mut stmt = c.prepare_cached(
         "INSERT INTO deliveries (id, workspace_id, event_id, endpoint_id, event_type, api_version, status, \
          attempt_count, next_attempt_at, ready_at, lease_owner, manual, test, created_at, updated_at) \
@@ -1150,8 +1219,6 @@ fn publish_one(
     for d in &ne.deliveries {
         due.touch(ready, d.endpoint_id.as_str());
     }
-    let mut ev = ev.clone();
-    ev.delivery_count = ne.deliveries.len() as u32;
     Ok(Published::Created(ev))
 }
 

@@ -25,6 +25,7 @@ mod support;
 mod endpoints;
 mod engine;
 mod events;
+mod fanout;
 mod history;
 mod maintenance;
 mod postgres_only;
@@ -140,6 +141,16 @@ macro_rules! conformance_tests {
             maintenance::close_then_write_is_closed_error,
             maintenance::close_then_read_is_closed_error,
             maintenance::close_during_writes_never_hangs,
+            // --- events to many endpoints
+            fanout::fanout_deliveries_are_claimed_within_the_limit,
+            fanout::fanout_claims_leave_excluded_endpoints_due,
+            fanout::fanout_claims_take_the_oldest_events_first,
+            fanout::fanout_deliveries_are_read_as_pending_deliveries,
+            fanout::fanout_deliveries_are_found_by_id_alone,
+            fanout::fanout_endpoint_deletion_cancels_unclaimed_deliveries,
+            fanout::fanout_requeue_of_an_unclaimed_delivery_leases_it,
+            fanout::fanout_purge_keeps_events_with_unclaimed_deliveries,
+            fanout::fanout_publish_with_a_lease_follows_fanout_through_claims,
         );
     };
     (@module $backend:ident, $factory:path; $( $(#[$meta:meta])* $module:ident :: $test:ident ),* $(,)?) => {

@@ -48,6 +48,34 @@ async fn sqlite_data_survives_close_and_reopen() {
     store.close().await;
 }
 
+/// An event to many endpoints is one fan-out row until claimed; a restart in
+/// between loses nothing.
+#[tokio::test]
+async fn sqlite_unclaimed_fanout_deliveries_survive_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookrelay.db");
+    let store = open(&path);
+    let ws = workspace(&*store, "acme").await;
+    let mut eps = Vec::new();
+    for i in 0..5 {
+        eps.push(add_endpoint(&*store, &ws, t(i)).await);
+    }
+    let refs: Vec<_> = eps.iter().collect();
+    let (ev, mut ids) = publish(&*store, &ws, t(SEC), &refs).await;
+    store.close().await;
+    drop(store);
+
+    let store = open(&path);
+    assert_eq!(store.backlog().await.unwrap().pending, 5);
+    let got = claim(&*store, t(2 * SEC), "node-a").await;
+    assert!(got.iter().all(|d| *d.event == ev));
+    let mut claimed: Vec<_> = got.into_iter().map(|d| d.delivery.id).collect();
+    claimed.sort();
+    ids.sort();
+    assert_eq!(claimed, ids);
+    store.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_second_open_of_a_file_in_use_fails() {
     let dir = tempfile::tempdir().unwrap();

@@ -123,6 +123,91 @@ async fn fan_out_reaches_each_matching_endpoint_once() {
     assert_eq!(detail["payload"], json!({"id": "run_1"}));
 }
 
+/// Events to many endpoints take the store's fan-out path on SQLite (one
+/// fan-out row, delivered through the poller's claims); events to few are
+/// handed to the dispatcher in memory. One batch mixing both answers in
+/// order, and every endpoint gets each of its events once, signed.
+#[tokio::test]
+async fn wide_and_narrow_events_in_one_batch_each_reach_every_endpoint_once() {
+    let s = TestServer::start().await;
+    let r = Receiver::start().await;
+    let mut secrets = HashMap::new();
+    for i in 0..6 {
+        let ep = s
+            .endpoint(
+                &format!("{}/wide/{i}", r.url),
+                &["extract_run.processed"],
+                json!({}),
+            )
+            .await;
+        secrets.insert(
+            format!("/wide/{i}"),
+            ep["signingSecret"].as_str().unwrap().to_owned(),
+        );
+    }
+    let narrow = s
+        .endpoint(
+            &format!("{}/narrow", r.url),
+            &["split_run.failed"],
+            json!({}),
+        )
+        .await;
+    secrets.insert(
+        "/narrow".into(),
+        narrow["signingSecret"].as_str().unwrap().to_owned(),
+    );
+    let (status, v) = s
+        .post(
+            "/events/batch",
+            json!({"events": [
+                {"eventType": "extract_run.processed", "payload": {"id": "w1"}, "idempotencyKey": "k"},
+                {"eventType": "split_run.failed", "payload": {"id": "n1"}},
+                {"eventType": "extract_run.processed", "payload": {"id": "w2"}},
+                {"eventType": "split_run.failed", "payload": {"id": "dup"}, "idempotencyKey": "k"}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 4);
+    assert_eq!(data[0]["deliveryCount"], 6);
+    assert_eq!(data[1]["deliveryCount"], 1);
+    assert_eq!(data[2]["deliveryCount"], 6);
+    assert_eq!(
+        data[3]["id"], data[0]["id"],
+        "the first use of the key wins"
+    );
+
+    let got = r.wait_for(13, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.received().len(), 13, "no extra deliveries");
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for g in &got {
+        verify_extend(g, &secrets[&g.path_and_query]).expect("signature verifies");
+        let id = g.json()["payload"]["id"].as_str().unwrap().to_owned();
+        *seen.entry((g.path_and_query.clone(), id)).or_default() += 1;
+    }
+    for i in 0..6 {
+        for id in ["w1", "w2"] {
+            assert_eq!(
+                seen.get(&(format!("/wide/{i}"), id.to_owned())),
+                Some(&1),
+                "{i} {id}"
+            );
+        }
+    }
+    assert_eq!(seen.get(&("/narrow".to_owned(), "n1".to_owned())), Some(&1));
+
+    // The history shows each wide event's six deliveries, succeeded.
+    let id = data[2]["id"].as_str().unwrap();
+    let (_, detail) = s.get(&format!("/events/{id}")).await;
+    let ds = detail["deliveries"].as_array().unwrap();
+    assert_eq!(ds.len(), 6, "{detail}");
+    for d in ds {
+        assert_eq!(d["status"], "succeeded", "{detail}");
+    }
+}
+
 #[tokio::test]
 async fn legacy_endpoints_get_legacy_names_and_fields() {
     let s = TestServer::start().await;

@@ -1,0 +1,321 @@
+//! Fan-out rows: an event published to many endpoints is stored with one
+//! `fanouts` row for all its deliveries, and the delivery rows are written
+//! later, when a claim takes them.
+//!
+//! Why: a delivery row costs four B-trees (the table, the due, endpoint and
+//! event indexes). At 100 endpoints per event that is 100 rows in the
+//! publish's transaction, so fan-out ingest was bounded by how fast the one
+//! writer thread inserts them, and each publish waited for all of them.
+//!
+//! How: such events are published **without a lease**, whatever lease the
+//! publish was given ([`crate::Store::fanout_through_claims`] tells the API,
+//! which then wakes the poller instead of handing the deliveries over); their
+//! deliveries are pending, due at the event's time, and not held by any
+//! dispatcher. The publish writes the event and one fan-out row. The next claim
+//! ([`claim`]) takes fan-out rows oldest first and writes all of a row's
+//! deliveries at once, in id order (so at the right edge of every index, as a
+//! publish would have): those it can take leased to the claimer, the others
+//! (skipped endpoints, or past the claim's limit) unleased and due. Then it
+//! deletes the row. So a delivery row is written once, already leased, and
+//! its outcome updates it in place.
+//!
+//! **The rule:** a fan-out row and the delivery rows of its event never exist
+//! together; every entry of a fan-out row is a pending delivery, never
+//! attempted, due at `created_at`. Anything that needs the deliveries as rows
+//! (history reads, an endpoint's deletion, a requeue) expands the rows it
+//! needs first ([`expand`]).
+//!
+//! This is SQLite only. PostgreSQL stores delivery rows at publish, and its
+//! publishes stay leased to the node that accepted them (handing them over in
+//! memory is what lets several nodes share the work without claiming).
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use hookrelay_core::ids::{DeliveryId, EndpointId, EventId, WorkspaceId};
+use hookrelay_core::model::{Delivery, DeliveryStatus};
+use hookrelay_core::time::Timestamp;
+
+use super::due::DueScan;
+use crate::{Lease, NewDelivery, NewEvent, Result, StoreError};
+
+/// Events to at least this many endpoints go through fan-out rows. Below it
+/// a fan-out row saves little and costs an extra hop through the poller.
+pub(crate) const MIN_FANOUT: usize = 3;
+
+/// Whether a publish of `ne` writes a fan-out row (whatever its lease).
+pub(crate) fn wanted(ne: &NewEvent) -> bool {
+    ne.deliveries.len() >= MIN_FANOUT
+}
+
+/// The `deliveries` column of a fan-out row.
+pub(crate) fn encode(deliveries: &[NewDelivery]) -> String {
+    let mut s = String::with_capacity(deliveries.len() * 96);
+    for d in deliveries {
+        for (i, f) in [
+            d.id.as_str(),
+            d.endpoint_id.as_str(),
+            &d.event_type,
+            &d.api_version,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                s.push('\t');
+            }
+            s.push_str(f);
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// One entry of a fan-out row: id, endpoint, event type, API version.
+type Line<'a> = [&'a str; 4];
+
+fn decode(s: &str) -> Result<Vec<Line<'_>>> {
+    s.lines()
+        .map(|l| {
+            let mut f = l.split('\t');
+            let line = [f.next(), f.next(), f.next(), f.next()];
+            match (line, f.next()) {
+                ([Some(a), Some(b), Some(c), Some(d)], None) => Ok([a, b, c, d]),
+                _ => Err(StoreError::Corrupt(format!("fan-out entry {l:?}"))),
+            }
+        })
+        .collect()
+}
+
+/// Writes the event's fan-out row (in the publish's transaction) and tells
+/// the claim's memory that these endpoints have deliveries due.
+pub(crate) fn insert(c: &Connection, ne: &NewEvent, due: &std::sync::Mutex<DueScan>) -> Result<()> {
+    let ev = &ne.event;
+    c.prepare_cached(
+        "INSERT INTO fanouts (event_id, workspace_id, created_at, test, n, deliveries) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        ev.id.as_str(),
+        ev.workspace_id.as_str(),
+        ev.created_at.0,
+        ev.test,
+        ne.deliveries.len() as i64,
+        encode(&ne.deliveries),
+    ])?;
+    let mut due = due.lock().expect("due lock");
+    for d in &ne.deliveries {
+        due.touch(ev.created_at.0, d.endpoint_id.as_str());
+    }
+    Ok(())
+}
+
+/// One fan-out row, read back.
+struct Fanout {
+    event_id: String,
+    workspace_id: String,
+    created_at: i64,
+    test: bool,
+    deliveries: String,
+}
+
+fn read(c: &Connection, event_id: &str) -> Result<Option<Fanout>> {
+    Ok(c.prepare_cached(
+        "SELECT workspace_id, created_at, test, deliveries FROM fanouts WHERE event_id = ?1",
+    )?
+    .query_row(params![event_id], |r| {
+        Ok(Fanout {
+            event_id: event_id.to_owned(),
+            workspace_id: r.get(0)?,
+            created_at: r.get(1)?,
+            test: r.get(2)?,
+            deliveries: r.get(3)?,
+        })
+    })
+    .optional()?)
+}
+
+/// Writes the delivery rows of one fan-out row and deletes it. An entry for
+/// which `take` says yes is written leased to `lease` and returned; the
+/// others are written unleased, due at the event's time.
+fn write_rows(
+    c: &Connection,
+    f: &Fanout,
+    lease: Option<&Lease>,
+    mut take: impl FnMut(&str) -> bool,
+    due: &std::sync::Mutex<DueScan>,
+) -> Result<Vec<Delivery>> {
+    let mut ins = c.prepare_cached(
+        "INSERT INTO deliveries (id, workspace_id, event_id, endpoint_id, event_type, api_version, status, \
+         attempt_count, next_attempt_at, ready_at, lease_owner, manual, test, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?9, 0, ?10, ?7, ?7)",
+    )?;
+    let mut entries = decode(&f.deliveries)?;
+    // In id order: each index is written at its right edge.
+    entries.sort_unstable_by(|a, b| a[0].cmp(b[0]));
+    let mut taken = Vec::new();
+    let mut due = due.lock().expect("due lock");
+    for [id, endpoint, event_type, version] in entries {
+        let (ready, owner) = match lease {
+            Some(l) if take(endpoint) => (l.until.0, Some(l.owner.as_str())),
+            _ => (f.created_at, None),
+        };
+        ins.execute(params![
+            id,
+            f.workspace_id,
+            f.event_id,
+            endpoint,
+            event_type,
+            version,
+            f.created_at,
+            ready,
+            owner,
+            f.test
+        ])?;
+        due.touch(ready, endpoint);
+        if owner.is_some() {
+            taken.push(Delivery {
+                id: DeliveryId::from_trusted(id.to_owned()),
+                workspace_id: WorkspaceId::from_trusted(f.workspace_id.clone()),
+                event_id: EventId::from_trusted(f.event_id.clone()),
+                endpoint_id: EndpointId::from_trusted(endpoint.to_owned()),
+                event_type: event_type.to_owned(),
+                api_version: version.to_owned(),
+                status: DeliveryStatus::Pending,
+                attempt_count: 0,
+                next_attempt_at: Some(Timestamp(f.created_at)),
+                created_at: Timestamp(f.created_at),
+                test: f.test,
+            });
+        }
+    }
+    drop(due);
+    c.prepare_cached("DELETE FROM fanouts WHERE event_id = ?1")?
+        .execute(params![f.event_id])?;
+    Ok(taken)
+}
+
+/// The claim's part: takes fan-out rows due at `now`, oldest first, while
+/// fewer than `limit` deliveries were taken, and writes their delivery rows
+/// (see [`write_rows`]); deliveries of `exclude` endpoints are left due.
+/// Returns the deliveries leased to `lease`.
+pub(crate) fn claim(
+    c: &Connection,
+    now: i64,
+    lease: &Lease,
+    limit: usize,
+    exclude: &[String],
+    due: &std::sync::Mutex<DueScan>,
+) -> Result<Vec<Delivery>> {
+    let mut taken = Vec::new();
+    while taken.len() < limit {
+        let next: Vec<String> = c
+            .prepare_cached(
+                "SELECT event_id FROM fanouts WHERE created_at <= ?1 ORDER BY created_at, event_id LIMIT 32",
+            )?
+            .query_map(params![now], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if next.is_empty() {
+            break;
+        }
+        for event_id in next {
+            if taken.len() >= limit {
+                break;
+            }
+            let Some(f) = read(c, &event_id)? else {
+                continue;
+            };
+            let room = limit - taken.len();
+            let mut n = 0;
+            let got = write_rows(
+                c,
+                &f,
+                Some(lease),
+                |endpoint| {
+                    let yes = n < room && !exclude.iter().any(|e| e == endpoint);
+                    n += usize::from(yes);
+                    yes
+                },
+                due,
+            )?;
+            taken.extend(got);
+        }
+    }
+    Ok(taken)
+}
+
+/// Which fan-out rows [`expand`] writes out.
+pub(crate) enum Which<'a> {
+    All,
+    Event(&'a str),
+}
+
+/// Writes the delivery rows of fan-out rows (unleased, due), so that what
+/// follows in the transaction, or a read after it, sees them as rows.
+pub(crate) fn expand(
+    c: &Connection,
+    which: Which<'_>,
+    due: &std::sync::Mutex<DueScan>,
+) -> Result<()> {
+    let ids: Vec<String> = match which {
+        Which::Event(id) => vec![id.to_owned()],
+        Which::All => c
+            .prepare_cached("SELECT event_id FROM fanouts ORDER BY created_at, event_id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    for id in ids {
+        if let Some(f) = read(c, &id)? {
+            write_rows(c, &f, None, |_| false, due)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether any fan-out row (of one event, or at all) exists.
+pub(crate) fn any(c: &Connection, event: Option<&str>) -> Result<bool> {
+    Ok(match event {
+        Some(id) => c
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM fanouts WHERE event_id = ?1)")?
+            .query_row(params![id], |r| r.get(0))?,
+        None => c
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM fanouts)")?
+            .query_row([], |r| r.get(0))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deliveries(n: usize) -> Vec<NewDelivery> {
+        (0..n)
+            .map(|_| NewDelivery {
+                id: DeliveryId::new(),
+                endpoint_id: EndpointId::new(),
+                event_type: "workflow_run.completed".into(),
+                api_version: "2025-04-21".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn entries_round_trip_through_the_column() {
+        let ds = deliveries(3);
+        let s = encode(&ds);
+        let lines = decode(&s).unwrap();
+        assert_eq!(lines.len(), 3);
+        for (l, d) in lines.iter().zip(&ds) {
+            assert_eq!(
+                *l,
+                [
+                    d.id.as_str(),
+                    d.endpoint_id.as_str(),
+                    "workflow_run.completed",
+                    "2025-04-21"
+                ]
+            );
+        }
+        assert!(decode("a\tb\tc\n").is_err(), "a short line is corrupt");
+        assert!(decode("a\tb\tc\td\te\n").is_err(), "a long line is corrupt");
+    }
+}

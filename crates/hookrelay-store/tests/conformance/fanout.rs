@@ -1,0 +1,267 @@
+//! Events published to many endpoints. SQLite keeps their deliveries as one
+//! fan-out row until a claim (or a read) writes them out
+//! (`src/sqlite/fanout.rs`); through the interface they must be ordinary
+//! pending deliveries on every backend: counted, listed, claimed oldest first
+//! within the claim's limit and exclusions, cancelled, requeued, and kept by
+//! purges.
+
+use std::sync::Arc;
+
+use hookrelay_core::ids::DeliveryId;
+use hookrelay_core::model::{DeliveryStatus, Endpoint, Event};
+use hookrelay_store::{Backlog, DeliveryFilter, PageRequest, Store};
+
+use crate::support::*;
+
+/// Four endpoints, and an unleased event at `at` to all of them; the
+/// delivery ids follow the endpoints' order.
+async fn wide(store: &dyn Store) -> (Vec<Endpoint>, Event, Vec<DeliveryId>) {
+    let ws = workspace(store, "acme").await;
+    let mut eps = Vec::new();
+    for i in 0..4 {
+        eps.push(add_endpoint(store, &ws, t(-DAY + i)).await);
+    }
+    let refs: Vec<&Endpoint> = eps.iter().collect();
+    let (ev, ids) = publish(store, &ws, t(0), &refs).await;
+    (eps, ev, ids)
+}
+
+fn sorted(mut v: Vec<DeliveryId>) -> Vec<DeliveryId> {
+    v.sort();
+    v
+}
+
+pub async fn fanout_deliveries_are_claimed_within_the_limit(store: Arc<dyn Store>) {
+    let (eps, ev, ids) = wide(&*store).await;
+    assert_eq!(
+        store.backlog().await.unwrap(),
+        Backlog {
+            pending: 4,
+            oldest_created_at: Some(t(0))
+        }
+    );
+    let l = lease("node-a", t(30 * SEC));
+    let mut seen = Vec::new();
+    for expected in [3, 1, 0] {
+        let got = store.claim_due(t(SEC), &l, 3, &[]).await.unwrap();
+        assert_eq!(got.len(), expected);
+        for d in got {
+            assert_eq!(*d.event, ev);
+            assert!(!d.manual);
+            let i = ids.iter().position(|id| *id == d.delivery.id).unwrap();
+            let x = &d.delivery;
+            assert_eq!(x.endpoint_id, eps[i].id);
+            assert_eq!(x.event_id, ev.id);
+            assert_eq!(
+                (x.event_type.as_str(), x.api_version.as_str()),
+                (EVENT_TYPE, API_VERSION)
+            );
+            assert_eq!((x.status, x.attempt_count), (DeliveryStatus::Pending, 0));
+            assert_eq!(x.next_attempt_at, Some(t(0)));
+            assert_eq!(x.created_at, t(0));
+            seen.push(x.id.clone());
+        }
+    }
+    assert_eq!(
+        sorted(seen),
+        sorted(ids.clone()),
+        "each claimed exactly once"
+    );
+    assert_eq!(
+        store.backlog().await.unwrap().pending,
+        4,
+        "claimed is still pending"
+    );
+    // Leased: nobody else gets them until the lease ends.
+    assert!(claim_ids(&*store, t(29 * SEC), "node-b").await.is_empty());
+    assert_eq!(
+        claim_ids(&*store, t(30 * SEC + 1), "node-b").await,
+        sorted(ids)
+    );
+}
+
+pub async fn fanout_claims_leave_excluded_endpoints_due(store: Arc<dyn Store>) {
+    let (eps, ev, ids) = wide(&*store).await;
+    let l = lease("node-a", t(30 * SEC));
+    let got = store
+        .claim_due(t(SEC), &l, 1_000, &[eps[1].id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(got.into_iter().map(|d| d.delivery.id).collect()),
+        sorted(vec![ids[0].clone(), ids[2].clone(), ids[3].clone()])
+    );
+    // A second wide event while endpoint 1 is still skipped: the claim that
+    // came up short must not make the next one miss it.
+    let refs: Vec<&Endpoint> = eps.iter().collect();
+    let (_, more) = publish(&*store, &ev.workspace_id, t(500), &refs).await;
+    let got = store
+        .claim_due(t(SEC), &l, 1_000, &[eps[1].id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(got.into_iter().map(|d| d.delivery.id).collect()),
+        sorted(vec![more[0].clone(), more[2].clone(), more[3].clone()])
+    );
+    assert_eq!(
+        claim_ids(&*store, t(SEC), "node-a").await,
+        sorted(vec![ids[1].clone(), more[1].clone()]),
+        "the skipped endpoint's deliveries waited, due"
+    );
+}
+
+pub async fn fanout_claims_take_the_oldest_events_first(store: Arc<dyn Store>) {
+    let ws = workspace(&*store, "acme").await;
+    let mut eps = Vec::new();
+    for i in 0..3 {
+        eps.push(add_endpoint(&*store, &ws, t(-DAY + i)).await);
+    }
+    let refs: Vec<&Endpoint> = eps.iter().collect();
+    // Published out of order; claimed by creation time.
+    let (late, _) = publish(&*store, &ws, t(200), &refs).await;
+    let (early, _) = publish(&*store, &ws, t(100), &refs).await;
+    let (_, narrow) = publish(&*store, &ws, t(50), &refs[..1]).await;
+    let l = lease("node-a", t(30 * SEC));
+    let first = store.claim_due(t(SEC), &l, 4, &[]).await.unwrap();
+    assert_eq!(first.len(), 4);
+    assert_eq!(first[0].delivery.id, narrow[0], "the oldest delivery first");
+    assert!(first[1..].iter().all(|d| d.event.id == early.id));
+    let rest = store.claim_due(t(SEC), &l, 4, &[]).await.unwrap();
+    assert_eq!(rest.len(), 3);
+    assert!(rest.iter().all(|d| d.event.id == late.id));
+    // Not due yet: not claimed.
+    let (_, future) = publish(&*store, &ws, t(5 * SEC), &refs).await;
+    assert!(claim_ids(&*store, t(SEC), "node-b").await.is_empty());
+    assert_eq!(
+        claim_ids(&*store, t(5 * SEC), "node-b").await,
+        sorted(future)
+    );
+}
+
+pub async fn fanout_deliveries_are_read_as_pending_deliveries(store: Arc<dyn Store>) {
+    let (eps, ev, ids) = wide(&*store).await;
+    let ws = &ev.workspace_id;
+    let (got, summaries) = store.get_event(ws, &ev.id).await.unwrap().unwrap();
+    assert_eq!(got, ev);
+    assert_eq!(got.delivery_count, 4);
+    assert_eq!(summaries.len(), 4);
+    for s in &summaries {
+        assert_eq!((s.status, s.attempt_count), (DeliveryStatus::Pending, 0));
+        let i = ids.iter().position(|id| *id == s.delivery_id).unwrap();
+        assert_eq!(s.endpoint_id, eps[i].id);
+    }
+    let page = store
+        .list_deliveries(ws, &DeliveryFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(page.items.iter().map(|d| d.id.clone()).collect()),
+        sorted(ids.clone())
+    );
+    let (d, attempts) = get_delivery(&*store, ws, &ids[2]).await;
+    assert_eq!(
+        (d.status, d.endpoint_id.clone()),
+        (DeliveryStatus::Pending, eps[2].id.clone())
+    );
+    assert!(attempts.is_empty());
+    // Reading them changed nothing: still due, and claimed once each.
+    assert_eq!(store.backlog().await.unwrap().pending, 4);
+    assert_eq!(claim_ids(&*store, t(SEC), "node-a").await, sorted(ids));
+    assert!(claim_ids(&*store, t(SEC), "node-b").await.is_empty());
+}
+
+pub async fn fanout_deliveries_are_found_by_id_alone(store: Arc<dyn Store>) {
+    let (eps, ev, ids) = wide(&*store).await;
+    let (d, _) = get_delivery(&*store, &ev.workspace_id, &ids[3]).await;
+    assert_eq!(d.endpoint_id, eps[3].id);
+    assert_eq!(d.event_id, ev.id);
+}
+
+pub async fn fanout_endpoint_deletion_cancels_unclaimed_deliveries(store: Arc<dyn Store>) {
+    let (eps, ev, ids) = wide(&*store).await;
+    let ws = &ev.workspace_id;
+    assert!(store.delete_endpoint(ws, &eps[1].id, t(SEC)).await.unwrap());
+    assert_eq!(
+        get_delivery(&*store, ws, &ids[1]).await.0.status,
+        DeliveryStatus::Cancelled
+    );
+    assert_eq!(
+        claim_ids(&*store, t(2 * SEC), "node-a").await,
+        sorted(vec![ids[0].clone(), ids[2].clone(), ids[3].clone()])
+    );
+}
+
+pub async fn fanout_requeue_of_an_unclaimed_delivery_leases_it(store: Arc<dyn Store>) {
+    let (_, ev, ids) = wide(&*store).await;
+    let got = store
+        .requeue_delivery(
+            &ev.workspace_id,
+            &ids[2],
+            t(SEC),
+            &lease("node-b", t(31 * SEC)),
+        )
+        .await
+        .unwrap()
+        .expect("requeued");
+    assert_eq!(got.delivery.id, ids[2]);
+    assert_eq!(got.delivery.status, DeliveryStatus::Pending);
+    assert_eq!(*got.event, ev);
+    let others = store
+        .claim_due(t(SEC), &lease("node-c", t(MIN)), 1_000, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(others.into_iter().map(|d| d.delivery.id).collect()),
+        sorted(vec![ids[0].clone(), ids[1].clone(), ids[3].clone()])
+    );
+    assert!(claim_ids(&*store, t(31 * SEC - 1), "node-d")
+        .await
+        .is_empty());
+    assert_eq!(
+        claim_ids(&*store, t(31 * SEC + 1), "node-d").await,
+        vec![ids[2].clone()],
+        "node-b's lease ran out"
+    );
+}
+
+pub async fn fanout_purge_keeps_events_with_unclaimed_deliveries(store: Arc<dyn Store>) {
+    let (eps, ev, ids) = wide(&*store).await;
+    let ws = &ev.workspace_id;
+    let purged = store.purge(t(30 * DAY), t(31 * DAY)).await.unwrap();
+    assert_eq!((purged.events, purged.deliveries), (0, 0));
+    assert!(store.get_event(ws, &ev.id).await.unwrap().is_some());
+    assert_eq!(
+        claim_ids(&*store, t(SEC), "node-a").await,
+        sorted(ids.clone())
+    );
+    for (id, e) in ids.iter().zip(&eps) {
+        finish(&*store, id, &e.id, DeliveryStatus::Succeeded, t(2 * SEC)).await;
+    }
+    let purged = store.purge(t(30 * DAY), t(31 * DAY)).await.unwrap();
+    assert_eq!(
+        (purged.events, purged.deliveries, purged.attempts),
+        (1, 4, 4)
+    );
+}
+
+/// A publish given a lease leases what the backend does not send through
+/// claims, and leaves the rest due.
+pub async fn fanout_publish_with_a_lease_follows_fanout_through_claims(store: Arc<dyn Store>) {
+    let ws = workspace(&*store, "acme").await;
+    let mut eps = Vec::new();
+    for i in 0..4 {
+        eps.push(add_endpoint(&*store, &ws, t(-DAY + i)).await);
+    }
+    let refs: Vec<&Endpoint> = eps.iter().collect();
+    let ne = new_event(event(&ws, t(0)), &refs);
+    let ids = sorted(ne.deliveries.iter().map(|d| d.id.clone()).collect());
+    publish_new(&*store, ne, Some(lease("node-a", t(30 * SEC)))).await;
+    let now = claim_ids(&*store, t(SEC), "node-b").await;
+    match store.fanout_through_claims() {
+        Some(min) if min <= 4 => assert_eq!(now, ids, "unleased: due at once"),
+        _ => {
+            assert!(now.is_empty(), "leased to node-a");
+            assert_eq!(claim_ids(&*store, t(30 * SEC + 1), "node-b").await, ids);
+        }
+    }
+}
