@@ -11,19 +11,20 @@
 //! publish was given ([`crate::Store::fanout_through_claims`] tells the API,
 //! which then wakes the poller instead of handing the deliveries over); their
 //! deliveries are pending, due at the event's time, and not held by any
-//! dispatcher. The publish writes the event and one fan-out row. The next claim
-//! ([`claim`]) takes fan-out rows oldest first and writes all of a row's
-//! deliveries at once, in id order (so at the right edge of every index, as a
-//! publish would have): those it can take leased to the claimer, the others
-//! (skipped endpoints, or past the claim's limit) unleased and due. Then it
-//! deletes the row. So a delivery row is written once, already leased, and
-//! its outcome updates it in place.
+//! dispatcher. The publish writes the event and one fan-out row. The next
+//! claims ([`claim`]) take fan-out rows oldest first and write their entries
+//! as delivery rows, in id order (so at the right edge of every index, as a
+//! publish would have): as many as the claim has room for leased to the
+//! claimer, those of endpoints it skips unleased and due; the rest stay in
+//! the fan-out row, which is rewritten without the entries written out, or
+//! deleted when none is left. So a delivery row is written once, already
+//! leased, and its outcome updates it in place.
 //!
-//! **The rule:** a fan-out row and the delivery rows of its event never exist
-//! together; every entry of a fan-out row is a pending delivery, never
-//! attempted, due at `created_at`. Anything that needs the deliveries as rows
-//! (history reads, an endpoint's deletion, a requeue) expands the rows it
-//! needs first ([`expand`]).
+//! **The rule:** an entry of a fan-out row has no delivery row; it is a
+//! pending delivery, never attempted, due at the event's `created_at`.
+//! Anything that needs the deliveries as rows (history reads, an endpoint's
+//! deletion, a requeue) writes out the entries it needs first ([`expand`]),
+//! and a purge keeps an event while it has a fan-out row.
 //!
 //! This is SQLite only. PostgreSQL stores delivery rows at publish, and its
 //! publishes stay leased to the node that accepted them (handing them over in
@@ -134,14 +135,25 @@ fn read(c: &Connection, event_id: &str) -> Result<Option<Fanout>> {
     .optional()?)
 }
 
-/// Writes the delivery rows of one fan-out row and deletes it. An entry for
-/// which `take` says yes is written leased to `lease` and returned; the
-/// others are written unleased, due at the event's time.
+/// What [`write_rows`] does with one entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// A row leased to the claimer, returned to it.
+    Take,
+    /// A row, unleased and due at the event's time.
+    Due,
+    /// Nothing: it stays in the fan-out row.
+    Keep,
+}
+
+/// Writes delivery rows for the entries of one fan-out row as `fate` decides
+/// (given each entry's endpoint), then deletes the fan-out row, or rewrites
+/// it with the entries kept. Returns the entries taken, leased to `lease`.
 fn write_rows(
     c: &Connection,
     f: &Fanout,
     lease: Option<&Lease>,
-    mut take: impl FnMut(&str) -> bool,
+    mut fate: impl FnMut(&str) -> Fate,
     due: &std::sync::Mutex<DueScan>,
 ) -> Result<Vec<Delivery>> {
     let mut ins = c.prepare_cached(
@@ -153,10 +165,23 @@ fn write_rows(
     // In id order: each index is written at its right edge.
     entries.sort_unstable_by(|a, b| a[0].cmp(b[0]));
     let mut taken = Vec::new();
+    let mut kept = String::new();
+    let mut n_kept = 0i64;
     let mut due = due.lock().expect("due lock");
     for [id, endpoint, event_type, version] in entries {
-        let (ready, owner) = match lease {
-            Some(l) if take(endpoint) => (l.until.0, Some(l.owner.as_str())),
+        let (ready, owner) = match (fate(endpoint), lease) {
+            (Fate::Keep, _) => {
+                for (i, f) in [id, endpoint, event_type, version].into_iter().enumerate() {
+                    if i > 0 {
+                        kept.push('\t');
+                    }
+                    kept.push_str(f);
+                }
+                kept.push('\n');
+                n_kept += 1;
+                continue;
+            }
+            (Fate::Take, Some(l)) => (l.until.0, Some(l.owner.as_str())),
             _ => (f.created_at, None),
         };
         ins.execute(params![
@@ -189,15 +214,21 @@ fn write_rows(
         }
     }
     drop(due);
-    c.prepare_cached("DELETE FROM fanouts WHERE event_id = ?1")?
-        .execute(params![f.event_id])?;
+    if n_kept == 0 {
+        c.prepare_cached("DELETE FROM fanouts WHERE event_id = ?1")?
+            .execute(params![f.event_id])?;
+    } else {
+        c.prepare_cached("UPDATE fanouts SET n = ?2, deliveries = ?3 WHERE event_id = ?1")?
+            .execute(params![f.event_id, n_kept, kept])?;
+    }
     Ok(taken)
 }
 
-/// The claim's part: takes fan-out rows due at `now`, oldest first, while
-/// fewer than `limit` deliveries were taken, and writes their delivery rows
-/// (see [`write_rows`]); deliveries of `exclude` endpoints are left due.
-/// Returns the deliveries leased to `lease`.
+/// The claim's part: takes entries of fan-out rows due at `now`, oldest
+/// first, up to `limit`, and writes their delivery rows leased to `lease`
+/// (see [`write_rows`]); entries of `exclude` endpoints are written due,
+/// and what is past the limit stays in its fan-out row. Returns the
+/// deliveries taken.
 pub(crate) fn claim(
     c: &Connection,
     now: i64,
@@ -224,6 +255,8 @@ pub(crate) fn claim(
             let Some(f) = read(c, &event_id)? else {
                 continue;
             };
+            // Skipped endpoints' entries become due rows (they would only be
+            // skipped again); past the limit they stay where they are.
             let room = limit - taken.len();
             let mut n = 0;
             let got = write_rows(
@@ -231,9 +264,14 @@ pub(crate) fn claim(
                 &f,
                 Some(lease),
                 |endpoint| {
-                    let yes = n < room && !exclude.iter().any(|e| e == endpoint);
-                    n += usize::from(yes);
-                    yes
+                    if exclude.iter().any(|e| e == endpoint) {
+                        Fate::Due
+                    } else if n < room {
+                        n += 1;
+                        Fate::Take
+                    } else {
+                        Fate::Keep
+                    }
                 },
                 due,
             )?;
@@ -265,7 +303,7 @@ pub(crate) fn expand(
     };
     for id in ids {
         if let Some(f) = read(c, &id)? {
-            write_rows(c, &f, None, |_| false, due)?;
+            write_rows(c, &f, None, |_| Fate::Due, due)?;
         }
     }
     Ok(())

@@ -45,6 +45,15 @@ pub async fn fanout_deliveries_are_claimed_within_the_limit(store: Arc<dyn Store
     for expected in [3, 1, 0] {
         let got = store.claim_due(t(SEC), &l, 3, &[]).await.unwrap();
         assert_eq!(got.len(), expected);
+        if expected == 3 {
+            // Part claimed, part not: the event still shows all four.
+            let (_, summaries) = store
+                .get_event(&ev.workspace_id, &ev.id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(summaries.len(), 4);
+        }
         for d in got {
             assert_eq!(*d.event, ev);
             assert!(!d.manual);
