@@ -281,44 +281,59 @@ pub(crate) fn claim(
     Ok(taken)
 }
 
-/// Which fan-out rows [`expand`] writes out.
-pub(crate) enum Which<'a> {
+/// Which fan-out rows to write out (see [`find`]).
+#[derive(Clone, Debug)]
+pub(crate) enum Which {
     All,
-    Event(&'a str),
+    /// The event's.
+    Event(String),
+    /// Those with an entry mentioning this id (a delivery's or an
+    /// endpoint's; ids are unique and prefixed, so nothing else matches
+    /// them, and a row matched for nothing is merely written out early).
+    Mentioning(String),
 }
 
-/// Writes the delivery rows of fan-out rows (unleased, due), so that what
-/// follows in the transaction, or a read after it, sees them as rows.
+/// The events whose fan-out rows `which` names, oldest first.
+pub(crate) fn find(c: &Connection, which: &Which) -> Result<Vec<String>> {
+    let (sql, arg) = match which {
+        Which::All => (
+            "SELECT event_id FROM fanouts ORDER BY created_at, event_id",
+            None,
+        ),
+        Which::Event(id) => ("SELECT event_id FROM fanouts WHERE event_id = ?1", Some(id)),
+        Which::Mentioning(id) => (
+            "SELECT event_id FROM fanouts WHERE instr(deliveries, ?1) > 0 ORDER BY created_at, event_id",
+            Some(id),
+        ),
+    };
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(arg), |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Writes the delivery rows of the events' fan-out rows (unleased, due) and
+/// deletes those rows, so that what follows in the transaction, or a read
+/// after it, sees them as rows. A row already gone is skipped.
 pub(crate) fn expand(
     c: &Connection,
-    which: Which<'_>,
+    events: &[String],
     due: &std::sync::Mutex<DueScan>,
 ) -> Result<()> {
-    let ids: Vec<String> = match which {
-        Which::Event(id) => vec![id.to_owned()],
-        Which::All => c
-            .prepare_cached("SELECT event_id FROM fanouts ORDER BY created_at, event_id")?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
-    };
-    for id in ids {
-        if let Some(f) = read(c, &id)? {
+    for id in events {
+        if let Some(f) = read(c, id)? {
             write_rows(c, &f, None, |_| Fate::Due, due)?;
         }
     }
     Ok(())
 }
 
-/// Whether any fan-out row (of one event, or at all) exists.
-pub(crate) fn any(c: &Connection, event: Option<&str>) -> Result<bool> {
-    Ok(match event {
-        Some(id) => c
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM fanouts WHERE event_id = ?1)")?
-            .query_row(params![id], |r| r.get(0))?,
-        None => c
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM fanouts)")?
-            .query_row([], |r| r.get(0))?,
-    })
+/// [`find`] and [`expand`] in one.
+pub(crate) fn expand_which(
+    c: &Connection,
+    which: &Which,
+    due: &std::sync::Mutex<DueScan>,
+) -> Result<()> {
+    expand(c, &find(c, which)?, due)
 }
 
 #[cfg(test)]

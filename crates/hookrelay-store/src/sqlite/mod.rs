@@ -96,26 +96,17 @@ impl SqliteStore {
         })
     }
 
-    /// Before a read of delivery rows: writes out the fan-out rows (of one
-    /// event, or all) so that the read sees their deliveries.
-    async fn expand_for_read(&self, event: Option<String>) -> Result<()> {
-        let ev = event.clone();
-        if !self
-            .engine
-            .read(move |c| fanout::any(c, ev.as_deref()))
-            .await?
-        {
+    /// Before a read of delivery rows: writes out the fan-out rows the read
+    /// could see, so that it sees their deliveries. (Usually there are none:
+    /// one indexed read finds that out.)
+    async fn expand_for_read(&self, which: Which) -> Result<()> {
+        let events = self.engine.read(move |c| fanout::find(c, &which)).await?;
+        if events.is_empty() {
             return Ok(());
         }
         let due = self.due.clone();
         self.engine
-            .write(move |c| {
-                let which = match &event {
-                    Some(id) => Which::Event(id),
-                    None => Which::All,
-                };
-                fanout::expand(c, which, &due)
-            })
+            .write(move |c| fanout::expand(c, &events, &due))
             .await
     }
 }
@@ -462,7 +453,7 @@ impl Store for SqliteStore {
                     return Ok(false);
                 }
                 // Its pending deliveries include fan-out entries: rows first.
-                fanout::expand(c, Which::All, &due)?;
+                fanout::expand_which(c, &Which::Mentioning(id.clone()), &due)?;
                 c.prepare_cached("DELETE FROM subscriptions WHERE endpoint_id = ?1")?
                     .execute(params![id])?;
                 c.prepare_cached(
@@ -679,7 +670,7 @@ impl Store for SqliteStore {
         ws: &WorkspaceId,
         id: &EventId,
     ) -> Result<Option<(Event, Vec<DeliverySummary>)>> {
-        self.expand_for_read(Some(id.to_string())).await?;
+        self.expand_for_read(Which::Event(id.to_string())).await?;
         let (ws, id) = (ws.to_string(), id.to_string());
         self.engine
             .read(move |c| {
@@ -747,42 +738,7 @@ impl Store for SqliteStore {
         let r = self
             .engine
             .write(move |c| {
-                // Rows due at or before `after` are known to belong to skipped
-                // endpoints (see `due`): start reading after them.
-                let after = due.lock().expect("due lock").start(&exclude);
-                let mut rows: Vec<(Delivery, bool)> = if after.is_some_and(|a| a >= now.0) {
-                    Vec::new()
-                } else {
-                // One statement leases the batch and returns it; then one read
-                // per few hundred events, not one per delivery.
-                let mut inner = String::from(
-                    "SELECT id FROM deliveries WHERE status = 'pending' AND ready_at > ? AND ready_at <= ?",
-                );
-                let mut p = vec![
-                    SqlValue::Text(lease.owner.clone()),
-                    SqlValue::Integer(lease.until.0),
-                    SqlValue::Integer(after.unwrap_or(i64::MIN)),
-                    SqlValue::Integer(now.0),
-                ];
-                if !exclude.is_empty() {
-                    inner.push_str(" AND endpoint_id NOT IN (");
-                    inner.push_str(&vec!["?"; exclude.len()].join(","));
-                    inner.push(')');
-                    p.extend(exclude.iter().cloned().map(SqlValue::Text));
-                }
-                inner.push_str(" ORDER BY ready_at LIMIT ?");
-                p.push(SqlValue::Integer(i64::from(limit)));
-                let sql = format!(
-                    "UPDATE deliveries SET lease_owner = ?, ready_at = ? WHERE id IN ({inner}) RETURNING {DELIVERY_COLS}"
-                );
-                let rows: Vec<(Delivery, bool)> =
-                    query_all(c, &sql, params_from_iter(p), |r| Ok((delivery(r)?, r.get(10)?)))?;
-                let mut due = due.lock().expect("due lock");
-                for (d, _) in &rows {
-                    due.touch(lease.until.0, d.endpoint_id.as_str());
-                }
-                rows
-                };
+                let mut rows = claim_rows(c, now, &lease, limit, &exclude, &due)?;
                 // Then events published without a lease to many endpoints:
                 // their delivery rows are written now, leased to us.
                 let room = (limit as usize).saturating_sub(rows.len());
@@ -797,7 +753,8 @@ impl Store for SqliteStore {
                         .expect("due lock")
                         .exhausted(now.0, exclude, lease.until.0);
                 }
-                let mut event_ids: Vec<String> = rows.iter().map(|(d, _)| d.event_id.to_string()).collect();
+                let mut event_ids: Vec<String> =
+                    rows.iter().map(|(d, _)| d.event_id.to_string()).collect();
                 event_ids.sort_unstable();
                 event_ids.dedup();
                 let mut events: std::collections::HashMap<String, Arc<Event>> =
@@ -807,7 +764,9 @@ impl Store for SqliteStore {
                         "SELECT {EVENT_COLS} FROM events WHERE id IN ({})",
                         vec!["?"; chunk.len()].join(",")
                     );
-                    for ev in query_all(c, &sql, params_from_iter(chunk.iter()), |r| event_at(r, 0))? {
+                    for ev in
+                        query_all(c, &sql, params_from_iter(chunk.iter()), |r| event_at(r, 0))?
+                    {
                         events.insert(ev.id.to_string(), Arc::new(ev));
                     }
                 }
@@ -896,7 +855,7 @@ impl Store for SqliteStore {
         self.engine
             .write(move |c| {
                 // It may be a fan-out entry: rows first.
-                fanout::expand(c, Which::All, &due)?;
+                fanout::expand_which(c, &Which::Mentioning(id.clone()), &due)?;
                 let n = c
                     .prepare_cached(
                         "UPDATE deliveries SET manual = CASE WHEN status = 'pending' THEN manual ELSE 1 END, \
@@ -945,7 +904,8 @@ impl Store for SqliteStore {
         ws: &WorkspaceId,
         id: &DeliveryId,
     ) -> Result<Option<(Delivery, Vec<Attempt>)>> {
-        self.expand_for_read(None).await?;
+        self.expand_for_read(Which::Mentioning(id.to_string()))
+            .await?;
         let (ws, id) = (ws.to_string(), id.to_string());
         self.engine
             .read(move |c| {
@@ -1004,8 +964,12 @@ impl Store for SqliteStore {
         }
         let (sql, p) = page_sql(&select, p, page, "id");
         let limit = page.limit;
-        self.expand_for_read(filter.event_id.as_ref().map(|e| e.to_string()))
-            .await?;
+        let which = match (&filter.event_id, &filter.endpoint_id) {
+            (Some(ev), _) => Which::Event(ev.to_string()),
+            (None, Some(ep)) => Which::Mentioning(ep.to_string()),
+            (None, None) => Which::All,
+        };
+        self.expand_for_read(which).await?;
         self.engine
             .read(move |c| run_page(c, &sql, p, limit, delivery, |d| d.id.to_string()))
             .await
@@ -1143,6 +1107,52 @@ impl Store for SqliteStore {
     fn fanout_through_claims(&self) -> Option<usize> {
         Some(fanout::MIN_FANOUT)
     }
+}
+
+/// The claim's part that reads delivery rows: leases up to `limit` due rows
+/// of endpoints not in `exclude`, oldest first, in one statement.
+fn claim_rows(
+    c: &Connection,
+    now: Timestamp,
+    lease: &Lease,
+    limit: u32,
+    exclude: &[String],
+    due: &std::sync::Mutex<DueScan>,
+) -> Result<Vec<(Delivery, bool)>> {
+    // Rows due at or before `after` are known to belong to skipped
+    // endpoints (see `due`): start reading after them.
+    let after = due.lock().expect("due lock").start(exclude);
+    if after.is_some_and(|a| a >= now.0) {
+        return Ok(Vec::new());
+    }
+    let mut inner = String::from(
+        "SELECT id FROM deliveries WHERE status = 'pending' AND ready_at > ? AND ready_at <= ?",
+    );
+    let mut p = vec![
+        SqlValue::Text(lease.owner.clone()),
+        SqlValue::Integer(lease.until.0),
+        SqlValue::Integer(after.unwrap_or(i64::MIN)),
+        SqlValue::Integer(now.0),
+    ];
+    if !exclude.is_empty() {
+        inner.push_str(" AND endpoint_id NOT IN (");
+        inner.push_str(&vec!["?"; exclude.len()].join(","));
+        inner.push(')');
+        p.extend(exclude.iter().cloned().map(SqlValue::Text));
+    }
+    inner.push_str(" ORDER BY ready_at LIMIT ?");
+    p.push(SqlValue::Integer(i64::from(limit)));
+    let sql = format!(
+        "UPDATE deliveries SET lease_owner = ?, ready_at = ? WHERE id IN ({inner}) RETURNING {DELIVERY_COLS}"
+    );
+    let rows: Vec<(Delivery, bool)> = query_all(c, &sql, params_from_iter(p), |r| {
+        Ok((delivery(r)?, r.get(10)?))
+    })?;
+    let mut due = due.lock().expect("due lock");
+    for (d, _) in &rows {
+        due.touch(lease.until.0, d.endpoint_id.as_str());
+    }
+    Ok(rows)
 }
 
 fn publish_one(

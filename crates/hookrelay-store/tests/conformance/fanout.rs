@@ -179,11 +179,33 @@ pub async fn fanout_deliveries_are_read_as_pending_deliveries(store: Arc<dyn Sto
     assert!(claim_ids(&*store, t(SEC), "node-b").await.is_empty());
 }
 
-pub async fn fanout_deliveries_are_found_by_id_alone(store: Arc<dyn Store>) {
+pub async fn fanout_deliveries_are_found_by_id_or_endpoint_alone(store: Arc<dyn Store>) {
     let (eps, ev, ids) = wide(&*store).await;
+    let refs: Vec<&Endpoint> = eps.iter().collect();
+    let (other, more) = publish(&*store, &ev.workspace_id, t(1), &refs).await;
     let (d, _) = get_delivery(&*store, &ev.workspace_id, &ids[3]).await;
-    assert_eq!(d.endpoint_id, eps[3].id);
-    assert_eq!(d.event_id, ev.id);
+    assert_eq!(
+        (d.endpoint_id, d.event_id),
+        (eps[3].id.clone(), ev.id.clone())
+    );
+    let by_endpoint = store
+        .list_deliveries(
+            &ev.workspace_id,
+            &DeliveryFilter {
+                endpoint_id: Some(eps[1].id.clone()),
+                ..DeliveryFilter::default()
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(by_endpoint.items.iter().map(|d| d.id.clone()).collect()),
+        sorted(vec![ids[1].clone(), more[1].clone()])
+    );
+    let (d, _) = get_delivery(&*store, &ev.workspace_id, &more[2]).await;
+    assert_eq!(d.event_id, other.id);
+    assert_eq!(claim_ids(&*store, t(SEC), "node-a").await.len(), 8);
 }
 
 pub async fn fanout_endpoint_deletion_cancels_unclaimed_deliveries(store: Arc<dyn Store>) {

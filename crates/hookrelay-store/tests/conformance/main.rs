@@ -146,7 +146,7 @@ macro_rules! conformance_tests {
             fanout::fanout_claims_leave_excluded_endpoints_due,
             fanout::fanout_claims_take_the_oldest_events_first,
             fanout::fanout_deliveries_are_read_as_pending_deliveries,
-            fanout::fanout_deliveries_are_found_by_id_alone,
+            fanout::fanout_deliveries_are_found_by_id_or_endpoint_alone,
             fanout::fanout_endpoint_deletion_cancels_unclaimed_deliveries,
             fanout::fanout_requeue_of_an_unclaimed_delivery_leases_it,
             fanout::fanout_purge_keeps_events_with_unclaimed_deliveries,
