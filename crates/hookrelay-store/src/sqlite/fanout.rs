@@ -48,31 +48,36 @@ pub(crate) fn wanted(ne: &NewEvent) -> bool {
     ne.deliveries.len() >= MIN_FANOUT
 }
 
+/// One entry of a fan-out row: id, endpoint, event type, API version.
+type Line<'a> = [&'a str; 4];
+
+/// Appends one entry to a `deliveries` column.
+fn push_line(s: &mut String, line: Line<'_>) {
+    for (i, f) in line.into_iter().enumerate() {
+        if i > 0 {
+            s.push('\t');
+        }
+        s.push_str(f);
+    }
+    s.push('\n');
+}
+
 /// The `deliveries` column of a fan-out row.
 pub(crate) fn encode(deliveries: &[NewDelivery]) -> String {
     let mut s = String::with_capacity(deliveries.len() * 96);
     for d in deliveries {
-        for (i, f) in [
-            d.id.as_str(),
-            d.endpoint_id.as_str(),
-            &d.event_type,
-            &d.api_version,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if i > 0 {
-                s.push('\t');
-            }
-            s.push_str(f);
-        }
-        s.push('\n');
+        push_line(
+            &mut s,
+            [
+                d.id.as_str(),
+                d.endpoint_id.as_str(),
+                &d.event_type,
+                &d.api_version,
+            ],
+        );
     }
     s
 }
-
-/// One entry of a fan-out row: id, endpoint, event type, API version.
-type Line<'a> = [&'a str; 4];
 
 fn decode(s: &str) -> Result<Vec<Line<'_>>> {
     s.lines()
@@ -171,13 +176,7 @@ fn write_rows(
     for [id, endpoint, event_type, version] in entries {
         let (ready, owner) = match (fate(endpoint), lease) {
             (Fate::Keep, _) => {
-                for (i, f) in [id, endpoint, event_type, version].into_iter().enumerate() {
-                    if i > 0 {
-                        kept.push('\t');
-                    }
-                    kept.push_str(f);
-                }
-                kept.push('\n');
+                push_line(&mut kept, [id, endpoint, event_type, version]);
                 n_kept += 1;
                 continue;
             }

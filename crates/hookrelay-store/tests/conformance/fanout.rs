@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
-use hookrelay_core::ids::DeliveryId;
+use hookrelay_core::ids::{DeliveryId, EndpointId};
 use hookrelay_core::model::{DeliveryStatus, Endpoint, Event};
-use hookrelay_store::{Backlog, DeliveryFilter, PageRequest, Store};
+use hookrelay_core::time::Timestamp;
+use hookrelay_store::{Backlog, DeliveryFilter, Lease, PageRequest, Store};
 
 use crate::support::*;
 
@@ -29,6 +30,17 @@ async fn wide(store: &dyn Store) -> (Vec<Endpoint>, Event, Vec<DeliveryId>) {
 fn sorted(mut v: Vec<DeliveryId>) -> Vec<DeliveryId> {
     v.sort();
     v
+}
+
+/// The ids a claim at `now` under `l`, skipping `skip`, gets; sorted.
+async fn claim_skipping(
+    store: &dyn Store,
+    now: Timestamp,
+    l: &Lease,
+    skip: &[EndpointId],
+) -> Vec<DeliveryId> {
+    let got = store.claim_due(now, l, 1_000, skip).await.unwrap();
+    sorted(got.into_iter().map(|d| d.delivery.id).collect())
 }
 
 pub async fn fanout_deliveries_are_claimed_within_the_limit(store: Arc<dyn Store>) {
@@ -92,24 +104,17 @@ pub async fn fanout_deliveries_are_claimed_within_the_limit(store: Arc<dyn Store
 pub async fn fanout_claims_leave_excluded_endpoints_due(store: Arc<dyn Store>) {
     let (eps, ev, ids) = wide(&*store).await;
     let l = lease("node-a", t(30 * SEC));
-    let got = store
-        .claim_due(t(SEC), &l, 1_000, &[eps[1].id.clone()])
-        .await
-        .unwrap();
+    let skip = [eps[1].id.clone()];
     assert_eq!(
-        sorted(got.into_iter().map(|d| d.delivery.id).collect()),
+        claim_skipping(&*store, t(SEC), &l, &skip).await,
         sorted(vec![ids[0].clone(), ids[2].clone(), ids[3].clone()])
     );
     // A second wide event while endpoint 1 is still skipped: the claim that
     // came up short must not make the next one miss it.
     let refs: Vec<&Endpoint> = eps.iter().collect();
     let (_, more) = publish(&*store, &ev.workspace_id, t(500), &refs).await;
-    let got = store
-        .claim_due(t(SEC), &l, 1_000, &[eps[1].id.clone()])
-        .await
-        .unwrap();
     assert_eq!(
-        sorted(got.into_iter().map(|d| d.delivery.id).collect()),
+        claim_skipping(&*store, t(SEC), &l, &skip).await,
         sorted(vec![more[0].clone(), more[2].clone(), more[3].clone()])
     );
     assert_eq!(
@@ -237,12 +242,8 @@ pub async fn fanout_requeue_of_an_unclaimed_delivery_leases_it(store: Arc<dyn St
     assert_eq!(got.delivery.id, ids[2]);
     assert_eq!(got.delivery.status, DeliveryStatus::Pending);
     assert_eq!(*got.event, ev);
-    let others = store
-        .claim_due(t(SEC), &lease("node-c", t(MIN)), 1_000, &[])
-        .await
-        .unwrap();
     assert_eq!(
-        sorted(others.into_iter().map(|d| d.delivery.id).collect()),
+        claim_skipping(&*store, t(SEC), &lease("node-c", t(MIN)), &[]).await,
         sorted(vec![ids[0].clone(), ids[1].clone(), ids[3].clone()])
     );
     assert!(claim_ids(&*store, t(31 * SEC - 1), "node-d")
