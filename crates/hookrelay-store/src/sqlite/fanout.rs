@@ -92,9 +92,10 @@ fn decode(s: &str) -> Result<Vec<Line<'_>>> {
         .collect()
 }
 
-/// Writes the event's fan-out row (in the publish's transaction) and tells
-/// the claim's memory that these endpoints have deliveries due.
-pub(crate) fn insert(c: &Connection, ne: &NewEvent, due: &std::sync::Mutex<DueScan>) -> Result<()> {
+/// Writes the event's fan-out row (in the publish's transaction). The
+/// claim's memory (`due`) is about delivery rows, so it hears of these
+/// deliveries only when [`write_rows`] writes them.
+pub(crate) fn insert(c: &Connection, ne: &NewEvent) -> Result<()> {
     let ev = &ne.event;
     c.prepare_cached(
         "INSERT INTO fanouts (event_id, workspace_id, created_at, test, n, deliveries) \
@@ -108,10 +109,6 @@ pub(crate) fn insert(c: &Connection, ne: &NewEvent, due: &std::sync::Mutex<DueSc
         ne.deliveries.len() as i64,
         encode(&ne.deliveries),
     ])?;
-    let mut due = due.lock().expect("due lock");
-    for d in &ne.deliveries {
-        due.touch(ev.created_at.0, d.endpoint_id.as_str());
-    }
     Ok(())
 }
 

@@ -1199,7 +1199,7 @@ fn publish_one(
     let mut ev = ev.clone();
     ev.delivery_count = ne.deliveries.len() as u32;
     if fanout::wanted(ne) {
-        fanout::insert(c, ne, due)?;
+        fanout::insert(c, ne)?;
         return Ok(Published::Created(ev));
     }
     let mut stmt = c.prepare_cached(

@@ -7,21 +7,27 @@
 
 use std::sync::Arc;
 
-use hookrelay_core::ids::{DeliveryId, EndpointId};
+use hookrelay_core::ids::{DeliveryId, EndpointId, WorkspaceId};
 use hookrelay_core::model::{DeliveryStatus, Endpoint, Event};
 use hookrelay_core::time::Timestamp;
 use hookrelay_store::{Backlog, DeliveryFilter, Lease, PageRequest, Store};
 
 use crate::support::*;
 
-/// Four endpoints, and an unleased event at `at` to all of them; the
-/// delivery ids follow the endpoints' order.
-async fn wide(store: &dyn Store) -> (Vec<Endpoint>, Event, Vec<DeliveryId>) {
+/// `n` endpoints of a new workspace.
+async fn endpoints(store: &dyn Store, n: i64) -> (WorkspaceId, Vec<Endpoint>) {
     let ws = workspace(store, "acme").await;
     let mut eps = Vec::new();
-    for i in 0..4 {
+    for i in 0..n {
         eps.push(add_endpoint(store, &ws, t(-DAY + i)).await);
     }
+    (ws, eps)
+}
+
+/// Four endpoints, and an unleased event at `T0` to all of them; the
+/// delivery ids follow the endpoints' order.
+async fn wide(store: &dyn Store) -> (Vec<Endpoint>, Event, Vec<DeliveryId>) {
+    let (ws, eps) = endpoints(store, 4).await;
     let refs: Vec<&Endpoint> = eps.iter().collect();
     let (ev, ids) = publish(store, &ws, t(0), &refs).await;
     (eps, ev, ids)
@@ -117,19 +123,27 @@ pub async fn fanout_claims_leave_excluded_endpoints_due(store: Arc<dyn Store>) {
         claim_skipping(&*store, t(SEC), &l, &skip).await,
         sorted(vec![more[0].clone(), more[2].clone(), more[3].clone()])
     );
+    // A third, written out as rows by a read before the next skipping
+    // claim: those rows are due before what that claim remembers.
+    let (third, last) = publish(&*store, &ev.workspace_id, t(600), &refs).await;
+    assert!(store
+        .get_event(&ev.workspace_id, &third.id)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        claim_skipping(&*store, t(SEC), &l, &skip).await,
+        sorted(vec![last[0].clone(), last[2].clone(), last[3].clone()])
+    );
     assert_eq!(
         claim_ids(&*store, t(SEC), "node-a").await,
-        sorted(vec![ids[1].clone(), more[1].clone()]),
+        sorted(vec![ids[1].clone(), more[1].clone(), last[1].clone()]),
         "the skipped endpoint's deliveries waited, due"
     );
 }
 
 pub async fn fanout_claims_take_the_oldest_events_first(store: Arc<dyn Store>) {
-    let ws = workspace(&*store, "acme").await;
-    let mut eps = Vec::new();
-    for i in 0..3 {
-        eps.push(add_endpoint(&*store, &ws, t(-DAY + i)).await);
-    }
+    let (ws, eps) = endpoints(&*store, 3).await;
     let refs: Vec<&Endpoint> = eps.iter().collect();
     // Published out of order; claimed by creation time.
     let (late, _) = publish(&*store, &ws, t(200), &refs).await;
@@ -279,11 +293,7 @@ pub async fn fanout_purge_keeps_events_with_unclaimed_deliveries(store: Arc<dyn 
 /// A publish given a lease leases what the backend does not send through
 /// claims, and leaves the rest due.
 pub async fn fanout_publish_with_a_lease_follows_fanout_through_claims(store: Arc<dyn Store>) {
-    let ws = workspace(&*store, "acme").await;
-    let mut eps = Vec::new();
-    for i in 0..4 {
-        eps.push(add_endpoint(&*store, &ws, t(-DAY + i)).await);
-    }
+    let (ws, eps) = endpoints(&*store, 4).await;
     let refs: Vec<&Endpoint> = eps.iter().collect();
     let ne = new_event(event(&ws, t(0)), &refs);
     let ids = sorted(ne.deliveries.iter().map(|d| d.id.clone()).collect());
