@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
@@ -70,9 +71,25 @@ where
 }
 
 /// What the writer thread receives.
-enum WriteJob {
+enum WriteKind {
     Once(OnceJob),
     Retry(Box<dyn RetryJob>),
+}
+
+/// Who waits for a write, which decides how long it may wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lane {
+    /// Someone is waiting for the answer (an API request): the write must
+    /// not queue behind the dispatcher's bulk work.
+    Foreground,
+    /// The delivery engine's bulk work (claims, outcomes, leases, purges),
+    /// with the number of rows it is expected to write.
+    Background { rows: usize },
+}
+
+struct WriteJob {
+    kind: WriteKind,
+    lane: Lane,
 }
 
 /// The most writes grouped into one transaction.
@@ -81,15 +98,16 @@ const MAX_GROUP: usize = 1024;
 /// and the group size at which it stops waiting.
 const LINGER: std::time::Duration = std::time::Duration::from_micros(300);
 const LINGER_BELOW: usize = 48;
-
-fn drain(rx: &mpsc::Receiver<WriteJob>, group: &mut Group) {
-    while group.len() < MAX_GROUP {
-        match rx.try_recv() {
-            Ok(job) => group.push(job),
-            Err(_) => break,
-        }
-    }
-}
+/// Background rows at which foreground writes waiting beside them get a
+/// transaction (and fsync) of their own first, instead of waiting for the
+/// bulk work to be written and synced with them.
+const SPLIT_ROWS: usize = 256;
+/// Background rows one transaction takes at most while foreground writes are
+/// arriving (one seen in the last [`FOREGROUND_RECENT`]), so that none waits
+/// long for the transaction in progress; a single larger write still runs
+/// whole. Otherwise a transaction takes everything that has arrived.
+const BACKGROUND_ROWS_PER_TX: usize = 512;
+const FOREGROUND_RECENT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The writes of one transaction, retryable ones apart.
 #[derive(Default)]
@@ -99,15 +117,105 @@ struct Group {
 }
 
 impl Group {
-    fn push(&mut self, job: WriteJob) {
+    fn push(&mut self, job: WriteKind) {
         match job {
-            WriteJob::Once(j) => self.once.push(j),
-            WriteJob::Retry(j) => self.retry.push(j),
+            WriteKind::Once(j) => self.once.push(j),
+            WriteKind::Retry(j) => self.retry.push(j),
         }
     }
 
     fn len(&self) -> usize {
         self.retry.len() + self.once.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn append(&mut self, other: &mut Group) {
+        self.retry.append(&mut other.retry);
+        self.once.append(&mut other.once);
+    }
+}
+
+/// What the writer has received and not yet written: foreground writes, and
+/// background writes in arrival order with their expected rows.
+#[derive(Default)]
+struct Pending {
+    foreground: Group,
+    background: std::collections::VecDeque<(WriteKind, usize)>,
+    background_rows: usize,
+    /// The last transaction held foreground writes alone: the next one
+    /// takes background work, so a steady stream of API writes cannot
+    /// starve the dispatcher.
+    split: bool,
+    last_foreground: Option<Instant>,
+}
+
+impl Pending {
+    fn push(&mut self, job: WriteJob, now: Instant) {
+        match job.lane {
+            Lane::Foreground => {
+                self.last_foreground = Some(now);
+                self.foreground.push(job.kind)
+            }
+            Lane::Background { rows } => {
+                self.background_rows += rows;
+                self.background.push_back((job.kind, rows));
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.foreground.len() + self.background.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the next transaction's writes. Foreground writes never wait for
+    /// more than the transaction in progress: when bulk background work is
+    /// pending beside them they go first, alone; otherwise they share the
+    /// transaction, and so do the foreground writes that arrive while a
+    /// split-off one runs. Background work is taken oldest first; while
+    /// foreground writes are arriving, only up to [`BACKGROUND_ROWS_PER_TX`]
+    /// rows of it, so each transaction stays short.
+    fn next(&mut self, now: Instant) -> Group {
+        let mut group = Group::default();
+        if !self.split && !self.foreground.is_empty() && self.background_rows >= SPLIT_ROWS {
+            self.split = true;
+            group.append(&mut self.foreground);
+            return group;
+        }
+        self.split = false;
+        group.append(&mut self.foreground);
+        let cap = match self.last_foreground {
+            Some(t) if now.saturating_duration_since(t) < FOREGROUND_RECENT => {
+                BACKGROUND_ROWS_PER_TX
+            }
+            _ => usize::MAX,
+        };
+        let mut rows = 0;
+        while let Some((_, r)) = self.background.front() {
+            if rows > 0 && rows + r > cap {
+                break;
+            }
+            rows += r;
+            let (job, _) = self.background.pop_front().expect("front exists");
+            group.push(job);
+        }
+        self.background_rows -= rows;
+        group
+    }
+}
+
+fn drain(rx: &mpsc::Receiver<WriteJob>, pending: &mut Pending) {
+    while pending.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(job) => pending.push(job, Instant::now()),
+            Err(_) => break,
+        }
     }
 }
 
@@ -203,6 +311,15 @@ impl Engine {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
+        self.write_in(Lane::Foreground, f).await
+    }
+
+    /// [`Engine::write`] in the given lane.
+    pub(crate) async fn write_in<R, F>(&self, lane: Lane, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<R>>();
         let job: OnceJob = Box::new(move |conn| {
             let result = in_savepoint(conn, f);
@@ -214,7 +331,10 @@ impl Engine {
                 let _ = tx.send(r);
             })
         });
-        self.submit(WriteJob::Once(job))?;
+        self.submit(WriteJob {
+            kind: WriteKind::Once(job),
+            lane,
+        })?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -225,17 +345,20 @@ impl Engine {
     /// retryable write in the group failed, `f` runs again with
     /// `isolated == true` inside a savepoint of its own, with the
     /// semantics of [`Engine::write`] (it may `ROLLBACK TO w`).
-    pub(crate) async fn write_retryable<R, F>(&self, f: F) -> Result<R>
+    pub(crate) async fn write_retryable<R, F>(&self, lane: Lane, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnMut(&Connection, bool) -> Result<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<R>>();
-        self.submit(WriteJob::Retry(Box::new(Retryable {
-            f,
-            result: None,
-            tx,
-        })))?;
+        self.submit(WriteJob {
+            kind: WriteKind::Retry(Box::new(Retryable {
+                f,
+                result: None,
+                tx,
+            })),
+            lane,
+        })?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -332,74 +455,160 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R>) 
 }
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
-    let mut group = Group::default();
+    let mut pending = Pending::default();
     let mut done: Vec<Done> = Vec::with_capacity(MAX_GROUP);
     let mut last_group = 0usize;
-    while let Ok(first) = rx.recv() {
-        group.push(first);
-        drain(&rx, &mut group);
+    loop {
+        if pending.is_empty() {
+            match rx.recv() {
+                Ok(job) => pending.push(job, Instant::now()),
+                Err(_) => break,
+            }
+        }
+        drain(&rx, &mut pending);
         // Under concurrent load (the last group was not alone), wait a moment
         // for more writes so one fsync serves more of them. A lone write
         // (light load) is committed at once.
-        if last_group > 1 && group.len() < LINGER_BELOW {
+        if last_group > 1 && pending.len() < LINGER_BELOW {
             let deadline = std::time::Instant::now() + LINGER;
-            while group.len() < LINGER_BELOW {
+            while pending.len() < LINGER_BELOW {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 if left.is_zero() {
                     break;
                 }
                 match rx.recv_timeout(left) {
                     Ok(job) => {
-                        group.push(job);
-                        drain(&rx, &mut group);
+                        pending.push(job, Instant::now());
+                        drain(&rx, &mut pending);
                     }
                     Err(_) => break,
                 }
             }
         }
+        let group = pending.next(Instant::now());
         last_group = group.len();
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            // Dropping the jobs tells each caller the write did not happen.
-            group = Group::default();
-            tracing::error!(error = %e, "sqlite: cannot begin a transaction");
-            continue;
-        }
-        // Retryable writes first, without savepoints; if one fails, start
-        // over with each of them in a savepoint of its own. The others run
-        // only after that, so none of them ever runs twice.
-        let mut failed = false;
-        for job in &mut group.retry {
-            if !job.run(&conn, false) {
-                failed = true;
-                break;
-            }
-        }
-        if failed {
-            let again = conn
-                .execute_batch("ROLLBACK")
-                .and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"));
-            if let Err(e) = again {
-                group = Group::default();
-                tracing::error!(error = %e, "sqlite: cannot restart a transaction");
-                continue;
-            }
-            for job in &mut group.retry {
-                job.run(&conn, true);
-            }
-        }
-        for job in group.once.drain(..) {
-            done.push(job(&conn));
-        }
-        let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
-        if commit.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for job in group.retry.drain(..) {
-            job.finish(commit.as_ref().map(|_| ()));
-        }
-        for d in done.drain(..) {
-            d(commit.as_ref().map(|_| ()));
-        }
+        run_group(&conn, group, &mut done);
     }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// Runs one group of writes in one transaction and reports each result once
+/// it has committed (or failed to).
+fn run_group(conn: &Connection, mut group: Group, done: &mut Vec<Done>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs tells each caller the write did not happen.
+        tracing::error!(error = %e, "sqlite: cannot begin a transaction");
+        return;
+    }
+    // Retryable writes first, without savepoints; if one fails, start
+    // over with each of them in a savepoint of its own. The others run
+    // only after that, so none of them ever runs twice.
+    let mut failed = false;
+    for job in &mut group.retry {
+        if !job.run(conn, false) {
+            failed = true;
+            break;
+        }
+    }
+    if failed {
+        let again = conn
+            .execute_batch("ROLLBACK")
+            .and_then(|()| conn.execute_batch("BEGIN IMMEDIATE"));
+        if let Err(e) = again {
+            tracing::error!(error = %e, "sqlite: cannot restart a transaction");
+            return;
+        }
+        for job in &mut group.retry {
+            job.run(conn, true);
+        }
+    }
+    for job in group.once.drain(..) {
+        done.push(job(conn));
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
+    if commit.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for job in group.retry.drain(..) {
+        job.finish(commit.as_ref().map(|_| ()));
+    }
+    for d in done.drain(..) {
+        d(commit.as_ref().map(|_| ()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Log = Arc<Mutex<Vec<&'static str>>>;
+
+    fn job(log: &Log, name: &'static str, lane: Lane) -> WriteJob {
+        let log = log.clone();
+        WriteJob {
+            kind: WriteKind::Once(Box::new(move |_| {
+                log.lock().unwrap().push(name);
+                Box::new(|_| {})
+            })),
+            lane,
+        }
+    }
+
+    fn bg(rows: usize) -> Lane {
+        Lane::Background { rows }
+    }
+
+    /// The writes of the next transaction, by name, in the order they run.
+    fn next(p: &mut Pending, log: &Log, now: Instant) -> Vec<&'static str> {
+        let conn = Connection::open_in_memory().unwrap();
+        for j in p.next(now).once {
+            let _ = j(&conn);
+        }
+        std::mem::take(&mut *log.lock().unwrap())
+    }
+
+    #[test]
+    fn api_writes_beside_bulk_work_commit_first_alone_then_with_it() {
+        let (log, mut p, now) = (Log::default(), Pending::default(), Instant::now());
+        p.push(job(&log, "claim", bg(SPLIT_ROWS)), now);
+        p.push(job(&log, "publish", Lane::Foreground), now);
+        assert_eq!(next(&mut p, &log, now), ["publish"]);
+        // Those that arrive meanwhile join the bulk work: API writes never
+        // starve it.
+        p.push(job(&log, "publish 2", Lane::Foreground), now);
+        assert_eq!(next(&mut p, &log, now), ["publish 2", "claim"]);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn api_writes_share_a_transaction_with_light_background_work() {
+        let (log, mut p, now) = (Log::default(), Pending::default(), Instant::now());
+        p.push(job(&log, "outcomes", bg(SPLIT_ROWS - 1)), now);
+        p.push(job(&log, "publish", Lane::Foreground), now);
+        assert_eq!(next(&mut p, &log, now), ["publish", "outcomes"]);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn bulk_work_is_cut_into_short_transactions_only_while_api_writes_arrive() {
+        let (log, mut p, now) = (Log::default(), Pending::default(), Instant::now());
+        let half = BACKGROUND_ROWS_PER_TX / 2;
+        p.push(job(&log, "publish", Lane::Foreground), now);
+        for name in ["a", "b", "c"] {
+            p.push(job(&log, name, bg(half)), now);
+        }
+        p.push(job(&log, "huge", bg(4 * BACKGROUND_ROWS_PER_TX)), now);
+        p.push(job(&log, "d", bg(half)), now);
+        assert_eq!(next(&mut p, &log, now), ["publish"]);
+        assert_eq!(next(&mut p, &log, now), ["a", "b"]);
+        assert_eq!(next(&mut p, &log, now), ["c"]);
+        // One write bigger than the bound still runs, whole and alone.
+        assert_eq!(next(&mut p, &log, now), ["huge"]);
+        // Once the API has been quiet a while, the rest goes in one.
+        p.push(job(&log, "e", bg(half)), now);
+        p.push(job(&log, "f", bg(half)), now);
+        let later = now + FOREGROUND_RECENT;
+        assert_eq!(next(&mut p, &log, later), ["d", "e", "f"]);
+        assert!(p.is_empty());
+    }
 }

@@ -29,7 +29,7 @@ mod fanout;
 mod rows;
 
 use due::DueScan;
-use engine::Engine;
+use engine::{Engine, Lane};
 use fanout::Which;
 use rows::*;
 
@@ -625,7 +625,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Result<Published>>> {
         let due = self.due.clone();
         self.engine
-            .write_retryable(move |c, isolated| {
+            .write_retryable(Lane::Foreground, move |c, isolated| {
                 let mut out = Vec::with_capacity(events.len());
                 if !isolated {
                     // First run, no savepoints: any failure sends the whole
@@ -732,72 +732,51 @@ impl Store for SqliteStore {
         limit: u32,
         exclude: &[EndpointId],
     ) -> Result<Vec<DueDelivery>> {
-        let lease = lease.clone();
-        let exclude: Vec<String> = exclude.iter().map(|e| e.to_string()).collect();
-        let due = self.due.clone();
-        let r = self
-            .engine
-            .write(move |c| {
-                let mut rows = claim_rows(c, now, &lease, limit, &exclude, &due)?;
-                // Then events published without a lease to many endpoints:
-                // their delivery rows are written now, leased to us.
-                let room = (limit as usize).saturating_sub(rows.len());
-                if room > 0 {
-                    let fresh = fanout::claim(c, now.0, &lease, room, &exclude, &due)?;
-                    rows.extend(fresh.into_iter().map(|d| (d, false)));
-                }
-                if rows.len() < limit as usize {
-                    // Every fan-out row due was written out above, so the
-                    // claim's finding holds for them too.
-                    due.lock()
-                        .expect("due lock")
-                        .exhausted(now.0, exclude, lease.until.0);
-                }
-                let mut event_ids: Vec<String> =
-                    rows.iter().map(|(d, _)| d.event_id.to_string()).collect();
-                event_ids.sort_unstable();
-                event_ids.dedup();
-                let mut events: std::collections::HashMap<String, Arc<Event>> =
-                    std::collections::HashMap::with_capacity(event_ids.len());
-                for chunk in event_ids.chunks(500) {
-                    let sql = format!(
-                        "SELECT {EVENT_COLS} FROM events WHERE id IN ({})",
-                        vec!["?"; chunk.len()].join(",")
-                    );
-                    for ev in
-                        query_all(c, &sql, params_from_iter(chunk.iter()), |r| event_at(r, 0))?
-                    {
-                        events.insert(ev.id.to_string(), Arc::new(ev));
-                    }
-                }
-                let mut out = Vec::with_capacity(rows.len());
-                for (d, manual) in rows {
-                    if let Some(ev) = events.get(d.event_id.as_str()) {
-                        out.push(DueDelivery {
-                            event: ev.clone(),
-                            delivery: d,
-                            manual,
-                        });
-                    }
-                }
-                // Oldest first, as the table hands them out.
-                out.sort_by_key(|d| (d.delivery.next_attempt_at, d.delivery.id.clone()));
-                Ok(out)
-            })
-            .await;
-        if r.is_err() {
-            // The transaction may not have committed: what it learned is void.
-            self.due.lock().expect("due lock").forget();
+        let exclude: Arc<Vec<String>> = Arc::new(exclude.iter().map(|e| e.to_string()).collect());
+        // Pieces of at most CLAIM_PIECE rows, each a write of its own, all
+        // queued at once: the writer may commit between them, so an API
+        // write waiting beside a large claim waits for one piece of it.
+        let mut pieces = Vec::new();
+        let mut left = limit;
+        while left > 0 {
+            let n = left.min(CLAIM_PIECE);
+            left -= n;
+            let (lease, exclude, due) = (lease.clone(), exclude.clone(), self.due.clone());
+            pieces.push(
+                self.engine
+                    .write_in(Lane::Background { rows: n as usize }, move |c| {
+                        claim_piece(c, now, &lease, n, &exclude, &due)
+                    }),
+            );
         }
-        r
+        let mut out = Vec::with_capacity(limit as usize);
+        let mut failed = None;
+        for r in futures::future::join_all(pieces).await {
+            match r {
+                Ok(rows) => out.extend(rows),
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            // A piece's transaction may not have committed: what it learned
+            // is void. The pieces that did commit are handed out all the same
+            // (their leases are taken); a claim with none fails.
+            self.due.lock().expect("due lock").forget();
+            if out.is_empty() {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "sqlite: part of a claim failed");
+        }
+        Ok(out)
     }
 
     async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()> {
         let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         let lease = lease.clone();
         let due = self.due.clone();
+        let rows = ids.len();
         self.engine
-            .write(move |c| {
+            .write_in(Lane::Background { rows }, move |c| {
                 let mut stmt = c.prepare_cached(
                     "UPDATE deliveries SET ready_at = ?3 WHERE id = ?1 AND lease_owner = ?2 AND status = 'pending'",
                 )?;
@@ -814,8 +793,9 @@ impl Store for SqliteStore {
         let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         let owner = owner.to_owned();
         let due = self.due.clone();
+        let rows = ids.len();
         self.engine
-            .write(move |c| {
+            .write_in(Lane::Background { rows }, move |c| {
                 let mut stmt = c.prepare_cached(
                     "UPDATE deliveries SET lease_owner = NULL, ready_at = COALESCE(next_attempt_at, ready_at) \
                      WHERE id = ?1 AND lease_owner = ?2 RETURNING ready_at, endpoint_id, status",
@@ -835,11 +815,24 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_outcomes(&self, outcomes: Vec<Outcome>) -> Result<()> {
-        let due = self.due.clone();
-        self.engine
-            .write_retryable(move |c, _| record_outcomes(c, &outcomes, &due))
+    async fn record_outcomes(&self, mut outcomes: Vec<Outcome>) -> Result<()> {
+        // In pieces queued at once, like claims (see `claim_due`).
+        let mut pieces = Vec::new();
+        while !outcomes.is_empty() {
+            let rest = outcomes.split_off(outcomes.len().min(OUTCOME_PIECE));
+            let piece = std::mem::replace(&mut outcomes, rest);
+            let due = self.due.clone();
+            pieces.push(
+                self.engine
+                    .write_retryable(Lane::Background { rows: piece.len() }, move |c, _| {
+                        record_outcomes(c, &piece, &due)
+                    }),
+            );
+        }
+        futures::future::join_all(pieces)
             .await
+            .into_iter()
+            .collect()
     }
 
     async fn requeue_delivery(
@@ -1002,7 +995,7 @@ impl Store for SqliteStore {
             let dcut = dcut.clone();
             let (d, a) = self
                 .engine
-                .write(move |c| {
+                .write_in(Lane::Background { rows: 2000 }, move |c| {
                     let ids: Vec<String> = query_all(
                         c,
                         "SELECT id FROM deliveries WHERE id < ?1 AND status != 'pending' LIMIT 2000",
@@ -1029,7 +1022,7 @@ impl Store for SqliteStore {
             let ecut = ecut.clone();
             let n = self
                 .engine
-                .write(move |c| {
+                .write_in(Lane::Background { rows: 2000 }, move |c| {
                     let n = c
                         .prepare_cached(
                             "DELETE FROM events WHERE id IN (SELECT id FROM events e WHERE e.id < ?1 AND NOT EXISTS \
@@ -1111,6 +1104,65 @@ impl Store for SqliteStore {
 
 /// The claim's part that reads delivery rows: leases up to `limit` due rows
 /// of endpoints not in `exclude`, oldest first, in one statement.
+/// The rows one claim writes at most in one write (see `claim_due`).
+const CLAIM_PIECE: u32 = 256;
+/// The outcomes recorded at most in one write.
+const OUTCOME_PIECE: usize = 256;
+
+/// One piece of a claim: due delivery rows first, then fan-out entries,
+/// written as leased rows; with their events, oldest first.
+fn claim_piece(
+    c: &Connection,
+    now: Timestamp,
+    lease: &Lease,
+    limit: u32,
+    exclude: &[String],
+    due: &std::sync::Mutex<DueScan>,
+) -> Result<Vec<DueDelivery>> {
+    let mut rows = claim_rows(c, now, lease, limit, exclude, due)?;
+    // Then events published without a lease to many endpoints:
+    // their delivery rows are written now, leased to us.
+    let room = (limit as usize).saturating_sub(rows.len());
+    if room > 0 {
+        let fresh = fanout::claim(c, now.0, lease, room, exclude, due)?;
+        rows.extend(fresh.into_iter().map(|d| (d, false)));
+    }
+    if rows.len() < limit as usize {
+        // Every fan-out row due was written out above, so the
+        // claim's finding holds for them too.
+        due.lock()
+            .expect("due lock")
+            .exhausted(now.0, exclude.to_vec(), lease.until.0);
+    }
+    let mut event_ids: Vec<String> = rows.iter().map(|(d, _)| d.event_id.to_string()).collect();
+    event_ids.sort_unstable();
+    event_ids.dedup();
+    let mut events: std::collections::HashMap<String, Arc<Event>> =
+        std::collections::HashMap::with_capacity(event_ids.len());
+    for chunk in event_ids.chunks(500) {
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events WHERE id IN ({})",
+            vec!["?"; chunk.len()].join(",")
+        );
+        for ev in query_all(c, &sql, params_from_iter(chunk.iter()), |r| event_at(r, 0))? {
+            events.insert(ev.id.to_string(), Arc::new(ev));
+        }
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for (d, manual) in rows {
+        if let Some(ev) = events.get(d.event_id.as_str()) {
+            out.push(DueDelivery {
+                event: ev.clone(),
+                delivery: d,
+                manual,
+            });
+        }
+    }
+    // Oldest first, as the table hands them out.
+    out.sort_by_key(|d| (d.delivery.next_attempt_at, d.delivery.id.clone()));
+    Ok(out)
+}
+
 fn claim_rows(
     c: &Connection,
     now: Timestamp,

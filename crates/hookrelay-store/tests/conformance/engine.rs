@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use hookrelay_core::ids::DeliveryId;
 use hookrelay_core::model::{Attempt, DeliveryStatus, DisabledReason, EndpointStatus};
+use hookrelay_core::time::Timestamp;
 use hookrelay_store::{EndpointEffect, EndpointFilter, Outcome, Store};
 
 use crate::support::*;
@@ -925,4 +926,83 @@ pub async fn re_enabling_clears_the_failure_record(store: Arc<dyn Store>) {
     let got = get_endpoint(&*store, &e).await;
     assert_eq!(got.status, EndpointStatus::Enabled);
     assert_eq!(got.failing_since, None);
+}
+
+/// Claims and outcome batches bigger than the store's own write units
+/// (SQLite splits both into pieces that may commit apart) behave as one:
+/// exactly the limit, oldest first, each delivery once, every outcome kept.
+pub async fn large_claims_and_outcome_batches_act_as_one(store: Arc<dyn Store>) {
+    let ws = workspace(&*store, "acme").await;
+    let mut eps = Vec::new();
+    for i in 0..3 {
+        eps.push(add_endpoint(&*store, &ws, t(-DAY + i)).await);
+    }
+    let refs: Vec<&hookrelay_core::model::Endpoint> = eps.iter().collect();
+    // 300 events to one endpoint, then 100 (newer) to all three: 600 due.
+    let narrow: Vec<_> = (0..300)
+        .map(|i| new_event(event(&ws, t(i - 1_000)), &refs[i as usize % 3..][..1]))
+        .collect();
+    let wide: Vec<_> = (0..100)
+        .map(|i| new_event(event(&ws, t(i - 500)), &refs))
+        .collect();
+    let mut by_age: Vec<(Timestamp, DeliveryId, hookrelay_core::ids::EndpointId)> = Vec::new();
+    for batch in [narrow, wide] {
+        for ne in &batch {
+            for d in &ne.deliveries {
+                by_age.push((ne.event.created_at, d.id.clone(), d.endpoint_id.clone()));
+            }
+        }
+        let out = store.publish(batch, None).await.unwrap();
+        assert!(out.iter().all(|r| r.is_ok()));
+    }
+    by_age.sort();
+    let l = lease("node-a", t(MIN));
+    // 300 narrow + 83 of the wide events: the first claim ends on an
+    // event's boundary, so "oldest first" has one answer on every backend.
+    let first = store.claim_due(t(0), &l, 549, &[]).await.unwrap();
+    let second = store.claim_due(t(0), &l, 1_000, &[]).await.unwrap();
+    assert!(store
+        .claim_due(t(0), &l, 1_000, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    let ids = |v: &[hookrelay_store::DueDelivery]| {
+        sorted(v.iter().map(|d| d.delivery.id.clone()).collect())
+    };
+    let oldest: Vec<DeliveryId> = by_age.iter().map(|(_, id, _)| id.clone()).collect();
+    assert_eq!(
+        ids(&first),
+        sorted(oldest[..549].to_vec()),
+        "the oldest 549"
+    );
+    assert_eq!(ids(&second), sorted(oldest[549..].to_vec()), "the rest");
+    assert!(first
+        .iter()
+        .chain(&second)
+        .all(|d| d.event.id == d.delivery.event_id));
+    // One batch of 600 outcomes: every one recorded.
+    let outcomes = by_age
+        .iter()
+        .map(|(_, id, ep)| {
+            outcome(
+                id,
+                ep,
+                t(SEC),
+                Some(204),
+                DeliveryStatus::Succeeded,
+                1,
+                None,
+            )
+        })
+        .collect();
+    store.record_outcomes(outcomes).await.unwrap();
+    assert_eq!(store.backlog().await.unwrap().pending, 0);
+    for (_, id, _) in by_age.iter().step_by(37).chain(by_age.last()) {
+        let (d, attempts) = get_delivery(&*store, &ws, id).await;
+        assert_eq!(
+            (d.status, d.attempt_count, attempts.len()),
+            (DeliveryStatus::Succeeded, 1, 1),
+            "{id}"
+        );
+    }
 }
