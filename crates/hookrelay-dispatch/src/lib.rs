@@ -61,7 +61,8 @@ pub struct DispatchConfig {
     pub max_in_flight: usize,
     /// Attempts in flight at once to one endpoint.
     pub endpoint_concurrency: usize,
-    /// Deliveries held in memory (queued or in flight); beyond this they wait in the store.
+    /// Deliveries held in memory (queued, in flight, or with their outcome
+    /// not yet written); beyond this they wait in the store.
     pub max_held: usize,
     /// Deliveries held in memory for one endpoint.
     pub max_held_per_endpoint: usize,
@@ -193,7 +194,7 @@ impl Dispatcher {
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
         let scheduler = tokio::spawn(scheduler::run(shared.clone(), rx, out_tx));
-        let recorder = tokio::spawn(recorder::run(shared.clone(), out_rx));
+        let recorder = tokio::spawn(recorder::run(shared.clone(), out_rx, tx.downgrade()));
         let poller = tokio::spawn(poller(shared.clone(), tx.clone(), stop.clone()));
         let keeper = tokio::spawn(lease_keeper(shared.clone(), stop.clone()));
         let d = Dispatcher {

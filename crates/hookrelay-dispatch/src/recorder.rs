@@ -1,5 +1,7 @@
 //! The recorder: writes attempt outcomes to the store in batches (one
-//! transaction for everything that finished meanwhile), and refreshes the
+//! transaction for everything that finished meanwhile), tells the scheduler
+//! when it is done with them (until then they count as held, so outcomes
+//! waiting for a busy store cannot pile up without bound), and refreshes the
 //! directory when an outcome disabled an endpoint.
 
 use std::sync::Arc;
@@ -7,11 +9,16 @@ use std::sync::Arc;
 use hookrelay_store::{EndpointEffect, Outcome};
 use tokio::sync::mpsc;
 
+use crate::scheduler::Msg;
 use crate::Shared;
 
 const MAX_BATCH: usize = 2048;
 
-pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Outcome>) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Outcome>,
+    scheduler: mpsc::WeakUnboundedSender<Msg>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let disabled: Vec<_> = batch
@@ -20,9 +27,16 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Out
             .map(|o| o.endpoint_id.clone())
             .collect();
         let outcomes = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
-        if let Err(e) = shared.store.record_outcomes(outcomes).await {
-            // The deliveries stay leased; when the lease runs out they are
-            // attempted again (at least once, never lost).
+        let ids = outcomes.iter().map(|o| o.delivery_id.clone()).collect();
+        let written = shared.store.record_outcomes(outcomes).await;
+        // Settled either way; the scheduler may be gone at shutdown.
+        if let Some(s) = scheduler.upgrade() {
+            let _ = s.send(Msg::Recorded(ids));
+        }
+        if let Err(e) = written {
+            // The deliveries stay leased (and no longer renewed); when the
+            // lease runs out they are attempted again (at least once, never
+            // lost).
             tracing::error!(error = %e, "recording attempt outcomes failed");
             continue;
         }

@@ -28,6 +28,10 @@ pub enum Msg {
     Room(oneshot::Sender<Room>),
     /// Stop: give back queued work, wait for attempts in flight.
     Shutdown(oneshot::Sender<()>),
+    /// The recorder is done with these deliveries' outcomes (written, or
+    /// failed to be written: then the lease runs out and they are attempted
+    /// again). Until then each still counts as held.
+    Recorded(Vec<DeliveryId>),
 }
 
 /// Free capacity, and endpoints whose queue is full (the poller skips them).
@@ -113,9 +117,17 @@ struct State {
     runnable: VecDeque<EndpointId>,
     runnable_set: HashSet<EndpointId>,
     timers: BTreeMap<Instant, Vec<EndpointId>>,
-    attempts: JoinSet<(EndpointId, DeliveryId, Option<bool>)>,
+    /// Attempt tasks; each ends with its outcome, which `finished` hands to
+    /// the recorder.
+    attempts: JoinSet<Outcome>,
     in_flight: usize,
+    /// Deliveries queued, in flight, or finished with their outcome not yet
+    /// recorded: outcomes wait for the store's writer, so counting them
+    /// keeps memory bounded (and their leases renewed) when the writer
+    /// falls behind.
     held: usize,
+    /// Finished attempts whose outcome the recorder has not yet settled.
+    unrecorded: HashSet<DeliveryId>,
     /// The poller stopped because nothing more could be held: wake it when
     /// half of that room is free again.
     capped: bool,
@@ -140,6 +152,7 @@ pub(crate) async fn run(
         attempts: JoinSet::new(),
         in_flight: 0,
         held: 0,
+        unrecorded: HashSet::new(),
         capped: false,
         shutting_down: false,
     };
@@ -151,6 +164,7 @@ pub(crate) async fn run(
             msg = rx.recv() => match msg {
                 Some(Msg::Jobs(jobs)) => st.accept(jobs),
                 Some(Msg::Room(reply)) => { let _ = reply.send(st.room()); }
+                Some(Msg::Recorded(ids)) => st.recorded(ids),
                 Some(Msg::Shutdown(done)) => {
                     st.shutting_down = true;
                     st.give_back_queued();
@@ -167,19 +181,36 @@ pub(crate) async fn run(
                 }
             },
             Some(res) = st.attempts.join_next(), if !st.attempts.is_empty() => {
-                if let Ok((ep, id, ok)) = res {
-                    st.finished(&ep, &id, ok);
+                if let Ok(outcome) = res {
+                    st.finished(outcome);
                 }
             }
             _ = tokio::time::sleep_until(next_timer.unwrap_or_else(far_future)), if next_timer.is_some() => {
                 st.fire_timers();
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() && !st.attempts.is_empty() => {
-                // Grace is over: abandon attempts in flight and give their deliveries back.
+                // Grace is over: abandon attempts in flight and give their
+                // deliveries back (not those with an outcome on its way).
                 st.attempts.abort_all();
-                while st.attempts.join_next().await.is_some() {}
-                let ids: Vec<DeliveryId> = st.shared.held.lock().expect("held lock").drain().map(|(id, _)| id).collect();
-                st.held = 0;
+                while let Some(res) = st.attempts.join_next().await {
+                    // Those that finished before the abort are recorded.
+                    if let Ok(outcome) = res {
+                        st.finished(outcome);
+                    }
+                }
+                let ids: Vec<DeliveryId> = {
+                    let mut held = st.shared.held.lock().expect("held lock");
+                    let ids: Vec<DeliveryId> = held
+                        .keys()
+                        .filter(|id| !st.unrecorded.contains(*id))
+                        .cloned()
+                        .collect();
+                    for id in &ids {
+                        held.remove(id);
+                    }
+                    ids
+                };
+                st.held -= ids.len();
                 st.in_flight = 0;
                 if !ids.is_empty() {
                     let _ = st.shared.store.release(&ids, &st.shared.config.node_id).await;
@@ -348,22 +379,21 @@ impl State {
             q.in_flight += 1;
             self.in_flight += 1;
             let shared = self.shared.clone();
-            let out = self.out.clone();
-            self.attempts.spawn(async move {
-                let ep = job.delivery.endpoint_id.clone();
-                let id = job.delivery.id.clone();
-                let outcome = process(&shared, job).await;
-                let ok = outcome.attempt.as_ref().map(|a| a.succeeded());
-                let _ = out.send(outcome);
-                (ep, id, ok)
-            });
+            self.attempts
+                .spawn(async move { process(&shared, job).await });
         }
         if q.jobs.is_empty() && q.in_flight == 0 && !q.timer_armed {
             self.queues.remove(ep);
         }
     }
 
-    fn finished(&mut self, ep: &EndpointId, id: &DeliveryId, ok: Option<bool>) {
+    fn finished(&mut self, outcome: Outcome) {
+        let ep = &outcome.endpoint_id.clone();
+        let id = outcome.delivery_id.clone();
+        let ok = outcome.attempt.as_ref().map(|a| a.succeeded());
+        // Sent from here, not from the attempt's task, so that the recorder
+        // never settles an outcome the scheduler has not yet seen finish.
+        let _ = self.out.send(outcome);
         match ok {
             Some(true) => {
                 self.breakers.remove(ep);
@@ -389,12 +419,8 @@ impl State {
             None => {}
         }
         self.in_flight -= 1;
-        self.held -= 1;
-        self.shared.held.lock().expect("held lock").remove(id);
-        if self.capped && self.held <= self.shared.config.max_held / 2 {
-            self.capped = false;
-            self.shared.wake_poller.notify_one();
-        }
+        // Still held until the recorder settles its outcome (`recorded`).
+        self.unrecorded.insert(id);
         if let Some(q) = self.queues.get_mut(ep) {
             q.in_flight -= 1;
         }
@@ -405,6 +431,23 @@ impl State {
             };
             self.runnable_set.remove(&next);
             self.start(&next);
+        }
+    }
+
+    /// The recorder settled these outcomes: their deliveries leave memory.
+    fn recorded(&mut self, ids: Vec<DeliveryId>) {
+        {
+            let mut held = self.shared.held.lock().expect("held lock");
+            for id in &ids {
+                if self.unrecorded.remove(id) {
+                    held.remove(id);
+                    self.held -= 1;
+                }
+            }
+        }
+        if self.capped && self.held <= self.shared.config.max_held / 2 {
+            self.capped = false;
+            self.shared.wake_poller.notify_one();
         }
     }
 

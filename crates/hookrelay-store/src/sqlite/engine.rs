@@ -9,6 +9,13 @@
 //! every page the write touches into a sub-journal. If one of them fails,
 //! the writer rolls the whole transaction back and runs them all again, each
 //! in its own savepoint.
+//!
+//! Each write also has a [`Lane`]: API writes (foreground) must not wait for
+//! the delivery engine's bulk work (background: claims, outcomes, leases,
+//! purges). The writer decides which pending writes share the next
+//! transaction (`Pending::next`): foreground writes beside bulk work go
+//! first, alone; background work goes in short transactions while
+//! foreground writes keep arriving, and whole otherwise.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -105,7 +112,9 @@ const SPLIT_ROWS: usize = 256;
 /// Background rows one transaction takes at most while foreground writes are
 /// arriving (one seen in the last [`FOREGROUND_RECENT`]), so that none waits
 /// long for the transaction in progress; a single larger write still runs
-/// whole. Otherwise a transaction takes everything that has arrived.
+/// whole. Otherwise a transaction takes everything that has arrived. (Giving
+/// the background as many rows as the foreground wrote before was tried: see
+/// BENCHMARKS.md.)
 const BACKGROUND_ROWS_PER_TX: usize = 512;
 const FOREGROUND_RECENT: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -189,13 +198,13 @@ impl Pending {
             return group;
         }
         self.split = false;
-        group.append(&mut self.foreground);
         let cap = match self.last_foreground {
             Some(t) if now.saturating_duration_since(t) < FOREGROUND_RECENT => {
                 BACKGROUND_ROWS_PER_TX
             }
             _ => usize::MAX,
         };
+        group.append(&mut self.foreground);
         let mut rows = 0;
         while let Some((_, r)) = self.background.front() {
             if rows > 0 && rows + r > cap {

@@ -414,3 +414,58 @@ async fn deliveries_beyond_what_memory_holds_drain_without_waiting_for_a_poll() 
         .collect();
     assert_eq!(unique.len(), EVENTS);
 }
+
+/// The text of `/metrics`.
+async fn metrics(s: &TestServer) -> String {
+    s.http
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A delivery counts as held in memory (and keeps its lease renewed) until
+/// its outcome is written, not just until its attempt ends: outcomes wait for
+/// the store's writer, and counting them keeps memory bounded (the
+/// dispatcher takes no more work) when it falls behind.
+#[tokio::test]
+async fn a_delivery_stays_held_until_its_outcome_is_written() {
+    let s = TestServer::start().await;
+    let r = Receiver::start_replying(Reply::Delay(Duration::from_millis(300), 204)).await;
+    s.endpoint(
+        &format!("{}/x", r.url),
+        &["extract_run.processed"],
+        json!({}),
+    )
+    .await;
+    s.publish("extract_run.processed", json!({ "id": 1 })).await;
+    // While the endpoint takes its time, another connection takes the
+    // database's write lock: the outcome cannot be written until it goes.
+    let lock = rusqlite::Connection::open(s.db_path()).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let done = "hookrelay_delivery_outcomes_total{outcome=\"succeeded\"} 1";
+    let deadline = Instant::now() + WAIT;
+    while !metrics(&s).await.contains(done) {
+        assert!(Instant::now() < deadline, "the attempt never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The attempt has ended; its outcome waits for the writer.
+    for _ in 0..20 {
+        let text = metrics(&s).await;
+        assert!(text.contains("hookrelay_dispatch_held 1"), "{text}");
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    lock.execute_batch("ROLLBACK").unwrap();
+    let deadline = Instant::now() + WAIT;
+    while !metrics(&s).await.contains("hookrelay_dispatch_held 0") {
+        assert!(Instant::now() < deadline, "never released");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Released only once written.
+    let ds = s.deliveries("limit=10").await;
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0]["status"], "succeeded", "{}", ds[0]);
+}
