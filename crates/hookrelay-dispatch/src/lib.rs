@@ -93,7 +93,7 @@ impl Default for DispatchConfig {
             allow_private: false,
             default_schedule: hookrelay_core::retry::DEFAULT_SCHEDULE.to_vec(),
             jitter: hookrelay_core::retry::DEFAULT_JITTER,
-            max_in_flight: 1024,
+            max_in_flight: 256,
             endpoint_concurrency: 32,
             max_held: 20_000,
             max_held_per_endpoint: 5_000,

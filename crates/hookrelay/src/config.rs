@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// Attempts in flight at once per endpoint [default: 32].
     #[arg(long, env = "HOOKRELAY_ENDPOINT_CONCURRENCY")]
     pub endpoint_concurrency: Option<usize>,
+    /// Attempts in flight at once over all endpoints [default: 256].
+    #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
     /// Disable endpoints that have failed for this many hours [default: 120; 0 = never].
     #[arg(long, env = "HOOKRELAY_AUTO_DISABLE_HOURS")]
     pub auto_disable_hours: Option<u64>,
@@ -88,6 +91,7 @@ pub struct FileConfig {
     pub retention_days: Option<u32>,
     pub max_event_bytes: Option<usize>,
     pub endpoint_concurrency: Option<usize>,
+    pub max_in_flight: Option<usize>,
     pub auto_disable_hours: Option<u64>,
     pub catalog: Option<PathBuf>,
     pub log_format: Option<String>,
@@ -140,6 +144,7 @@ pub struct Settings {
     pub retention: Duration,
     pub max_event_bytes: usize,
     pub endpoint_concurrency: usize,
+    pub max_in_flight: usize,
     pub auto_disable_after: Duration,
     pub catalog: Option<PathBuf>,
     pub json_logs: bool,
@@ -170,6 +175,7 @@ impl Default for Settings {
             retention: Duration::from_secs(30 * 86_400),
             max_event_bytes: 1024 * 1024,
             endpoint_concurrency: 32,
+            max_in_flight: 256,
             auto_disable_after: Duration::from_secs(5 * 86_400),
             catalog: None,
             json_logs: false,
@@ -313,6 +319,11 @@ impl Settings {
                 .or(file.endpoint_concurrency)
                 .unwrap_or(d.endpoint_concurrency)
                 .max(1),
+            max_in_flight: args
+                .max_in_flight
+                .or(file.max_in_flight)
+                .unwrap_or(d.max_in_flight)
+                .max(1),
             auto_disable_after: Duration::from_secs(
                 args.auto_disable_hours
                     .or(file.auto_disable_hours)
@@ -371,7 +382,7 @@ mod tests {
         let path = dir.path().join("hookrelay.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:9999\"\nrequest_timeout = 7\nretry_schedule = [1, 2]\ndev = true\n",
+            "listen = \"127.0.0.1:9999\"\nrequest_timeout = 7\nretry_schedule = [1, 2]\ndev = true\nmax_in_flight = 64\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -385,6 +396,8 @@ mod tests {
         assert_eq!(s.retry_schedule, vec![1, 2]);
         assert!(s.dev && s.allow_private_destinations);
         assert_eq!(s.retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(s.max_in_flight, 64);
+        assert_eq!(s.endpoint_concurrency, 32, "a default");
     }
 
     #[test]

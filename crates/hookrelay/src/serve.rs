@@ -282,6 +282,7 @@ pub async fn run(
         allow_private: settings.allow_private_destinations,
         default_schedule: settings.retry_schedule.clone(),
         endpoint_concurrency: settings.endpoint_concurrency,
+        max_in_flight: settings.max_in_flight,
         auto_disable_after: settings.auto_disable_after,
         poll_interval: settings.poll_interval,
         signed_urls: Some(signed_urls.clone()),
