@@ -352,15 +352,7 @@ async fn a_failing_endpoint_is_paused_instead_of_hammered_and_resumes() {
         (10..=16).contains(&hits),
         "{hits} requests to the failing endpoint"
     );
-    let text = s
-        .http
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     assert!(
         text.contains("hookrelay_circuit_breaker_opened_total 1"),
         "{text}"
@@ -415,16 +407,13 @@ async fn deliveries_beyond_what_memory_holds_drain_without_waiting_for_a_poll() 
     assert_eq!(unique.len(), EVENTS);
 }
 
-/// The text of `/metrics`.
-async fn metrics(s: &TestServer) -> String {
-    s.http
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+/// Polls `/metrics` until it has `line` (panics after [`WAIT`]).
+async fn wait_for_metric(s: &TestServer, line: &str) {
+    let deadline = Instant::now() + WAIT;
+    while !s.metrics().await.contains(line) {
+        assert!(Instant::now() < deadline, "never seen: {line}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A delivery counts as held in memory (and keeps its lease renewed) until
@@ -446,24 +435,19 @@ async fn a_delivery_stays_held_until_its_outcome_is_written() {
     // database's write lock: the outcome cannot be written until it goes.
     let lock = rusqlite::Connection::open(s.db_path()).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let done = "hookrelay_delivery_outcomes_total{outcome=\"succeeded\"} 1";
-    let deadline = Instant::now() + WAIT;
-    while !metrics(&s).await.contains(done) {
-        assert!(Instant::now() < deadline, "the attempt never ended");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_metric(
+        &s,
+        "hookrelay_delivery_outcomes_total{outcome=\"succeeded\"} 1",
+    )
+    .await;
     // The attempt has ended; its outcome waits for the writer.
     for _ in 0..20 {
-        let text = metrics(&s).await;
+        let text = s.metrics().await;
         assert!(text.contains("hookrelay_dispatch_held 1"), "{text}");
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
     lock.execute_batch("ROLLBACK").unwrap();
-    let deadline = Instant::now() + WAIT;
-    while !metrics(&s).await.contains("hookrelay_dispatch_held 0") {
-        assert!(Instant::now() < deadline, "never released");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_metric(&s, "hookrelay_dispatch_held 0").await;
     // Released only once written.
     let ds = s.deliveries("limit=10").await;
     assert_eq!(ds.len(), 1);

@@ -328,13 +328,7 @@ async fn endpoints_that_keep_failing_are_disabled() {
         r.received().len() <= before + 1,
         "at most the attempt already in flight"
     );
-    let resp = s
-        .http
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap();
-    let text = resp.text().await.unwrap();
+    let text = s.metrics().await;
     assert!(
         text.contains("hookrelay_endpoints_auto_disabled_total 1"),
         "{text}"

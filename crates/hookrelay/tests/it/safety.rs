@@ -167,15 +167,7 @@ async fn health_readiness_metrics_and_openapi_answer() {
     s.publish("extract_run.processed", json!({"id": 1})).await;
     down.wait_for(1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let text = s
-        .http
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     for line in [
         "hookrelay_queue_depth 1",
         "hookrelay_delivery_outcomes_total{outcome=\"retrying\"} 1",

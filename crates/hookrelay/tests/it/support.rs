@@ -91,6 +91,18 @@ impl TestServer {
         }
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub fn db_path(&self) -> PathBuf {
         match &self.settings.database {
             Database::Sqlite(p) => p.clone(),
