@@ -3,7 +3,7 @@
 //! and a small pool of read connections (WAL lets them read while it writes).
 //!
 //! Each write in a group must stand or fall alone. Most writes get a
-//! savepoint of their own for that. The two hot ones, publishing and
+//! savepoint of their own for that. The hot ones, publishing, claiming and
 //! recording outcomes, are *retryable* (see [`Engine::write_retryable`]):
 //! they run first, without savepoints, because a savepoint makes SQLite copy
 //! every page the write touches into a sub-journal. If one of them fails,
@@ -619,5 +619,76 @@ mod tests {
         let later = now + FOREGROUND_RECENT;
         assert_eq!(next(&mut p, &log, later), ["d", "e", "f"]);
         assert!(p.is_empty());
+    }
+
+    /// A claim that ran in a group rolled back because of another write runs
+    /// again; its first run learned that nothing else was due, but the
+    /// rollback put back the rows it took, so the second run must not
+    /// believe it (it would claim nothing, and leave them unclaimed).
+    #[test]
+    fn a_claim_run_again_after_a_rollback_claims_what_the_rollback_put_back() {
+        use crate::sqlite::{claim_job, due::DueScan, migrate};
+        use hookrelay_core::time::Timestamp;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (id, workspace_id, event_type, payload, created_at, delivery_count)
+               VALUES ('evt_01JAAAAAAAAAAAAAAAAAAAAAAA', 'workspace_1', 'card.created', '{}', 1000, 3);",
+        )
+        .unwrap();
+        for i in 0..3 {
+            conn.execute(
+                "INSERT INTO deliveries (id, workspace_id, event_id, endpoint_id, event_type, api_version,
+                   status, next_attempt_at, ready_at, created_at, updated_at)
+                 VALUES (?1, 'workspace_1', 'evt_01JAAAAAAAAAAAAAAAAAAAAAAA', 'wh_1', 'card.created',
+                   '2024-01-01', 'pending', 1000, 1000, 1000, 1000)",
+                [format!("del_{i}")],
+            )
+            .unwrap();
+        }
+        let due = Arc::new(Mutex::new(DueScan::default()));
+        let lease = crate::Lease {
+            owner: "node".into(),
+            until: Timestamp(70_000),
+        };
+        let (claim_tx, mut claimed) = oneshot::channel();
+        let claim = Retryable {
+            f: claim_job(
+                Timestamp(2000),
+                lease,
+                10,
+                Arc::new(Vec::new()),
+                due.clone(),
+            ),
+            result: None,
+            tx: claim_tx,
+        };
+        let (fail_tx, mut failed) = oneshot::channel::<Result<()>>();
+        let failing = Retryable {
+            f: |_: &Connection, _| Err(StoreError::Conflict("this write fails".into())),
+            result: None,
+            tx: fail_tx,
+        };
+        let group = Group {
+            retry: vec![Box::new(claim), Box::new(failing)],
+            once: Vec::new(),
+        };
+        run_group(&conn, group, &mut Vec::new());
+        assert!(matches!(
+            failed.try_recv(),
+            Ok(Err(StoreError::Conflict(_)))
+        ));
+        let got = claimed.try_recv().unwrap().unwrap();
+        assert_eq!(got.len(), 3, "the second run claims all three");
+        let leased: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM deliveries WHERE lease_owner = 'node'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(leased, 3, "and their leases are committed");
     }
 }

@@ -736,18 +736,17 @@ impl Store for SqliteStore {
         // Pieces of at most CLAIM_PIECE rows, each a write of its own, all
         // queued at once: the writer may commit between them, so an API
         // write waiting beside a large claim waits for one piece of it.
+        //
+        // Each is a retryable write (see `claim_job`).
         let mut pieces = Vec::new();
         let mut left = limit;
         while left > 0 {
             let n = left.min(CLAIM_PIECE);
             left -= n;
-            let (lease, exclude, due) = (lease.clone(), exclude.clone(), self.due.clone());
-            pieces.push(
-                self.engine
-                    .write_in(Lane::Background { rows: n as usize }, move |c| {
-                        claim_piece(c, now, &lease, n, &exclude, &due)
-                    }),
-            );
+            pieces.push(self.engine.write_retryable(
+                Lane::Background { rows: n as usize },
+                claim_job(now, lease.clone(), n, exclude.clone(), self.due.clone()),
+            ));
         }
         let mut out = Vec::with_capacity(limit as usize);
         let mut failed = None;
@@ -1111,6 +1110,27 @@ const OUTCOME_PIECE: usize = 256;
 
 /// One piece of a claim: due delivery rows first, then fan-out entries,
 /// written as leased rows; with their events, oldest first.
+/// One piece of a claim, as a retryable write. A claim writes a row per
+/// delivery (a fan-out entry written out, or a lease taken): in a savepoint
+/// SQLite would copy every page it touches into the sub-journal, so claims
+/// run without one. A second run means the first was rolled back, and with
+/// it the rows that run read, so what it taught `due` is void: the second
+/// run forgets it first.
+fn claim_job(
+    now: Timestamp,
+    lease: Lease,
+    limit: u32,
+    exclude: Arc<Vec<String>>,
+    due: Arc<std::sync::Mutex<DueScan>>,
+) -> impl FnMut(&Connection, bool) -> Result<Vec<DueDelivery>> + Send + 'static {
+    move |c, rerun| {
+        if rerun {
+            due.lock().expect("due lock").forget();
+        }
+        claim_piece(c, now, &lease, limit, &exclude, &due)
+    }
+}
+
 fn claim_piece(
     c: &Connection,
     now: Timestamp,
