@@ -297,6 +297,51 @@ async fn a_hanging_endpoint_does_not_delay_another() {
     );
 }
 
+/// CPU time (ns) used so far by this process's threads named `prefix…`.
+#[cfg(target_os = "linux")]
+fn cpu_of_threads(prefix: &str) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.starts_with(prefix) {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// Attempts run on the dispatcher's own runtime, so they never queue with
+/// API requests for the same worker threads (ARCHITECTURE.md, step 5). This
+/// test's server answers its API on the test's own runtime; the attempts'
+/// CPU shows up on threads named `hr-dispatch`.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn attempts_run_on_the_dispatchers_own_threads() {
+    let s = TestServer::start().await;
+    let r = Receiver::start().await;
+    s.endpoint(
+        &format!("{}/hook", r.url),
+        &["extract_run.processed"],
+        json!({}),
+    )
+    .await;
+    let before = cpu_of_threads("hr-dispatch");
+    for i in 0..100 {
+        s.publish("extract_run.processed", json!({"id": i})).await;
+    }
+    r.wait_for(100, WAIT).await;
+    let used = cpu_of_threads("hr-dispatch") - before;
+    assert!(
+        used >= 1_000_000,
+        "100 attempts took {used} ns on the dispatcher's threads"
+    );
+}
+
 #[tokio::test]
 async fn rate_limits_space_out_deliveries() {
     let s = TestServer::start().await;
