@@ -1108,8 +1108,6 @@ const CLAIM_PIECE: u32 = 256;
 /// The outcomes recorded at most in one write.
 const OUTCOME_PIECE: usize = 256;
 
-/// One piece of a claim: due delivery rows first, then fan-out entries,
-/// written as leased rows; with their events, oldest first.
 /// One piece of a claim, as a retryable write. A claim writes a row per
 /// delivery (a fan-out entry written out, or a lease taken): in a savepoint
 /// SQLite would copy every page it touches into the sub-journal, so claims
@@ -1131,6 +1129,8 @@ fn claim_job(
     }
 }
 
+/// One piece of a claim: due delivery rows first, then fan-out entries,
+/// written as leased rows; with their events, oldest first.
 fn claim_piece(
     c: &Connection,
     now: Timestamp,
