@@ -3,10 +3,11 @@
 //! and a small pool of read connections (WAL lets them read while it writes).
 //!
 //! Each write in a group must stand or fall alone. Most writes get a
-//! savepoint of their own for that. The hot ones, publishing, claiming and
-//! recording outcomes, are *retryable* (see [`Engine::write_retryable`]):
-//! they run first, without savepoints, because a savepoint makes SQLite copy
-//! every page the write touches into a sub-journal. If one of them fails,
+//! savepoint of their own for that. The hot ones, publishing, claiming,
+//! renewing leases and recording outcomes, are *retryable* (see
+//! [`Engine::write_retryable`]): they run first, without savepoints, because
+//! a savepoint makes SQLite copy every page the write touches into a
+//! sub-journal. If one of them fails,
 //! the writer rolls the whole transaction back and runs them all again, each
 //! in its own savepoint.
 //!

@@ -770,22 +770,32 @@ impl Store for SqliteStore {
     }
 
     async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()> {
-        let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-        let lease = lease.clone();
-        let due = self.due.clone();
-        let rows = ids.len();
-        self.engine
-            .write_in(Lane::Background { rows }, move |c| {
-                let mut stmt = c.prepare_cached(
-                    "UPDATE deliveries SET ready_at = ?3 WHERE id = ?1 AND lease_owner = ?2 AND status = 'pending'",
-                )?;
-                for id in &ids {
-                    stmt.execute(params![id, lease.owner, lease.until.0])?;
-                }
-                due.lock().expect("due lock").touch_any(lease.until.0);
-                Ok(())
-            })
+        // In pieces queued at once, like claims (see `claim_due`): the
+        // dispatcher renews every lease it holds at once (up to 20,000), and
+        // an API write must not wait for all of them. Retryable for the same
+        // reason as claims: each renewal moves a row in the due index.
+        let pieces = ids.chunks(RENEW_PIECE).map(|piece| {
+            let ids: Vec<String> = piece.iter().map(|i| i.to_string()).collect();
+            let lease = lease.clone();
+            let due = self.due.clone();
+            self.engine.write_retryable(
+                Lane::Background { rows: ids.len() },
+                move |c, _| {
+                    let mut stmt = c.prepare_cached(
+                        "UPDATE deliveries SET ready_at = ?3 WHERE id = ?1 AND lease_owner = ?2 AND status = 'pending'",
+                    )?;
+                    for id in &ids {
+                        stmt.execute(params![id, lease.owner, lease.until.0])?;
+                    }
+                    due.lock().expect("due lock").touch_any(lease.until.0);
+                    Ok(())
+                },
+            )
+        });
+        futures::future::join_all(pieces)
             .await
+            .into_iter()
+            .collect()
     }
 
     async fn release(&self, ids: &[DeliveryId], owner: &str) -> Result<()> {
@@ -1107,6 +1117,8 @@ impl Store for SqliteStore {
 const CLAIM_PIECE: u32 = 256;
 /// The outcomes recorded at most in one write.
 const OUTCOME_PIECE: usize = 256;
+/// Leases renewed in one write at most.
+const RENEW_PIECE: usize = 256;
 
 /// One piece of a claim, as a retryable write. A claim writes a row per
 /// delivery (a fan-out entry written out, or a lease taken): in a savepoint

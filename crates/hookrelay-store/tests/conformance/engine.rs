@@ -931,7 +931,7 @@ pub async fn re_enabling_clears_the_failure_record(store: Arc<dyn Store>) {
 /// Claims and outcome batches bigger than the store's own write units
 /// (SQLite splits both into pieces that may commit apart) behave as one:
 /// exactly the limit, oldest first, each delivery once, every outcome kept.
-pub async fn large_claims_and_outcome_batches_act_as_one(store: Arc<dyn Store>) {
+pub async fn large_claims_renewals_and_outcome_batches_act_as_one(store: Arc<dyn Store>) {
     let ws = workspace(&*store, "acme").await;
     let mut eps = Vec::new();
     for i in 0..3 {
@@ -980,6 +980,20 @@ pub async fn large_claims_and_outcome_batches_act_as_one(store: Arc<dyn Store>) 
         .iter()
         .chain(&second)
         .all(|d| d.event.id == d.delivery.event_id));
+    // All 600 leases renewed in one call: after the first lease would have
+    // ended, none is due again.
+    store
+        .renew_leases(&oldest, &lease("node-a", t(3 * MIN)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_due(t(2 * MIN), &lease("node-b", t(4 * MIN)), 1_000, &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "every lease was renewed"
+    );
     // One batch of 600 outcomes: every one recorded.
     let outcomes = by_age
         .iter()

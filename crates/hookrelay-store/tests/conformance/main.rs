@@ -121,7 +121,7 @@ macro_rules! conformance_tests {
             engine::release_stale_leases_by_owner_prefix,
             engine::release_stale_leases_prefix_is_literal,
             engine::concurrent_claims_never_hand_out_a_delivery_twice,
-            engine::large_claims_and_outcome_batches_act_as_one,
+            engine::large_claims_renewals_and_outcome_batches_act_as_one,
             // --- history, manual retry, recovery
             history::requeue_succeeded_delivery_is_pending_manual_and_leased,
             history::requeue_pending_delivery_is_leased_and_due_now,
