@@ -307,3 +307,165 @@ pub async fn fanout_publish_with_a_lease_follows_fanout_through_claims(store: Ar
         }
     }
 }
+
+/// Claimed fan-out deliveries are leased like any other: no one else claims
+/// them until the lease ends or is released, a renewal extends it, and an
+/// outcome is recorded with its attempt.
+pub async fn fanout_claimed_deliveries_are_leased_until_their_outcome(store: Arc<dyn Store>) {
+    let (eps, ev, ids) = wide(&*store).await;
+    let ws = &ev.workspace_id;
+    let a = lease("node-a", t(MIN));
+    assert_eq!(claim_skipping(&*store, t(SEC), &a, &[]).await, ids);
+    let b = lease("node-b", t(MIN));
+    assert!(
+        claim_skipping(&*store, t(2 * SEC), &b, &[])
+            .await
+            .is_empty(),
+        "all four are leased"
+    );
+    store
+        .record_outcomes(vec![
+            outcome(
+                &ids[0],
+                &eps[0].id,
+                t(2 * SEC),
+                Some(200),
+                DeliveryStatus::Succeeded,
+                1,
+                None,
+            ),
+            outcome(
+                &ids[1],
+                &eps[1].id,
+                t(2 * SEC),
+                Some(500),
+                DeliveryStatus::Pending,
+                1,
+                Some(t(10 * MIN)),
+            ),
+        ])
+        .await
+        .unwrap();
+    store
+        .renew_leases(&ids[3..], &lease("node-a", t(2 * MIN)))
+        .await
+        .unwrap();
+    store.release(&ids[2..3], "node-b").await.unwrap();
+    assert!(
+        claim_skipping(&*store, t(3 * SEC), &b, &[])
+            .await
+            .is_empty(),
+        "a release by another owner does nothing"
+    );
+    store.release(&ids[2..3], "node-a").await.unwrap();
+    assert_eq!(
+        claim_skipping(&*store, t(3 * SEC), &b, &[]).await,
+        [ids[2].clone()]
+    );
+
+    let c = |until| lease("node-c", until);
+    assert_eq!(
+        claim_skipping(&*store, t(MIN + SEC), &c(t(HOUR)), &[]).await,
+        [ids[2].clone()],
+        "node-b's lease is over; ids[3]'s was renewed"
+    );
+    assert_eq!(
+        claim_skipping(&*store, t(2 * MIN + SEC), &c(t(HOUR)), &[]).await,
+        [ids[3].clone()]
+    );
+    assert!(claim_skipping(&*store, t(5 * MIN), &c(t(HOUR)), &[])
+        .await
+        .is_empty());
+    assert_eq!(
+        claim_skipping(&*store, t(10 * MIN), &c(t(HOUR)), &[]).await,
+        [ids[1].clone()],
+        "the retry is due at its time"
+    );
+
+    let (d, attempts) = get_delivery(&*store, ws, &ids[0]).await;
+    assert_eq!((d.status, d.attempt_count), (DeliveryStatus::Succeeded, 1));
+    assert_eq!(d.event_id, ev.id);
+    assert_eq!(d.endpoint_id, eps[0].id);
+    assert_eq!(d.created_at, ev.created_at);
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (attempts[0].attempt_number, attempts[0].response_status),
+        (1, Some(200))
+    );
+    let (d, attempts) = get_delivery(&*store, ws, &ids[1]).await;
+    assert_eq!((d.status, d.attempt_count), (DeliveryStatus::Pending, 1));
+    assert_eq!(d.next_attempt_at, Some(t(10 * MIN)));
+    assert_eq!(attempts[0].response_status, Some(500));
+    assert_eq!(store.backlog().await.unwrap().pending, 3);
+}
+
+/// A read of claimed fan-out deliveries shows them pending, and they stay
+/// leased to their claimer: its renewals, releases and outcomes still act
+/// on them, and an endpoint deleted meanwhile keeps its delivery cancelled.
+pub async fn fanout_claimed_deliveries_read_while_leased_stay_leased(store: Arc<dyn Store>) {
+    let (eps, ev, ids) = wide(&*store).await;
+    let ws = &ev.workspace_id;
+    let a = lease("node-a", t(MIN));
+    assert_eq!(claim_skipping(&*store, t(SEC), &a, &[]).await, ids);
+    let (_, summaries) = store.get_event(ws, &ev.id).await.unwrap().unwrap();
+    assert_eq!(summaries.len(), 4);
+    assert!(summaries
+        .iter()
+        .all(|s| s.status == DeliveryStatus::Pending));
+    assert!(
+        claim_skipping(&*store, t(2 * SEC), &lease("node-b", t(MIN)), &[])
+            .await
+            .is_empty(),
+        "a read takes no lease away"
+    );
+    assert!(store
+        .delete_endpoint(ws, &eps[3].id, t(2 * SEC))
+        .await
+        .unwrap());
+    store
+        .record_outcomes(vec![
+            outcome(
+                &ids[0],
+                &eps[0].id,
+                t(3 * SEC),
+                Some(200),
+                DeliveryStatus::Succeeded,
+                1,
+                None,
+            ),
+            outcome(
+                &ids[3],
+                &eps[3].id,
+                t(3 * SEC),
+                Some(200),
+                DeliveryStatus::Succeeded,
+                1,
+                None,
+            ),
+        ])
+        .await
+        .unwrap();
+    store
+        .renew_leases(&ids[1..2], &lease("node-a", t(2 * MIN)))
+        .await
+        .unwrap();
+    let c = lease("node-c", t(HOUR));
+    assert_eq!(
+        claim_skipping(&*store, t(MIN + SEC), &c, &[]).await,
+        [ids[2].clone()],
+        "ids[1]'s lease was renewed"
+    );
+    store.release(&ids[1..2], "node-a").await.unwrap();
+    assert_eq!(
+        claim_skipping(&*store, t(MIN + 2 * SEC), &c, &[]).await,
+        [ids[1].clone()]
+    );
+    let (d, attempts) = get_delivery(&*store, ws, &ids[0]).await;
+    assert_eq!((d.status, attempts.len()), (DeliveryStatus::Succeeded, 1));
+    let (d, _) = get_delivery(&*store, ws, &ids[3]).await;
+    assert_eq!(
+        d.status,
+        DeliveryStatus::Cancelled,
+        "its endpoint was deleted"
+    );
+}
