@@ -308,17 +308,23 @@ pub async fn fanout_publish_with_a_lease_follows_fanout_through_claims(store: Ar
     }
 }
 
+/// [`wide`], all four claimed at `t(SEC)` by "node-a" until `t(MIN)`.
+async fn wide_claimed(store: &dyn Store) -> (Vec<Endpoint>, Event, Vec<DeliveryId>) {
+    let (eps, ev, ids) = wide(store).await;
+    let a = lease("node-a", t(MIN));
+    assert_eq!(
+        claim_skipping(store, t(SEC), &a, &[]).await,
+        sorted(ids.clone())
+    );
+    (eps, ev, ids)
+}
+
 /// Claimed fan-out deliveries are leased like any other: no one else claims
 /// them until the lease ends or is released, a renewal extends it, and an
 /// outcome is recorded with its attempt.
 pub async fn fanout_claimed_deliveries_are_leased_until_their_outcome(store: Arc<dyn Store>) {
-    let (eps, ev, ids) = wide(&*store).await;
+    let (eps, ev, ids) = wide_claimed(&*store).await;
     let ws = &ev.workspace_id;
-    let a = lease("node-a", t(MIN));
-    assert_eq!(
-        claim_skipping(&*store, t(SEC), &a, &[]).await,
-        sorted(ids.clone())
-    );
     let b = lease("node-b", t(MIN));
     assert!(
         claim_skipping(&*store, t(2 * SEC), &b, &[])
@@ -406,13 +412,8 @@ pub async fn fanout_claimed_deliveries_are_leased_until_their_outcome(store: Arc
 /// leased to their claimer: its renewals, releases and outcomes still act
 /// on them, and an endpoint deleted meanwhile keeps its delivery cancelled.
 pub async fn fanout_claimed_deliveries_read_while_leased_stay_leased(store: Arc<dyn Store>) {
-    let (eps, ev, ids) = wide(&*store).await;
+    let (eps, ev, ids) = wide_claimed(&*store).await;
     let ws = &ev.workspace_id;
-    let a = lease("node-a", t(MIN));
-    assert_eq!(
-        claim_skipping(&*store, t(SEC), &a, &[]).await,
-        sorted(ids.clone())
-    );
     let (_, summaries) = store.get_event(ws, &ev.id).await.unwrap().unwrap();
     assert_eq!(summaries.len(), 4);
     assert!(summaries
