@@ -105,6 +105,9 @@ string_enum!(
         BlockedDestination => "blocked_destination",
         InvalidUrl => "invalid_url",
         Io => "io",
+        // hookrelay itself failed while making the attempt (a bug): the
+        // attempt counts as failed and is retried like any other.
+        Internal => "internal",
     }
 );
 
