@@ -4,12 +4,17 @@
 //! outcome in batches.
 //!
 //! Pieces, each a task with one job:
-//! - the **scheduler** ([`scheduler`]) owns the per-endpoint queues, starts
-//!   attempts and knows every attempt task it started (so shutdown can wait
-//!   for them);
+//! - the **scheduler** ([`scheduler`]) carries out the fairness policy
+//!   ([`policy`]: what is held in memory for whom, who gets the next attempt
+//!   slot), starts attempts and knows every attempt task it started (so
+//!   shutdown can wait for them);
 //! - the **poller** claims due deliveries from the store when there is room
-//!   (retries, restarts, deliveries spilled when memory was full);
-//! - the **lease keeper** renews the leases of every delivery this node holds;
+//!   (retries, restarts, fan-outs, deliveries given back when memory was
+//!   short), one workspace at a time, sharing the room among the workspaces
+//!   that have deliveries due;
+//! - the **lease keeper** renews the leases of every delivery this node holds
+//!   (and, on a shared database, keeps this node's lease times on the
+//!   database's clock);
 //! - the **recorder** writes outcomes in batches.
 //!
 //! Each attempt ([`sender`]) signs and sends through the engine's own HTTP
@@ -20,15 +25,16 @@
 //! outbound HTTP call; an attempt only reads the in-memory directory.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookrelay_core::catalog::Envelope;
-use hookrelay_core::ids::{DeliveryId, EndpointId};
+use hookrelay_core::ids::{DeliveryId, EndpointId, WorkspaceId};
 use hookrelay_core::model::Endpoint;
 use hookrelay_core::time::{Clock, Timestamp};
 use hookrelay_store::directory::Directory;
-use hookrelay_store::{DueDelivery, Store};
+use hookrelay_store::{Claim, DueDelivery, Lease, Store};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 pub mod client;
 pub mod guard;
 pub mod metrics;
+pub mod policy;
 mod recorder;
 mod render;
 pub mod scheduler;
@@ -59,12 +66,18 @@ pub struct DispatchConfig {
     pub jitter: f64,
     /// Attempts in flight at once, over all endpoints.
     pub max_in_flight: usize,
+    /// Attempts in flight at once, over all endpoints of one workspace.
+    pub max_in_flight_per_workspace: usize,
     /// Attempts in flight at once to one endpoint.
     pub endpoint_concurrency: usize,
     /// Deliveries held in memory (queued, in flight, or with their outcome
     /// not yet written); beyond this they wait in the store.
     pub max_held: usize,
-    /// Deliveries held in memory for one endpoint.
+    /// Deliveries held in memory for one workspace (at most; less when
+    /// other workspaces need room too).
+    pub max_held_per_workspace: usize,
+    /// Deliveries held in memory for one endpoint (at most; less when it
+    /// cannot send them soon).
     pub max_held_per_endpoint: usize,
     /// How long a lease lasts; renewed every third of it.
     pub lease: Duration,
@@ -94,8 +107,10 @@ impl Default for DispatchConfig {
             default_schedule: hookrelay_core::retry::DEFAULT_SCHEDULE.to_vec(),
             jitter: hookrelay_core::retry::DEFAULT_JITTER,
             max_in_flight: 256,
+            max_in_flight_per_workspace: 64,
             endpoint_concurrency: 32,
             max_held: 20_000,
+            max_held_per_workspace: 10_000,
             max_held_per_endpoint: 5_000,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
@@ -107,6 +122,55 @@ impl Default for DispatchConfig {
             breaker_max_cooldown: Duration::from_secs(5),
             extra_roots: Vec::new(),
         }
+    }
+}
+
+impl DispatchConfig {
+    /// The numbers the fairness policy enforces.
+    pub fn limits(&self) -> policy::Limits {
+        policy::Limits {
+            max_in_flight: self.max_in_flight.max(1),
+            max_in_flight_per_workspace: self.max_in_flight_per_workspace.max(1),
+            endpoint_concurrency: self.endpoint_concurrency.max(1),
+            max_held: self.max_held.max(1),
+            max_held_per_workspace: self.max_held_per_workspace.max(1),
+            max_held_per_endpoint: self.max_held_per_endpoint.max(1),
+            breaker_threshold: self.breaker_threshold,
+            breaker_max_cooldown: self.breaker_max_cooldown,
+        }
+    }
+}
+
+/// How many of the engine's long-lived tasks still run; each holds an
+/// [`AliveGuard`] that counts itself out when the task ends, however it ends.
+pub(crate) struct Alive {
+    live: Arc<AtomicUsize>,
+}
+
+/// The engine's long-lived tasks: scheduler, poller, lease keeper, recorder.
+const TASKS: usize = 4;
+
+impl Alive {
+    fn new() -> Self {
+        Self {
+            live: Arc::new(AtomicUsize::new(TASKS)),
+        }
+    }
+
+    pub(crate) fn guard(&self) -> AliveGuard {
+        AliveGuard(self.live.clone())
+    }
+
+    fn all(&self) -> bool {
+        self.live.load(Ordering::Acquire) == TASKS
+    }
+}
+
+pub(crate) struct AliveGuard(Arc<AtomicUsize>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -123,9 +187,48 @@ pub(crate) struct Shared {
     /// Known failing-since per endpoint (for auto-disable without reading the store).
     pub health: Mutex<HashMap<EndpointId, Option<Timestamp>>>,
     pub wake_poller: Notify,
+    pub alive: Alive,
+    /// The database's clock minus this node's (ms): lease times are set and
+    /// compared on the database's clock, so that nodes whose clocks disagree
+    /// still agree on when a lease ends. 0 on a database of our own.
+    pub clock_offset: AtomicI64,
+    /// Makes every attempt panic (to test that a panic is recorded).
+    #[cfg(test)]
+    pub panic_on_attempt: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
+    /// Now, on the clock leases are compared against.
+    pub fn lease_now(&self) -> Timestamp {
+        self.clock
+            .now()
+            .plus_millis(self.clock_offset.load(Ordering::Relaxed))
+    }
+
+    /// A lease for this node from now.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            owner: self.config.node_id.clone(),
+            until: self
+                .lease_now()
+                .plus_millis(self.config.lease.as_millis() as i64),
+        }
+    }
+
+    /// Measures how far the database's clock is from this node's.
+    async fn sync_clock(&self) {
+        let before = self.clock.now();
+        match self.store.database_now().await {
+            Ok(Some(db)) => {
+                let after = self.clock.now();
+                let mid = before.0 + (after.0 - before.0) / 2;
+                self.clock_offset.store(db.0 - mid, Ordering::Relaxed);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the database's clock failed"),
+        }
+    }
+
     pub fn schedule_for(&self, endpoint: &Endpoint) -> Vec<u32> {
         if let Some(s) = &endpoint.retry_schedule {
             return s.clone();
@@ -189,6 +292,10 @@ impl Dispatcher {
             held: Mutex::new(HashMap::new()),
             health: Mutex::new(HashMap::new()),
             wake_poller: Notify::new(),
+            alive: Alive::new(),
+            clock_offset: AtomicI64::new(0),
+            #[cfg(test)]
+            panic_on_attempt: Default::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (out_tx, out_rx) = mpsc::unbounded_channel();
@@ -217,15 +324,13 @@ impl Dispatcher {
     }
 
     /// The lease new deliveries get when they are handed over in memory.
-    pub fn lease(&self) -> hookrelay_store::Lease {
-        hookrelay_store::Lease {
-            owner: self.shared.config.node_id.clone(),
-            until: self
-                .shared
-                .clock
-                .now()
-                .plus_millis(self.shared.config.lease.as_millis() as i64),
-        }
+    pub fn lease(&self) -> Lease {
+        self.shared.lease()
+    }
+
+    /// Whether every task of the engine is running (not stopped, none died).
+    pub fn is_running(&self) -> bool {
+        self.shared.alive.all()
     }
 
     /// Hands over deliveries already leased to this node.
@@ -272,13 +377,24 @@ impl DispatcherTasks {
     }
 }
 
+/// Workspaces the poller asks the store about at once.
+const DUE_PAGE: u32 = 256;
+/// Deliveries one claim takes at most.
+const CLAIM_MAX: usize = 1_000;
+/// Below this much room the poller does not claim.
+const CLAIM_MIN: usize = 16;
+
 async fn poller(
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<scheduler::Msg>,
     stop: CancellationToken,
 ) {
+    let _alive = shared.alive.guard();
     let mut interval = tokio::time::interval(shared.config.poll_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Where the next page of due workspaces starts: with more due
+    // workspaces than one page, each round serves the next page.
+    let mut cursor: Option<WorkspaceId> = None;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -286,33 +402,57 @@ async fn poller(
             _ = shared.wake_poller.notified() => {}
         }
         loop {
-            let (reply, rx) = oneshot::channel();
-            if tx.send(scheduler::Msg::Room(reply)).is_err() {
-                return;
-            }
-            let Ok(room) = rx.await else { return };
             if stop.is_cancelled() {
                 return;
             }
-            if room.free < 16.min(shared.config.max_held) {
+            let now = shared.lease_now();
+            let due = match shared
+                .store
+                .due_workspaces(now, cursor.as_ref(), DUE_PAGE)
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "looking for due deliveries failed");
+                    break;
+                }
+            };
+            let wrapped = cursor.is_some();
+            cursor = if due.len() as u32 == DUE_PAGE {
+                due.last().cloned()
+            } else {
+                None
+            };
+            if due.is_empty() {
+                if wrapped {
+                    continue;
+                }
                 break;
             }
-            let limit = room.free.min(1000) as u32;
-            let lease = hookrelay_store::Lease {
-                owner: shared.config.node_id.clone(),
-                until: shared
-                    .clock
-                    .now()
-                    .plus_millis(shared.config.lease.as_millis() as i64),
+            let (reply, rx) = oneshot::channel();
+            if tx.send(scheduler::Msg::Room(due, reply)).is_err() {
+                return;
+            }
+            let Ok(room) = rx.await else { return };
+            let workspaces = share(room.free.min(CLAIM_MAX), room.workspaces);
+            if workspaces.is_empty() {
+                if cursor.is_some() {
+                    continue;
+                }
+                break;
+            }
+            let claim = Claim {
+                now,
+                lease: shared.lease(),
+                workspaces,
+                endpoints: room.endpoints,
             };
-            let now = shared.clock.now();
-            match shared.store.claim_due(now, &lease, limit, &room.full).await {
+            match shared.store.claim(&claim).await {
                 Ok(due) => {
                     let n = due.len();
                     if n > 0 {
                         let _ = tx.send(scheduler::Msg::Jobs(render::entries(due)));
-                    }
-                    if (n as u32) < limit {
+                    } else if cursor.is_none() {
                         break;
                     }
                 }
@@ -325,13 +465,41 @@ async fn poller(
     }
 }
 
+/// Shares `free` among workspaces, each getting at most its own room: an
+/// equal share each, the share of those that need less going to the others
+/// (water filling). Workspaces that get nothing are left out.
+fn share(free: usize, rooms: Vec<(WorkspaceId, u32)>) -> Vec<(WorkspaceId, u32)> {
+    if free < CLAIM_MIN {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..rooms.len()).collect();
+    order.sort_by_key(|&i| rooms[i].1);
+    let mut left = free;
+    let mut given = vec![0u32; rooms.len()];
+    for (k, &i) in order.iter().enumerate() {
+        let fair = left / (rooms.len() - k);
+        let g = (rooms[i].1 as usize).min(fair);
+        given[i] = g as u32;
+        left -= g;
+    }
+    rooms
+        .into_iter()
+        .zip(given)
+        .filter(|(_, g)| *g > 0)
+        .map(|((ws, _), g)| (ws, g))
+        .collect()
+}
+
 async fn lease_keeper(shared: Arc<Shared>, stop: CancellationToken) {
+    let _alive = shared.alive.guard();
     let period = shared.config.lease / 3;
+    shared.sync_clock().await;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(period) => {}
         }
+        shared.sync_clock().await;
         let ids: Vec<DeliveryId> = shared
             .held
             .lock()
@@ -342,17 +510,32 @@ async fn lease_keeper(shared: Arc<Shared>, stop: CancellationToken) {
         if ids.is_empty() {
             continue;
         }
-        let lease = hookrelay_store::Lease {
-            owner: shared.config.node_id.clone(),
-            until: shared
-                .clock
-                .now()
-                .plus_millis(shared.config.lease.as_millis() as i64),
-        };
+        let lease = shared.lease();
         for chunk in ids.chunks(5000) {
             if let Err(e) = shared.store.renew_leases(chunk, &lease).await {
                 tracing::warn!(error = %e, "renewing leases failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws(n: &str) -> WorkspaceId {
+        WorkspaceId::from_trusted(format!("ws_{n}"))
+    }
+
+    #[test]
+    fn room_is_shared_equally_and_what_one_needs_not_goes_to_the_others() {
+        let got = share(
+            1_000,
+            vec![(ws("a"), 5_000), (ws("b"), 100), (ws("c"), 5_000)],
+        );
+        assert_eq!(got, vec![(ws("a"), 450), (ws("b"), 100), (ws("c"), 450)]);
+        let got = share(1_000, vec![(ws("a"), 0), (ws("b"), 2_000)]);
+        assert_eq!(got, vec![(ws("b"), 1_000)], "a has no room: left out");
+        assert!(share(10, vec![(ws("a"), 100)]).is_empty(), "too little to claim");
     }
 }

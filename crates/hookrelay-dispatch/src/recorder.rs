@@ -19,6 +19,7 @@ pub(crate) async fn run(
     mut rx: mpsc::UnboundedReceiver<Outcome>,
     scheduler: mpsc::WeakUnboundedSender<Msg>,
 ) {
+    let _alive = shared.alive.guard();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let disabled: Vec<_> = batch

@@ -1,22 +1,29 @@
-//! The scheduler: per-endpoint FIFO queues, per-endpoint concurrency and
-//! rate limits, a global cap on attempts in flight, and the set of attempt
-//! tasks it started.
+//! The scheduler task: carries out the fairness policy ([`crate::policy`]).
+//! It takes deliveries into memory or gives them back to the store, starts
+//! the attempts the policy picks, answers the poller's questions about room,
+//! drops a disabled or deleted endpoint's deliveries as soon as the
+//! directory says so, and knows every attempt task it started (so shutdown
+//! can wait for them).
 //!
-//! A hanging endpoint can only ever occupy its own concurrency slots, so the
-//! others keep flowing; the global cap is sized well above one endpoint's.
+//! An attempt that panics is caught in its own task and becomes a failed
+//! attempt (`errorKind: "internal"`): its slot is freed and its outcome
+//! recorded like any other, so its lease is released and it is retried.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookrelay_core::ids::{DeliveryId, EndpointId};
-use hookrelay_core::model::{DeliveryStatus, EndpointStatus};
+use futures::FutureExt;
+use hookrelay_core::ids::{DeliveryId, EndpointId, WorkspaceId};
+use hookrelay_core::model::{Attempt, DeliveryStatus, EndpointStatus, ErrorKind};
 use hookrelay_core::retry::{next_attempt_at, should_auto_disable};
 use hookrelay_store::{EndpointEffect, Outcome};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::policy::{self, Policy, Queued, Room};
 use crate::render::Job;
 use crate::{sender, Shared};
 
@@ -24,8 +31,9 @@ use crate::{sender, Shared};
 pub enum Msg {
     /// Deliveries this node holds the lease of.
     Jobs(Vec<Job>),
-    /// How much room is there? (for the poller)
-    Room(oneshot::Sender<Room>),
+    /// How much room is there for the due deliveries of these workspaces?
+    /// (for the poller)
+    Room(Vec<WorkspaceId>, oneshot::Sender<Room>),
     /// Stop: give back queued work, wait for attempts in flight.
     Shutdown(oneshot::Sender<()>),
     /// The recorder is done with these deliveries' outcomes (written, or
@@ -34,103 +42,26 @@ pub enum Msg {
     Recorded(Vec<DeliveryId>),
 }
 
-/// Free capacity, and endpoints whose queue is full (the poller skips them).
-#[derive(Debug)]
-pub struct Room {
-    pub free: usize,
-    pub full: Vec<EndpointId>,
-}
-
-struct Bucket {
-    rate: u32,
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn new(rate: u32) -> Self {
-        Self {
-            rate,
-            tokens: f64::from(rate.max(1)),
-            last: Instant::now(),
-        }
+impl Queued for Job {
+    fn endpoint(&self) -> &EndpointId {
+        &self.delivery.endpoint_id
     }
-
-    /// Takes a token, or says when the next one will be there.
-    fn take(&mut self, now: Instant) -> Result<(), Instant> {
-        let rate = f64::from(self.rate.max(1));
-        let elapsed = now.duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * rate).min(rate);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(now + Duration::from_secs_f64((1.0 - self.tokens) / rate))
-        }
+    fn workspace(&self) -> &WorkspaceId {
+        &self.delivery.workspace_id
     }
-}
-
-/// A per-endpoint circuit breaker: after `breaker_threshold` failed attempts
-/// in a row the endpoint gets no attempts for a cool-down (1 s, doubling to
-/// `breaker_max_cooldown`), then one probe; a success closes it. Deliveries
-/// that wait meanwhile are not attempted, so a dead endpoint neither burns
-/// their retries nor the server's time.
-#[derive(Debug)]
-struct Breaker {
-    failures: u32,
-    open_until: Option<Instant>,
-    cooldown: Duration,
-    probing: bool,
-}
-
-impl Default for Breaker {
-    fn default() -> Self {
-        Self {
-            failures: 0,
-            open_until: None,
-            cooldown: Duration::from_secs(1),
-            probing: false,
-        }
-    }
-}
-
-#[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
-    in_flight: usize,
-    timer_armed: bool,
-    /// The poller was told this queue is full, so it stopped claiming for
-    /// it: wake it when the queue runs low, not a poll interval later.
-    capped: bool,
 }
 
 struct State {
     shared: Arc<Shared>,
     out: mpsc::UnboundedSender<Outcome>,
-    queues: HashMap<EndpointId, Queue>,
-    /// Token buckets of rate-limited endpoints (they outlive idle queues).
-    buckets: HashMap<EndpointId, Bucket>,
-    /// Circuit breakers of endpoints that failed lately.
-    breakers: HashMap<EndpointId, Breaker>,
-    /// Endpoints that have work but wait for a global slot, in arrival order.
-    runnable: VecDeque<EndpointId>,
-    runnable_set: HashSet<EndpointId>,
-    timers: BTreeMap<Instant, Vec<EndpointId>>,
+    policy: Policy<Job>,
     /// Attempt tasks; each ends with its outcome, which `finished` hands to
     /// the recorder.
     attempts: JoinSet<Outcome>,
-    in_flight: usize,
-    /// Deliveries queued, in flight, or finished with their outcome not yet
-    /// recorded: outcomes wait for the store's writer, so counting them
-    /// keeps memory bounded (and their leases renewed) when the writer
-    /// falls behind.
-    held: usize,
-    /// Finished attempts whose outcome the recorder has not yet settled.
-    unrecorded: HashSet<DeliveryId>,
-    /// The poller stopped because nothing more could be held: wake it when
-    /// half of that room is free again.
-    capped: bool,
+    /// Finished attempts whose outcome the recorder has not yet settled, and
+    /// their workspace: they count as held until then, so outcomes waiting
+    /// for a busy writer cannot pile up without bound.
+    unrecorded: HashMap<DeliveryId, WorkspaceId>,
     shutting_down: bool,
 }
 
@@ -140,53 +71,58 @@ pub(crate) async fn run(
     mut rx: mpsc::UnboundedReceiver<Msg>,
     out: mpsc::UnboundedSender<Outcome>,
 ) {
+    let _alive = shared.alive.guard();
+    let policy = Policy::new(shared.config.limits());
+    let mut directory = shared.directory.watch();
     let mut st = State {
         shared,
         out,
-        queues: HashMap::new(),
-        buckets: HashMap::new(),
-        breakers: HashMap::new(),
-        runnable: VecDeque::new(),
-        runnable_set: HashSet::new(),
-        timers: BTreeMap::new(),
+        policy,
         attempts: JoinSet::new(),
-        in_flight: 0,
-        held: 0,
-        unrecorded: HashSet::new(),
-        capped: false,
+        unrecorded: HashMap::new(),
         shutting_down: false,
     };
+    let mut tick = tokio::time::interval(policy::WINDOW);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut directory_open = true;
     let mut shutdown_done: Option<oneshot::Sender<()>> = None;
     let mut deadline: Option<Instant> = None;
     loop {
-        let next_timer = st.timers.keys().next().copied();
+        let next_timer = st.policy.next_timer();
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(Msg::Jobs(jobs)) => st.accept(jobs),
-                Some(Msg::Room(reply)) => { let _ = reply.send(st.room()); }
+                Some(Msg::Room(due, reply)) => { let _ = reply.send(st.room(&due)); }
                 Some(Msg::Recorded(ids)) => st.recorded(ids),
                 Some(Msg::Shutdown(done)) => {
-                    st.shutting_down = true;
-                    st.give_back_queued();
+                    st.begin_shutdown();
                     deadline = Some(Instant::now() + st.shared.config.shutdown_grace);
                     shutdown_done = Some(done);
                 }
                 None => {
                     // Every handle is gone: finish what is in flight, then stop.
                     if !st.shutting_down {
-                        st.shutting_down = true;
-                        st.give_back_queued();
+                        st.begin_shutdown();
                         deadline = Some(Instant::now() + st.shared.config.shutdown_grace);
                     }
                 }
             },
             Some(res) = st.attempts.join_next(), if !st.attempts.is_empty() => {
+                // Panics are caught inside the attempt's task; an `Err` here
+                // is an attempt aborted at shutdown.
                 if let Ok(outcome) = res {
                     st.finished(outcome);
                 }
             }
             _ = tokio::time::sleep_until(next_timer.unwrap_or_else(far_future)), if next_timer.is_some() => {
-                st.fire_timers();
+                st.policy.fire_timers(Instant::now());
+            }
+            _ = tick.tick() => st.tick(),
+            changed = directory.changed(), if directory_open => {
+                match changed {
+                    Ok(()) => st.review_endpoints(),
+                    Err(_) => directory_open = false,
+                }
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() && !st.attempts.is_empty() => {
                 // Grace is over: abandon attempts in flight and give their
@@ -202,7 +138,7 @@ pub(crate) async fn run(
                     let mut held = st.shared.held.lock().expect("held lock");
                     let ids: Vec<DeliveryId> = held
                         .keys()
-                        .filter(|id| !st.unrecorded.contains(*id))
+                        .filter(|id| !st.unrecorded.contains_key(*id))
                         .cloned()
                         .collect();
                     for id in &ids {
@@ -210,14 +146,12 @@ pub(crate) async fn run(
                     }
                     ids
                 };
-                st.held -= ids.len();
-                st.in_flight = 0;
                 if !ids.is_empty() {
                     let _ = st.shared.store.release(&ids, &st.shared.config.node_id).await;
                 }
             }
         }
-        st.publish_gauges();
+        st.pump();
         if st.shutting_down && st.attempts.is_empty() {
             if let Some(done) = shutdown_done.take() {
                 let _ = done.send(());
@@ -232,10 +166,29 @@ fn far_future() -> Instant {
 }
 
 impl State {
+    /// Starts every attempt the policy allows now.
+    fn pump(&mut self) {
+        if !self.shutting_down {
+            let now = Instant::now();
+            while let Some(job) = self.policy.next(now) {
+                let shared = self.shared.clone();
+                self.attempts.spawn(attempt(shared, job));
+            }
+        }
+        if self.policy.take_wake() {
+            self.shared.wake_poller.notify_one();
+        }
+        self.shared.metrics.held.set(self.policy.held() as i64);
+        self.shared
+            .metrics
+            .in_flight
+            .set(self.policy.in_flight() as i64);
+    }
+
     fn accept(&mut self, jobs: Vec<Job>) {
-        let cfg = &self.shared.config;
+        let now = Instant::now();
         let mut spill = Vec::new();
-        let mut touched = Vec::new();
+        let mut disabled = Vec::new();
         {
             let mut held = self.shared.held.lock().expect("held lock");
             for job in jobs {
@@ -243,257 +196,252 @@ impl State {
                 if held.contains_key(&id) {
                     continue; // already queued or in flight here
                 }
-                let ep = job.delivery.endpoint_id.clone();
-                let q = self.queues.entry(ep.clone()).or_default();
-                if self.shutting_down
-                    || self.held >= cfg.max_held
-                    || q.jobs.len() >= cfg.max_held_per_endpoint
-                {
-                    // Given back to the store: claim it again once there is room.
-                    q.capped |= q.jobs.len() >= cfg.max_held_per_endpoint;
-                    self.capped |= self.held >= cfg.max_held;
+                if self.shutting_down {
                     spill.push(id);
                     continue;
                 }
-                held.insert(id, ep.clone());
-                self.held += 1;
-                q.jobs.push_back(job);
-                touched.push(ep);
+                let ep = job.delivery.endpoint_id.clone();
+                // Without it in the directory, the attempt looks it up.
+                if let Some(e) = self.shared.directory.endpoint(&ep) {
+                    if e.status == EndpointStatus::Disabled && !job.delivery.test && !job.manual {
+                        disabled.push(job);
+                        continue;
+                    }
+                    self.policy
+                        .configure(&ep, &e.workspace_id, e.rate_limit_per_second, now);
+                }
+                match self.policy.offer(job, now) {
+                    Ok(()) => {
+                        held.insert(id, ep);
+                    }
+                    // Given back to the store: claimed again once there is room.
+                    Err(job) => spill.push(job.delivery.id),
+                }
             }
         }
-        if !spill.is_empty() {
-            let store = self.shared.store.clone();
-            let owner = self.shared.config.node_id.clone();
-            tokio::spawn(async move {
-                if let Err(e) = store.release(&spill, &owner).await {
-                    tracing::warn!(error = %e, "releasing spilled deliveries failed");
-                }
+        self.release(spill);
+        self.fail_disabled(disabled);
+    }
+
+    /// Deliveries of a disabled endpoint are not attempted: they fail at
+    /// once (recoverable later), without taking a slot.
+    fn fail_disabled(&mut self, jobs: Vec<Job>) {
+        for job in jobs {
+            self.shared.metrics.outcome("failed");
+            let d = &job.delivery;
+            let _ = self.out.send(Outcome {
+                delivery_id: d.id.clone(),
+                endpoint_id: d.endpoint_id.clone(),
+                lease_owner: Some(self.shared.config.node_id.clone()),
+                attempt: None,
+                status: DeliveryStatus::Failed,
+                attempt_count: d.attempt_count,
+                next_attempt_at: None,
+                endpoint_effect: None,
             });
         }
-        touched.dedup();
-        for ep in touched {
-            self.start(&ep);
-        }
     }
 
-    fn room(&mut self) -> Room {
-        let cfg = &self.shared.config;
-        let free = if self.shutting_down {
-            0
-        } else {
-            cfg.max_held.saturating_sub(self.held)
-        };
-        // The poller stops below 16 free slots; see `finished`.
-        self.capped |= free < 16;
-        Room {
-            free,
-            full: self
-                .queues
-                .iter_mut()
-                .filter(|(_, q)| q.jobs.len() >= cfg.max_held_per_endpoint / 2)
-                .map(|(id, q)| {
-                    q.capped = true;
-                    id.clone()
+    /// Gives deliveries back to the store unattempted (in the background:
+    /// the store's writer drains every queued write before it stops).
+    fn release(&self, ids: Vec<DeliveryId>) {
+        if ids.is_empty() {
+            return;
+        }
+        let store = self.shared.store.clone();
+        let owner = self.shared.config.node_id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.release(&ids, &owner).await {
+                tracing::warn!(error = %e, "giving deliveries back to the store failed");
+            }
+        });
+    }
+
+    /// Takes jobs out of memory and gives them back to the store.
+    fn give_back(&mut self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let ids: Vec<DeliveryId> = {
+            let mut held = self.shared.held.lock().expect("held lock");
+            jobs.into_iter()
+                .map(|j| {
+                    held.remove(&j.delivery.id);
+                    j.delivery.id
                 })
-                // Paused endpoints take nothing more from the store meanwhile.
-                .chain(
-                    self.breakers
-                        .iter()
-                        .filter(|(_, b)| b.open_until.is_some_and(|u| Instant::now() < u))
-                        .map(|(id, _)| id.clone()),
-                )
-                .collect(),
-        }
+                .collect()
+        };
+        self.release(ids);
     }
 
-    /// Starts as many attempts for `ep` as its limits allow.
-    fn start(&mut self, ep: &EndpointId) {
+    fn room(&mut self, due: &[WorkspaceId]) -> Room {
         if self.shutting_down {
-            return;
+            return Room::default();
         }
-        let conc = self.shared.config.endpoint_concurrency;
-        let rate = self
-            .shared
-            .directory
-            .endpoint(ep)
-            .and_then(|e| e.rate_limit_per_second);
-        let Some(q) = self.queues.get_mut(ep) else {
-            return;
-        };
-        match rate {
-            Some(r) => {
-                let b = self
-                    .buckets
-                    .entry(ep.clone())
-                    .or_insert_with(|| Bucket::new(r));
-                if b.rate != r {
-                    *b = Bucket::new(r);
+        let (room, evicted) = self.policy.room(due, Instant::now());
+        self.give_back(evicted);
+        room
+    }
+
+    fn tick(&mut self) {
+        let back = self.policy.tick(Instant::now());
+        self.give_back(back);
+    }
+
+    /// The directory changed: a disabled endpoint's queued deliveries fail
+    /// at once, a deleted one's go back to the store (which cancelled them),
+    /// and rate limits follow their endpoint.
+    fn review_endpoints(&mut self) {
+        let now = Instant::now();
+        for ep in self.policy.queued_endpoints() {
+            match self.shared.directory.endpoint(&ep) {
+                None => {
+                    let jobs = self.policy.drain(&ep);
+                    self.give_back(jobs);
                 }
-            }
-            None => {
-                self.buckets.remove(ep);
-            }
-        }
-        let mut bucket = self.buckets.get_mut(ep);
-        let mut conc = conc;
-        if let Some(b) = self.breakers.get_mut(ep) {
-            let now = Instant::now();
-            match b.open_until {
-                Some(until) if now < until => {
-                    if !q.timer_armed && !q.jobs.is_empty() {
-                        q.timer_armed = true;
-                        self.timers.entry(until).or_default().push(ep.clone());
+                Some(e) if e.status == EndpointStatus::Disabled => {
+                    let jobs = self.policy.drain(&ep);
+                    let (keep, fail): (Vec<Job>, Vec<Job>) = jobs
+                        .into_iter()
+                        .partition(|j| j.delivery.test || j.manual);
+                    {
+                        let mut held = self.shared.held.lock().expect("held lock");
+                        for j in &fail {
+                            held.remove(&j.delivery.id);
+                        }
                     }
-                    return;
-                }
-                Some(_) => {
-                    // Half open: one probe at a time until one succeeds.
-                    b.probing = true;
-                    conc = 1;
-                }
-                None => {}
-            }
-        }
-        while q.in_flight < conc && !q.jobs.is_empty() {
-            if self.in_flight >= self.shared.config.max_in_flight {
-                if self.runnable_set.insert(ep.clone()) {
-                    self.runnable.push_back(ep.clone());
-                }
-                return;
-            }
-            if let Some(b) = bucket.as_deref_mut() {
-                if let Err(when) = b.take(Instant::now()) {
-                    if !q.timer_armed {
-                        q.timer_armed = true;
-                        self.timers.entry(when).or_default().push(ep.clone());
+                    self.fail_disabled(fail);
+                    let mut back = Vec::new();
+                    for j in keep {
+                        if let Err(j) = self.policy.offer(j, now) {
+                            back.push(j);
+                        }
                     }
-                    return;
+                    self.give_back(back);
+                }
+                Some(e) => {
+                    self.policy
+                        .configure(&ep, &e.workspace_id, e.rate_limit_per_second, now);
                 }
             }
-            let job = q.jobs.pop_front().expect("non-empty");
-            if q.capped && q.jobs.len() <= self.shared.config.max_held_per_endpoint / 4 {
-                // Running low while the store may hold more for it.
-                q.capped = false;
-                self.shared.wake_poller.notify_one();
-            }
-            q.in_flight += 1;
-            self.in_flight += 1;
-            let shared = self.shared.clone();
-            self.attempts
-                .spawn(async move { process(&shared, job).await });
-        }
-        if q.jobs.is_empty() && q.in_flight == 0 && !q.timer_armed {
-            self.queues.remove(ep);
         }
     }
 
     fn finished(&mut self, outcome: Outcome) {
-        let ep = &outcome.endpoint_id.clone();
+        let ep = outcome.endpoint_id.clone();
         let id = outcome.delivery_id.clone();
         let ok = outcome.attempt.as_ref().map(|a| a.succeeded());
+        let ws = self.policy.workspace_of(&ep).cloned();
         // Sent from here, not from the attempt's task, so that the recorder
         // never settles an outcome the scheduler has not yet seen finish.
         let _ = self.out.send(outcome);
-        match ok {
-            Some(true) => {
-                self.breakers.remove(ep);
-            }
-            Some(false) => {
-                let threshold = self.shared.config.breaker_threshold;
-                let max = self.shared.config.breaker_max_cooldown;
-                let b = self.breakers.entry(ep.clone()).or_default();
-                b.failures += 1;
-                if threshold > 0
-                    && (b.probing || (b.open_until.is_none() && b.failures >= threshold))
-                {
-                    if b.probing {
-                        b.cooldown = (b.cooldown * 2).min(max);
-                    } else {
-                        self.shared.metrics.circuit_opened.inc();
-                        tracing::info!(endpoint = %ep, "endpoint failing: pausing its deliveries");
-                    }
-                    b.probing = false;
-                    b.open_until = Some(Instant::now() + b.cooldown.min(max));
-                }
-            }
-            None => {}
+        if self.policy.finished(&ep, ok, Instant::now()).breaker_opened {
+            self.shared.metrics.circuit_opened.inc();
+            tracing::info!(endpoint = %ep, "endpoint failing: pausing its deliveries");
         }
-        self.in_flight -= 1;
         // Still held until the recorder settles its outcome (`recorded`).
-        self.unrecorded.insert(id);
-        if let Some(q) = self.queues.get_mut(ep) {
-            q.in_flight -= 1;
-        }
-        self.start(ep);
-        while self.in_flight < self.shared.config.max_in_flight {
-            let Some(next) = self.runnable.pop_front() else {
-                break;
-            };
-            self.runnable_set.remove(&next);
-            self.start(&next);
+        if let Some(ws) = ws {
+            self.unrecorded.insert(id, ws);
         }
     }
 
     /// The recorder settled these outcomes: their deliveries leave memory.
     fn recorded(&mut self, ids: Vec<DeliveryId>) {
+        let mut per_ws: HashMap<WorkspaceId, usize> = HashMap::new();
         {
             let mut held = self.shared.held.lock().expect("held lock");
             for id in &ids {
-                if self.unrecorded.remove(id) {
+                if let Some(ws) = self.unrecorded.remove(id) {
                     held.remove(id);
-                    self.held -= 1;
+                    *per_ws.entry(ws).or_default() += 1;
                 }
             }
         }
-        if self.capped && self.held <= self.shared.config.max_held / 2 {
-            self.capped = false;
-            self.shared.wake_poller.notify_one();
+        for (ws, n) in per_ws {
+            self.policy.recorded(&ws, n);
         }
     }
 
-    fn fire_timers(&mut self) {
-        let now = Instant::now();
-        let due: Vec<Instant> = self.timers.range(..=now).map(|(k, _)| *k).collect();
-        for k in due {
-            for ep in self.timers.remove(&k).unwrap_or_default() {
-                if let Some(q) = self.queues.get_mut(&ep) {
-                    q.timer_armed = false;
-                }
-                self.start(&ep);
-            }
-        }
-    }
-
-    fn give_back_queued(&mut self) {
-        let mut ids = Vec::new();
-        for q in self.queues.values_mut() {
-            for job in q.jobs.drain(..) {
-                ids.push(job.delivery.id);
-            }
-        }
-        {
-            let mut held = self.shared.held.lock().expect("held lock");
-            for id in &ids {
-                held.remove(id);
-            }
-        }
-        self.held -= ids.len();
-        if !ids.is_empty() {
-            let store = self.shared.store.clone();
-            let owner = self.shared.config.node_id.clone();
-            // Awaited by nobody but finished before the store closes: the
-            // store's writer drains every queued write before it stops.
-            tokio::spawn(async move {
-                let _ = store.release(&ids, &owner).await;
-            });
-        }
-    }
-
-    fn publish_gauges(&self) {
-        self.shared.metrics.held.set(self.held as i64);
-        self.shared.metrics.in_flight.set(self.in_flight as i64);
+    fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+        let jobs = self.policy.drain_all();
+        self.give_back(jobs);
     }
 }
+
+/// Makes one attempt in its own task. A panic anywhere in it is caught here
+/// and recorded as a failed attempt, so the slot, the lease and the
+/// delivery's retries carry on as for any failure.
+async fn attempt(shared: Arc<Shared>, job: Job) -> Outcome {
+    let d = &job.delivery;
+    let started = shared.clock.now();
+    let mut fallback = Outcome {
+        delivery_id: d.id.clone(),
+        endpoint_id: d.endpoint_id.clone(),
+        lease_owner: Some(shared.config.node_id.clone()),
+        attempt: None,
+        status: DeliveryStatus::Failed,
+        attempt_count: d.attempt_count + 1,
+        next_attempt_at: None,
+        endpoint_effect: None,
+    };
+    let retries = !(job.manual || d.test);
+    let previous = d.attempt_count;
+    match AssertUnwindSafe(process(&shared, job)).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(delivery = %fallback.delivery_id, panic = %what, "an attempt panicked");
+            let now = shared.clock.now();
+            let endpoint = shared.directory.endpoint(&fallback.endpoint_id);
+            fallback.attempt = Some(Attempt {
+                attempt_number: 0,
+                started_at: started,
+                duration_ms: (now.0 - started.0).clamp(0, i64::from(u32::MAX)) as u32,
+                request_url: endpoint.as_ref().map(|e| e.url.clone()).unwrap_or_default(),
+                request_headers: Vec::new(),
+                response_status: None,
+                response_headers: Vec::new(),
+                response_body: None,
+                error_kind: Some(ErrorKind::Internal),
+                error_message: Some(
+                    "hookrelay failed while making this attempt; it is retried like any failed attempt"
+                        .to_owned(),
+                ),
+            });
+            if retries {
+                let schedule = endpoint.as_deref().map_or_else(
+                    || shared.config.default_schedule.clone(),
+                    |e| shared.schedule_for(e),
+                );
+                if let Some(t) = next_attempt_at(
+                    &schedule,
+                    previous + 1,
+                    now,
+                    None,
+                    shared.config.jitter,
+                    &mut rand::thread_rng(),
+                ) {
+                    fallback.status = DeliveryStatus::Pending;
+                    fallback.next_attempt_at = Some(t);
+                }
+            }
+            shared.metrics.outcome(match fallback.status {
+                DeliveryStatus::Pending => "retrying",
+                _ => "failed",
+            });
+            fallback
+        }
+    }
+}
+
+/// How long to wait before trying a delivery again whose endpoint could not
+/// be read from the store.
+const STORE_TROUBLE_DELAY_MS: i64 = 5_000;
 
 /// Makes (or skips) one attempt and decides what happens next.
 async fn process(shared: &Shared, job: Job) -> Outcome {
@@ -501,16 +449,43 @@ async fn process(shared: &Shared, job: Job) -> Outcome {
     let mut outcome = Outcome {
         delivery_id: d.id.clone(),
         endpoint_id: d.endpoint_id.clone(),
+        lease_owner: Some(shared.config.node_id.clone()),
         attempt: None,
         status: DeliveryStatus::Cancelled,
         attempt_count: d.attempt_count,
         next_attempt_at: None,
         endpoint_effect: None,
     };
-    let Some(endpoint) = shared.directory.endpoint(&d.endpoint_id) else {
-        // Deleted: nothing to send to.
-        shared.metrics.outcome("cancelled");
-        return outcome;
+    #[cfg(test)]
+    if shared
+        .panic_on_attempt
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        panic!("an attempt that fails on purpose");
+    }
+    let endpoint = match shared.directory.endpoint(&d.endpoint_id) {
+        Some(e) => e,
+        // Not in this node's routing cache (another node created it and the
+        // notification is not here yet, or the cache missed one): the store
+        // decides. Only a deleted endpoint's delivery is cancelled.
+        None => match shared
+            .directory
+            .reload_endpoint(&d.workspace_id, &d.endpoint_id)
+            .await
+        {
+            Ok(Some(e)) => e,
+            Ok(None) => {
+                shared.metrics.outcome("cancelled");
+                return outcome;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, endpoint = %d.endpoint_id, "reading an endpoint failed; trying its delivery again shortly");
+                outcome.status = DeliveryStatus::Pending;
+                outcome.next_attempt_at =
+                    Some(shared.clock.now().plus_millis(STORE_TROUBLE_DELAY_MS));
+                return outcome;
+            }
+        },
     };
     if endpoint.status == EndpointStatus::Disabled && !d.test && !job.manual {
         // Disabled endpoints get nothing; the delivery can be recovered later.

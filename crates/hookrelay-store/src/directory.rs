@@ -32,6 +32,9 @@ pub struct Directory {
     inner: RwLock<Inner>,
     /// Refreshes run one at a time so a slow, older read never overwrites a newer one.
     refresh: tokio::sync::Mutex<()>,
+    /// Counts refreshes, for those who act on changes (the dispatcher drops
+    /// a disabled or deleted endpoint's deliveries).
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -52,6 +55,7 @@ impl Directory {
             catalog,
             inner: RwLock::new(Inner::default()),
             refresh: tokio::sync::Mutex::new(()),
+            changed: tokio::sync::watch::Sender::new(0),
         };
         dir.refresh_all().await?;
         Ok(dir)
@@ -79,6 +83,7 @@ impl Directory {
             inner.routes.insert(ws, Arc::new(routes));
         }
         *self.inner.write().expect("directory lock") = inner;
+        self.changed.send_modify(|n| *n += 1);
         Ok(())
     }
 
@@ -87,11 +92,30 @@ impl Directory {
         let _guard = self.refresh.lock().await;
         let (eps, subs) = self.store.load_routing(Some(ws)).await?;
         let (routes, endpoints) = self.build(eps, subs);
-        let mut inner = self.inner.write().expect("directory lock");
-        inner.endpoints.retain(|_, e| &e.workspace_id != ws);
-        inner.endpoints.extend(endpoints);
-        inner.routes.insert(ws.clone(), Arc::new(routes));
+        {
+            let mut inner = self.inner.write().expect("directory lock");
+            inner.endpoints.retain(|_, e| &e.workspace_id != ws);
+            inner.endpoints.extend(endpoints);
+            inner.routes.insert(ws.clone(), Arc::new(routes));
+        }
+        self.changed.send_modify(|n| *n += 1);
         Ok(())
+    }
+
+    /// Wakes up after every refresh.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// An endpoint the directory does not know (yet): re-reads its
+    /// workspace, then looks again. `None`: it does not exist (deleted).
+    pub async fn reload_endpoint(
+        &self,
+        ws: &WorkspaceId,
+        id: &EndpointId,
+    ) -> Result<Option<Arc<Endpoint>>> {
+        self.refresh_workspace(ws).await?;
+        Ok(self.endpoint(id))
     }
 
     fn build(

@@ -12,6 +12,7 @@
 //! dispatcher in memory, and [`Store::record_outcomes`] writes attempt results
 //! in batches.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -159,11 +160,45 @@ pub struct DueDelivery {
     pub manual: bool,
 }
 
+/// What one [`Store::claim`] may take: due deliveries of these workspaces,
+/// at most so many of each, and at most so many of some endpoints.
+///
+/// The dispatcher decides the numbers (how much room each workspace and
+/// endpoint has in its memory); the store only obeys them, so that a
+/// workspace with a deep backlog cannot crowd the others out of a claim, and
+/// an endpoint that can take little is not handed more than it can hold.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    /// Deliveries due at or before this time are taken.
+    pub now: Timestamp,
+    pub lease: Lease,
+    /// The workspaces to take from, each with the most to take from it.
+    pub workspaces: Vec<(WorkspaceId, u32)>,
+    /// Endpoints with a limited room: at most this many of theirs (0: none).
+    /// Other endpoints are limited only by their workspace's number.
+    pub endpoints: HashMap<EndpointId, u32>,
+}
+
+impl Claim {
+    /// Endpoints the claim takes nothing of.
+    pub fn skipped(&self) -> impl Iterator<Item = &EndpointId> {
+        self.endpoints
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(e, _)| e)
+    }
+}
+
 /// The result of an attempt (or of deciding not to attempt), to record.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub delivery_id: DeliveryId,
     pub endpoint_id: EndpointId,
+    /// Record it only while the delivery is still leased to this owner (the
+    /// node that made the attempt): a node whose lease ran out and was taken
+    /// over must not overwrite the new owner's work. `None`: whoever holds
+    /// the lease (maintenance and tests).
+    pub lease_owner: Option<String>,
     /// The attempt made, if one was.
     pub attempt: Option<Attempt>,
     pub status: DeliveryStatus,
@@ -322,15 +357,50 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<Event>>;
 
     // --- delivery engine -----------------------------------------------
-    /// Leases up to `limit` pending deliveries that are due at `now` and not
-    /// leased by anyone (or whose lease expired), skipping `exclude` endpoints.
+    /// Up to `limit` workspaces that have pending deliveries due at `now`
+    /// (not leased, or their lease ran out), in id order, starting after
+    /// `after`. Reads only; the dispatcher's poller asks it before each
+    /// claim, so that it can share its room among them.
+    async fn due_workspaces(
+        &self,
+        now: Timestamp,
+        after: Option<&WorkspaceId>,
+        limit: u32,
+    ) -> Result<Vec<WorkspaceId>>;
+    /// Leases what `claim` allows of the due deliveries of its workspaces:
+    /// per workspace the oldest first, skipping endpoints out of room. A
+    /// claim of one workspace never reads another's rows.
+    async fn claim(&self, claim: &Claim) -> Result<Vec<DueDelivery>>;
+    /// Leases up to `limit` due deliveries of any workspace, skipping
+    /// `exclude` endpoints: [`Store::claim`] over every due workspace in
+    /// turn, for callers that need no fairness (tests, tools).
     async fn claim_due(
         &self,
         now: Timestamp,
         lease: &Lease,
         limit: u32,
         exclude: &[EndpointId],
-    ) -> Result<Vec<DueDelivery>>;
+    ) -> Result<Vec<DueDelivery>> {
+        let mut out = Vec::new();
+        let endpoints: HashMap<EndpointId, u32> =
+            exclude.iter().map(|e| (e.clone(), 0)).collect();
+        for ws in self.due_workspaces(now, None, u32::MAX).await? {
+            let left = limit.saturating_sub(out.len() as u32);
+            if left == 0 {
+                break;
+            }
+            let got = self
+                .claim(&Claim {
+                    now,
+                    lease: lease.clone(),
+                    workspaces: vec![(ws, left)],
+                    endpoints: endpoints.clone(),
+                })
+                .await?;
+            out.extend(got);
+        }
+        Ok(out)
+    }
     /// Extends the lease on deliveries still held by `lease.owner`.
     async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()>;
     /// Gives deliveries back unattempted: due again at their scheduled time.
@@ -392,6 +462,13 @@ pub trait Store: Send + Sync + 'static {
     /// row instead of one per endpoint.
     fn fanout_through_claims(&self) -> Option<usize> {
         None
+    }
+
+    /// The database's own clock, for backends shared by several nodes
+    /// (PostgreSQL): leases are compared against one clock, whatever each
+    /// node's says. `None` when the database is this process (SQLite).
+    async fn database_now(&self) -> Result<Option<Timestamp>> {
+        Ok(None)
     }
 
     /// Changes other nodes make to a shared database, or `None` when the

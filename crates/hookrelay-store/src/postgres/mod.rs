@@ -70,7 +70,7 @@ use hookrelay_core::time::Timestamp;
 
 use crate::error::pg_message;
 use crate::{
-    ApiKeyRecord, Backlog, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect,
+    ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect,
     EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
     Result, Store, StoreChange, StoreError, SubscriptionFilter, Workspace,
 };
@@ -82,7 +82,9 @@ mod rows;
 use listen::{Listener, DUE, ROUTING};
 use rows::*;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migrate_2.sql")];
+/// How many migrations a fully migrated schema has applied.
+pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
 
 /// How long an idempotency key holds.
 const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
@@ -91,6 +93,9 @@ const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
 const CHANGES_CAPACITY: usize = 1024;
 /// Tries of a write that hit a deadlock or serialization failure.
 const TRIES: u32 = 4;
+/// Due rows a claim reads beyond what it may take of a workspace, at most,
+/// to step over rows of endpoints that run out of room during the claim.
+const CLAIM_SLACK: u32 = 256;
 
 /// Why an internal step failed: a PostgreSQL error (kept whole, to tell a
 /// deadlock or a lost connection from the rest), a pool error, or a store
@@ -528,16 +533,37 @@ static DELETE_SUBSCRIPTION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-static CLAIM: LazyLock<String> = LazyLock::new(|| {
+/// The due deliveries a claim may choose from: per workspace (in the order
+/// given), the oldest first, skipping endpoints without room, locked so
+/// that concurrent claimers (on any node) skip them instead of waiting.
+/// Locking re-checks the row against the `WHERE` (READ COMMITTED), so a row
+/// another claimer leased meanwhile is dropped.
+const CLAIM_CANDIDATES: &str = "SELECT c.id, c.endpoint_id, w.i \
+     FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS w(ws, lim, i) \
+     CROSS JOIN LATERAL (SELECT id, endpoint_id, ready_at FROM deliveries \
+       WHERE status = 'pending' AND workspace_id = w.ws AND ready_at <= $3 \
+         AND endpoint_id <> ALL($4::text[]) \
+       ORDER BY ready_at LIMIT w.lim FOR UPDATE SKIP LOCKED) c \
+     ORDER BY w.i, c.ready_at";
+
+static CLAIM_TAKE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE deliveries SET lease_owner = $1, ready_at = $2 \
-         WHERE id = ANY(ARRAY(SELECT id FROM deliveries \
-               WHERE status = 'pending' AND ready_at <= $3 AND endpoint_id <> ALL($4::text[]) \
-               ORDER BY ready_at LIMIT $5 \
-               FOR UPDATE SKIP LOCKED)) \
+        "UPDATE deliveries SET lease_owner = $1, ready_at = $2 WHERE id = ANY($3::text[]) \
          RETURNING {DELIVERY_COLS}"
     )
 });
+
+/// Workspaces with due deliveries after `$1`: a loose scan of the due index,
+/// one index probe per workspace (the first entry after a workspace is the
+/// next workspace's earliest), stopped by the `LIMIT`.
+const DUE_WORKSPACES: &str = "WITH RECURSIVE w AS ( \
+       (SELECT workspace_id, ready_at FROM deliveries \
+        WHERE status = 'pending' AND workspace_id > $1 ORDER BY workspace_id, ready_at LIMIT 1) \
+       UNION ALL \
+       SELECT n.workspace_id, n.ready_at FROM w, LATERAL (SELECT workspace_id, ready_at \
+         FROM deliveries WHERE status = 'pending' AND workspace_id > w.workspace_id \
+         ORDER BY workspace_id, ready_at LIMIT 1) n) \
+     SELECT workspace_id FROM w WHERE ready_at <= $2 LIMIT $3";
 
 static EVENTS_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {EVENT_COLS} FROM events WHERE id = ANY($1::text[])"));
@@ -597,9 +623,10 @@ const RECORD_DELIVERIES: &str = "UPDATE deliveries d SET \
        ready_at = CASE WHEN d.status = 'pending' THEN COALESCE(u.next, d.ready_at) ELSE d.ready_at END, \
        manual = CASE WHEN d.status = 'pending' AND u.status = 'pending' THEN FALSE ELSE d.manual END, \
        lease_owner = NULL, updated_at = u.at \
-     FROM unnest($1::text[], $2::int4[], $3::text[], $4::int8[], $5::int8[]) \
-       AS u(id, made, status, next, at) \
+     FROM unnest($1::text[], $2::int4[], $3::text[], $4::int8[], $5::int8[], $6::text[]) \
+       AS u(id, made, status, next, at, owner) \
      WHERE d.id = u.id AND d.id = ANY($1::text[]) \
+       AND (u.owner IS NULL OR d.lease_owner = u.owner) \
      RETURNING d.id, d.attempt_count";
 
 const RECORD_ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, attempt_number, started_at, \
@@ -703,7 +730,11 @@ impl PostgresStore {
                         .0
                 })
                 .collect();
-            for row in tx.query(&stmt, &[&ids, &made, &status, &next, &at]).await? {
+            let owner: Vec<Option<&str>> = these.iter().map(|o| o.lease_owner.as_deref()).collect();
+            for row in tx
+                .query(&stmt, &[&ids, &made, &status, &next, &at, &owner])
+                .await?
+            {
                 counts.insert((r, col(&row, 0)?), col(&row, 1)?);
             }
         }
@@ -1224,33 +1255,83 @@ impl Store for PostgresStore {
         Ok(run_page(&c, q, page.limit, event, |e| e.id.to_string()).await?)
     }
 
-    async fn claim_due(
+    async fn due_workspaces(
         &self,
         now: Timestamp,
-        lease: &Lease,
+        after: Option<&WorkspaceId>,
         limit: u32,
-        exclude: &[EndpointId],
-    ) -> Result<Vec<DueDelivery>> {
+    ) -> Result<Vec<WorkspaceId>> {
         let c = self.conn().await?;
-        let exclude: Vec<&str> = exclude.iter().map(|e| e.as_str()).collect();
-        // One statement leases the batch and returns it...
+        let after = after.map_or("", |w| w.as_str());
         let rows = query_all(
             &c,
-            &CLAIM,
-            &[
-                &lease.owner,
-                &lease.until.0,
-                &now.0,
-                &exclude,
-                &i64::from(limit),
-            ],
-            delivery_manual,
+            DUE_WORKSPACES,
+            &[&after, &now.0, &i64::from(limit)],
+            |r| Ok(WorkspaceId::from_trusted(col(r, 0)?)),
         )
         .await?;
+        Ok(rows)
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<Vec<DueDelivery>> {
+        if claim.workspaces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await.map_err(Fail::from)?;
+        let ws: Vec<&str> = claim.workspaces.iter().map(|(w, _)| w.as_str()).collect();
+        // Read a little more than each may take, to step over rows of
+        // endpoints that run out of room; what is not chosen is unlocked
+        // when the transaction ends, a moment later.
+        let scan: Vec<i64> = claim
+            .workspaces
+            .iter()
+            .map(|(_, n)| i64::from(*n) + i64::from((*n).min(CLAIM_SLACK)))
+            .collect();
+        let skipped: Vec<&str> = claim.skipped().map(|e| e.as_str()).collect();
+        let candidates = query_all(
+            &tx,
+            CLAIM_CANDIDATES,
+            &[&ws, &scan, &claim.now.0, &skipped],
+            |r| Ok((col::<String>(r, 0)?, col::<String>(r, 1)?, col::<i64>(r, 2)?)),
+        )
+        .await?;
+        let mut rooms: std::collections::HashMap<&str, u32> = claim
+            .endpoints
+            .iter()
+            .map(|(e, n)| (e.as_str(), *n))
+            .collect();
+        let mut per_ws: Vec<u32> = claim.workspaces.iter().map(|(_, n)| *n).collect();
+        let mut chosen: Vec<&str> = Vec::new();
+        for (id, endpoint, i) in &candidates {
+            let left = &mut per_ws[(*i - 1) as usize];
+            if *left == 0 {
+                continue;
+            }
+            match rooms.get_mut(endpoint.as_str()) {
+                Some(0) => continue,
+                Some(n) => *n -= 1,
+                None => {}
+            }
+            *left -= 1;
+            chosen.push(id);
+        }
+        let rows = if chosen.is_empty() {
+            Vec::new()
+        } else {
+            query_all(
+                &tx,
+                &CLAIM_TAKE,
+                &[&claim.lease.owner, &claim.lease.until.0, &chosen],
+                delivery_manual,
+            )
+            .await?
+        };
+        tx.commit().await.map_err(Fail::from)?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        // ...and one more reads their events.
+        // One more read gets their events.
         let mut event_ids: Vec<&str> = rows.iter().map(|(d, _)| d.event_id.as_str()).collect();
         event_ids.sort_unstable();
         event_ids.dedup();
@@ -1484,6 +1565,18 @@ impl Store for PostgresStore {
         self.writer.close().await;
         self.listener.stop().await;
         self.pool.close();
+    }
+
+    async fn database_now(&self) -> Result<Option<Timestamp>> {
+        let c = self.conn().await?;
+        let row = c
+            .query_one(
+                "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8",
+                &[],
+            )
+            .await
+            .map_err(Fail::from)?;
+        Ok(Some(Timestamp(col(&row, 0)?)))
     }
 
     fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {

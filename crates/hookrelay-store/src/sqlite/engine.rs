@@ -628,7 +628,7 @@ mod tests {
     /// believe it (it would claim nothing, and leave them unclaimed).
     #[test]
     fn a_claim_run_again_after_a_rollback_claims_what_the_rollback_put_back() {
-        use crate::sqlite::{claim_job, due::DueScan, migrate};
+        use crate::sqlite::{claim_job, due::DueScan, migrate, ClaimPiece};
         use hookrelay_core::time::Timestamp;
 
         let dir = tempfile::tempdir().unwrap();
@@ -657,10 +657,13 @@ mod tests {
         let (claim_tx, mut claimed) = oneshot::channel();
         let claim = Retryable {
             f: claim_job(
-                Timestamp(2000),
-                lease,
-                10,
-                Arc::new(Vec::new()),
+                ClaimPiece {
+                    now: Timestamp(2000),
+                    lease,
+                    ws: Arc::from("workspace_1"),
+                    limit: 10,
+                },
+                Arc::default(),
                 due.clone(),
             ),
             result: None,

@@ -30,6 +30,8 @@
 //! publishes stay leased to the node that accepted them (handing them over in
 //! memory is what lets several nodes share the work without claiming).
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use hookrelay_core::ids::{DeliveryId, EndpointId, EventId, WorkspaceId};
@@ -192,7 +194,7 @@ fn write_rows(
             owner,
             f.test
         ])?;
-        due.touch(ready, endpoint);
+        due.touch(ready, &f.workspace_id, endpoint);
         if owner.is_some() {
             taken.push(Delivery {
                 id: DeliveryId::from_trusted(id.to_owned()),
@@ -220,26 +222,26 @@ fn write_rows(
     Ok(taken)
 }
 
-/// The claim's part: takes entries of fan-out rows due at `now`, oldest
-/// first, up to `limit`, and writes their delivery rows leased to `lease`
-/// (see [`write_rows`]); entries of `exclude` endpoints are written due,
-/// and what is past the limit stays in its fan-out row. Returns the
-/// deliveries taken.
+/// The claim's part: takes entries of the workspace's fan-out rows due at
+/// `now`, oldest first, up to `limit`, and writes their delivery rows leased
+/// to `lease` (see [`write_rows`]), taking from `rooms` (endpoints not in it
+/// have room). Entries of endpoints without room are written due, and what
+/// is past the limit stays in its fan-out row. Returns the deliveries taken.
 pub(crate) fn claim(
     c: &Connection,
-    now: i64,
-    lease: &Lease,
+    piece: &super::ClaimPiece,
     limit: usize,
-    exclude: &[String],
+    rooms: &mut HashMap<String, u32>,
     due: &std::sync::Mutex<DueScan>,
 ) -> Result<Vec<Delivery>> {
     let mut taken = Vec::new();
     while taken.len() < limit {
         let next: Vec<String> = c
             .prepare_cached(
-                "SELECT event_id FROM fanouts WHERE created_at <= ?1 ORDER BY created_at, event_id LIMIT 32",
+                "SELECT event_id FROM fanouts WHERE workspace_id = ?1 AND created_at <= ?2 \
+                 ORDER BY created_at, event_id LIMIT 32",
             )?
-            .query_map(params![now], |r| r.get(0))?
+            .query_map(params![&*piece.ws, piece.now.0], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         if next.is_empty() {
             break;
@@ -251,22 +253,25 @@ pub(crate) fn claim(
             let Some(f) = read(c, &event_id)? else {
                 continue;
             };
-            // Skipped endpoints' entries become due rows (they would only be
-            // skipped again); past the limit they stay where they are.
+            // Entries of endpoints without room become due rows (they would
+            // only be skipped again); past the limit they stay where they are.
             let room = limit - taken.len();
             let mut n = 0;
             let got = write_rows(
                 c,
                 &f,
-                Some(lease),
-                |endpoint| {
-                    if exclude.iter().any(|e| e == endpoint) {
-                        Fate::Due
-                    } else if n < room {
+                Some(&piece.lease),
+                |endpoint| match rooms.get_mut(endpoint) {
+                    Some(0) => Fate::Due,
+                    _ if n >= room => Fate::Keep,
+                    Some(left) => {
+                        *left -= 1;
                         n += 1;
                         Fate::Take
-                    } else {
-                        Fate::Keep
+                    }
+                    None => {
+                        n += 1;
+                        Fate::Take
                     }
                 },
                 due,

@@ -3,6 +3,7 @@
 //! thread doing group commit and a pool of readers. A lock file next to the
 //! database makes sure only one process uses it.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 
 use crate::{
-    ApiKeyRecord, Backlog, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect,
+    ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect,
     EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
     Result, Store, StoreError, SubscriptionFilter, Workspace,
 };
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("migrate_2.sql"),
     include_str!("migrate_3.sql"),
+    include_str!("migrate_4.sql"),
 ];
 
 /// How long an idempotency key holds.
@@ -725,30 +727,55 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn claim_due(
+    async fn due_workspaces(
         &self,
         now: Timestamp,
-        lease: &Lease,
+        after: Option<&WorkspaceId>,
         limit: u32,
-        exclude: &[EndpointId],
-    ) -> Result<Vec<DueDelivery>> {
-        let exclude: Arc<Vec<String>> = Arc::new(exclude.iter().map(|e| e.to_string()).collect());
-        // Pieces of at most CLAIM_PIECE rows, each a write of its own, all
-        // queued at once: the writer may commit between them, so an API
-        // write waiting beside a large claim waits for one piece of it.
+    ) -> Result<Vec<WorkspaceId>> {
+        let after = after.map(|w| w.to_string());
+        self.engine
+            .read(move |c| due_workspaces(c, now.0, after.as_deref(), limit as usize))
+            .await
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<Vec<DueDelivery>> {
+        let rooms: Arc<std::sync::Mutex<HashMap<String, u32>>> = Arc::new(std::sync::Mutex::new(
+            claim
+                .endpoints
+                .iter()
+                .map(|(e, n)| (e.to_string(), *n))
+                .collect(),
+        ));
+        // Per workspace, pieces of at most CLAIM_PIECE rows, each a write of
+        // its own, all queued at once: the writer may commit between them,
+        // so an API write waiting beside a large claim waits for one piece
+        // of it. They run one after another, sharing the endpoints' rooms.
         //
         // Each is a retryable write (see `claim_job`).
         let mut pieces = Vec::new();
-        let mut left = limit;
-        while left > 0 {
-            let n = left.min(CLAIM_PIECE);
-            left -= n;
-            pieces.push(self.engine.write_retryable(
-                Lane::Background { rows: n as usize },
-                claim_job(now, lease.clone(), n, exclude.clone(), self.due.clone()),
-            ));
+        for (ws, limit) in &claim.workspaces {
+            let ws: Arc<str> = Arc::from(ws.as_str());
+            let mut left = *limit;
+            while left > 0 {
+                let n = left.min(CLAIM_PIECE);
+                left -= n;
+                pieces.push(self.engine.write_retryable(
+                    Lane::Background { rows: n as usize },
+                    claim_job(
+                        ClaimPiece {
+                            now: claim.now,
+                            lease: claim.lease.clone(),
+                            ws: ws.clone(),
+                            limit: n,
+                        },
+                        rooms.clone(),
+                        self.due.clone(),
+                    ),
+                ));
+            }
         }
-        let mut out = Vec::with_capacity(limit as usize);
+        let mut out = Vec::new();
         let mut failed = None;
         for r in futures::future::join_all(pieces).await {
             match r {
@@ -807,15 +834,17 @@ impl Store for SqliteStore {
             .write_in(Lane::Background { rows }, move |c| {
                 let mut stmt = c.prepare_cached(
                     "UPDATE deliveries SET lease_owner = NULL, ready_at = COALESCE(next_attempt_at, ready_at) \
-                     WHERE id = ?1 AND lease_owner = ?2 RETURNING ready_at, endpoint_id, status",
+                     WHERE id = ?1 AND lease_owner = ?2 RETURNING ready_at, workspace_id, endpoint_id, status",
                 )?;
                 for id in &ids {
-                    let back: Option<(i64, String, String)> = stmt
-                        .query_row(params![id, owner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    let back: Option<(i64, String, String, String)> = stmt
+                        .query_row(params![id, owner], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                        })
                         .optional()?;
-                    if let Some((ready, endpoint, status)) = back {
+                    if let Some((ready, ws, endpoint, status)) = back {
                         if status == "pending" {
-                            due.lock().expect("due lock").touch(ready, &endpoint);
+                            due.lock().expect("due lock").touch(ready, &ws, &endpoint);
                         }
                     }
                 }
@@ -894,7 +923,7 @@ impl Store for SqliteStore {
                     )?
                     .execute(params![ws, ep, since.0, until.0, now.0])?;
                 if n > 0 {
-                    due.lock().expect("due lock").touch(now.0, &ep);
+                    due.lock().expect("due lock").touch(now.0, &ws, &ep);
                 }
                 Ok(n as u64)
             })
@@ -1111,66 +1140,126 @@ impl Store for SqliteStore {
     }
 }
 
-/// The claim's part that reads delivery rows: leases up to `limit` due rows
-/// of endpoints not in `exclude`, oldest first, in one statement.
-/// The rows one claim writes at most in one write (see `claim_due`).
+/// The rows one claim writes at most in one write (see `claim`).
 const CLAIM_PIECE: u32 = 256;
+/// Due rows a claim piece reads beyond what it may take, to step over rows
+/// of endpoints that ran out of room during the claim.
+const CLAIM_SLACK: u32 = 256;
 /// The outcomes recorded at most in one write.
 const OUTCOME_PIECE: usize = 256;
 /// Leases renewed in one write at most.
 const RENEW_PIECE: usize = 256;
+
+/// One piece of a claim: up to `limit` due deliveries of workspace `ws`.
+#[derive(Clone)]
+pub(crate) struct ClaimPiece {
+    pub(crate) now: Timestamp,
+    pub(crate) lease: Lease,
+    pub(crate) ws: Arc<str>,
+    pub(crate) limit: u32,
+}
+
+/// Rooms left per endpoint (by id), shared by the pieces of one claim.
+type Rooms = Arc<std::sync::Mutex<HashMap<String, u32>>>;
+
+/// Workspaces with pending deliveries (rows or fan-out entries) due at
+/// `now`, in id order after `after`: a loose scan of the due index and of
+/// the fan-out index, one seek per workspace (the first entry after a
+/// workspace is the next workspace's earliest).
+fn due_workspaces(
+    c: &Connection,
+    now: i64,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<WorkspaceId>> {
+    let mut found = std::collections::BTreeSet::new();
+    for sql in [
+        "SELECT workspace_id, ready_at FROM deliveries WHERE status = 'pending' AND workspace_id > ?1 \
+         ORDER BY workspace_id, ready_at LIMIT 1",
+        "SELECT workspace_id, created_at FROM fanouts WHERE workspace_id > ?1 \
+         ORDER BY workspace_id, created_at LIMIT 1",
+    ] {
+        let mut next = c.prepare_cached(sql)?;
+        let mut cursor = after.unwrap_or("").to_owned();
+        let mut taken = 0;
+        while taken < limit {
+            let row: Option<(String, i64)> = next
+                .query_row(params![cursor], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((ws, first)) = row else { break };
+            if first <= now {
+                taken += 1;
+                found.insert(ws.clone());
+            }
+            cursor = ws;
+        }
+    }
+    Ok(found
+        .into_iter()
+        .take(limit)
+        .map(WorkspaceId::from_trusted)
+        .collect())
+}
 
 /// One piece of a claim, as a retryable write. A claim writes a row per
 /// delivery (a fan-out entry written out, or a lease taken): in a savepoint
 /// SQLite would copy every page it touches into the sub-journal, so claims
 /// run without one. A second run means the first was rolled back, and with
 /// it the rows that run read, so what it taught `due` is void: the second
-/// run forgets it first.
+/// run forgets it first. (The rooms it used up are not given back: a rerun
+/// may take a little less than it could.)
 fn claim_job(
-    now: Timestamp,
-    lease: Lease,
-    limit: u32,
-    exclude: Arc<Vec<String>>,
+    piece: ClaimPiece,
+    rooms: Rooms,
     due: Arc<std::sync::Mutex<DueScan>>,
 ) -> impl FnMut(&Connection, bool) -> Result<Vec<DueDelivery>> + Send + 'static {
     move |c, rerun| {
         if rerun {
             due.lock().expect("due lock").forget();
         }
-        claim_piece(c, now, &lease, limit, &exclude, &due)
+        claim_piece(c, &piece, &rooms, &due)
     }
 }
 
-/// One piece of a claim: due delivery rows first, then fan-out entries,
-/// written as leased rows; with their events, oldest first.
+/// One piece of a claim: the workspace's due delivery rows first, then its
+/// fan-out entries, written as leased rows; with their events, oldest first.
 fn claim_piece(
     c: &Connection,
-    now: Timestamp,
-    lease: &Lease,
-    limit: u32,
-    exclude: &[String],
+    piece: &ClaimPiece,
+    rooms: &std::sync::Mutex<HashMap<String, u32>>,
     due: &std::sync::Mutex<DueScan>,
 ) -> Result<Vec<DueDelivery>> {
-    let mut rows = claim_rows(c, now, lease, limit, exclude, due)?;
+    let (mut rows, read_all) = claim_rows(c, piece, rooms, due)?;
     // Then events published without a lease to many endpoints:
     // their delivery rows are written now, leased to us.
-    let room = (limit as usize).saturating_sub(rows.len());
+    let room = (piece.limit as usize).saturating_sub(rows.len());
     if room > 0 {
-        let fresh = fanout::claim(c, now.0, lease, room, exclude, due)?;
+        let mut rooms = rooms.lock().expect("rooms lock");
+        let fresh = fanout::claim(c, piece, room, &mut rooms, due)?;
         rows.extend(fresh.into_iter().map(|d| (d, false)));
     }
-    if rows.len() < limit as usize {
-        // Every fan-out row due was written out above, so the
-        // claim's finding holds for them too.
-        due.lock()
-            .expect("due lock")
-            .exhausted(now.0, exclude.to_vec(), lease.until.0);
+    if read_all && rows.len() < piece.limit as usize {
+        // Every due row of the workspace not taken belongs to an endpoint
+        // out of room, and every fan-out row due was written out above, so
+        // the claim's finding holds for them too.
+        let skipped: Vec<String> = rooms
+            .lock()
+            .expect("rooms lock")
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(e, _)| e.clone())
+            .collect();
+        due.lock().expect("due lock").exhausted(
+            &piece.ws,
+            piece.now.0,
+            skipped,
+            piece.lease.until.0,
+        );
     }
     let mut event_ids: Vec<String> = rows.iter().map(|(d, _)| d.event_id.to_string()).collect();
     event_ids.sort_unstable();
     event_ids.dedup();
-    let mut events: std::collections::HashMap<String, Arc<Event>> =
-        std::collections::HashMap::with_capacity(event_ids.len());
+    let mut events: HashMap<String, Arc<Event>> = HashMap::with_capacity(event_ids.len());
     for chunk in event_ids.chunks(500) {
         let sql = format!(
             "SELECT {EVENT_COLS} FROM events WHERE id IN ({})",
@@ -1195,48 +1284,87 @@ fn claim_piece(
     Ok(out)
 }
 
+/// The claim's part that reads delivery rows: reads the workspace's due
+/// rows oldest first (skipping endpoints with no room, and starting after
+/// what `due` knows is all skipped), chooses what the rooms allow, and
+/// leases the chosen rows. Also says whether it read every due row.
 fn claim_rows(
     c: &Connection,
-    now: Timestamp,
-    lease: &Lease,
-    limit: u32,
-    exclude: &[String],
+    piece: &ClaimPiece,
+    rooms: &std::sync::Mutex<HashMap<String, u32>>,
     due: &std::sync::Mutex<DueScan>,
-) -> Result<Vec<(Delivery, bool)>> {
+) -> Result<(Vec<(Delivery, bool)>, bool)> {
+    let ws: &str = &piece.ws;
+    let now = piece.now.0;
+    let skipped: Vec<String> = rooms
+        .lock()
+        .expect("rooms lock")
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(e, _)| e.clone())
+        .collect();
     // Rows due at or before `after` are known to belong to skipped
     // endpoints (see `due`): start reading after them.
-    let after = due.lock().expect("due lock").start(exclude);
-    if after.is_some_and(|a| a >= now.0) {
-        return Ok(Vec::new());
+    let after = due.lock().expect("due lock").start(ws, &skipped);
+    if after.is_some_and(|a| a >= now) {
+        return Ok((Vec::new(), true));
     }
-    let mut inner = String::from(
-        "SELECT id FROM deliveries WHERE status = 'pending' AND ready_at > ? AND ready_at <= ?",
+    let mut sql = String::from(
+        "SELECT id, endpoint_id FROM deliveries WHERE status = 'pending' AND workspace_id = ? \
+         AND ready_at > ? AND ready_at <= ?",
     );
     let mut p = vec![
-        SqlValue::Text(lease.owner.clone()),
-        SqlValue::Integer(lease.until.0),
+        SqlValue::Text(ws.to_owned()),
         SqlValue::Integer(after.unwrap_or(i64::MIN)),
-        SqlValue::Integer(now.0),
+        SqlValue::Integer(now),
     ];
-    if !exclude.is_empty() {
-        inner.push_str(" AND endpoint_id NOT IN (");
-        inner.push_str(&vec!["?"; exclude.len()].join(","));
-        inner.push(')');
-        p.extend(exclude.iter().cloned().map(SqlValue::Text));
+    if !skipped.is_empty() {
+        sql.push_str(" AND endpoint_id NOT IN (");
+        sql.push_str(&vec!["?"; skipped.len()].join(","));
+        sql.push(')');
+        p.extend(skipped.iter().cloned().map(SqlValue::Text));
     }
-    inner.push_str(" ORDER BY ready_at LIMIT ?");
-    p.push(SqlValue::Integer(i64::from(limit)));
+    let scan = piece.limit + CLAIM_SLACK;
+    sql.push_str(" ORDER BY ready_at LIMIT ?");
+    p.push(SqlValue::Integer(i64::from(scan)));
+    let candidates: Vec<(String, String)> =
+        query_all(c, &sql, params_from_iter(p), |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let read_all = candidates.len() < scan as usize;
+    let mut chosen = Vec::with_capacity(piece.limit as usize);
+    {
+        let mut rooms = rooms.lock().expect("rooms lock");
+        for (id, endpoint) in candidates {
+            if chosen.len() >= piece.limit as usize {
+                break;
+            }
+            match rooms.get_mut(&endpoint) {
+                Some(0) => continue,
+                Some(n) => *n -= 1,
+                None => {}
+            }
+            chosen.push(id);
+        }
+    }
+    if chosen.is_empty() {
+        return Ok((Vec::new(), read_all));
+    }
     let sql = format!(
-        "UPDATE deliveries SET lease_owner = ?, ready_at = ? WHERE id IN ({inner}) RETURNING {DELIVERY_COLS}"
+        "UPDATE deliveries SET lease_owner = ?, ready_at = ? WHERE id IN ({}) RETURNING {DELIVERY_COLS}",
+        vec!["?"; chosen.len()].join(",")
     );
+    let mut p = vec![
+        SqlValue::Text(piece.lease.owner.clone()),
+        SqlValue::Integer(piece.lease.until.0),
+    ];
+    p.extend(chosen.into_iter().map(SqlValue::Text));
     let rows: Vec<(Delivery, bool)> = query_all(c, &sql, params_from_iter(p), |r| {
         Ok((delivery(r)?, r.get(10)?))
     })?;
     let mut due = due.lock().expect("due lock");
     for (d, _) in &rows {
-        due.touch(lease.until.0, d.endpoint_id.as_str());
+        due.touch(piece.lease.until.0, ws, d.endpoint_id.as_str());
     }
-    Ok(rows)
+    Ok((rows, read_all))
 }
 
 fn publish_one(
@@ -1311,7 +1439,7 @@ fn publish_one(
     }
     let mut due = due.lock().expect("due lock");
     for d in &ne.deliveries {
-        due.touch(ready, d.endpoint_id.as_str());
+        due.touch(ready, ws, d.endpoint_id.as_str());
     }
     Ok(Published::Created(ev))
 }
@@ -1329,7 +1457,7 @@ fn record_outcomes(
            ready_at = CASE WHEN status = 'pending' THEN COALESCE(?4, ready_at) ELSE ready_at END, \
            manual = CASE WHEN status = 'pending' AND ?3 = 'pending' THEN 0 ELSE manual END, \
            lease_owner = NULL, updated_at = ?5 \
-         WHERE id = ?1 RETURNING attempt_count",
+         WHERE id = ?1 AND (?6 IS NULL OR lease_owner = ?6) RETURNING attempt_count, workspace_id",
     )?;
     for o in outcomes {
         let now = o
@@ -1339,25 +1467,31 @@ fn record_outcomes(
                 a.started_at.plus_millis(i64::from(a.duration_ms))
             });
         let made = u32::from(o.attempt.is_some());
-        let count: Option<u32> = upd
+        let updated: Option<(u32, String)> = upd
             .query_row(
                 params![
                     o.delivery_id.as_str(),
                     made,
                     o.status.as_str(),
                     o.next_attempt_at.map(|t| t.0),
-                    now.0
+                    now.0,
+                    o.lease_owner,
                 ],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        if let (Some(at), Some(_)) = (o.next_attempt_at, count) {
-            due.lock()
-                .expect("due lock")
-                .touch(at.0, o.endpoint_id.as_str());
-        }
-        if let (Some(a), Some(n)) = (&o.attempt, count) {
-            insert_attempt(c, o.delivery_id.as_str(), n, a)?;
+        // Nothing updated: the delivery is gone, or no longer leased to the
+        // node that attempted it (its new owner records its own attempts).
+        // What the attempt said of the endpoint's health still holds.
+        if let Some((count, ws)) = updated {
+            if let Some(at) = o.next_attempt_at {
+                due.lock()
+                    .expect("due lock")
+                    .touch(at.0, &ws, o.endpoint_id.as_str());
+            }
+            if let Some(a) = &o.attempt {
+                insert_attempt(c, o.delivery_id.as_str(), count, a)?;
+            }
         }
         match o.endpoint_effect {
             None => {}

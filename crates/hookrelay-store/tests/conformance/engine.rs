@@ -626,6 +626,7 @@ pub async fn record_outcomes_without_attempt_changes_status_only(store: Arc<dyn 
     let skipped = |id: &DeliveryId, status| Outcome {
         delivery_id: id.clone(),
         endpoint_id: e.id.clone(),
+        lease_owner: None,
         attempt: None,
         status,
         attempt_count: 0,

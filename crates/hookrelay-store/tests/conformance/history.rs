@@ -47,6 +47,7 @@ async fn delivery_with_status(
                 .record_outcomes(vec![Outcome {
                     delivery_id: d.clone(),
                     endpoint_id: e.id.clone(),
+                    lease_owner: None,
                     attempt: None,
                     status: DeliveryStatus::Cancelled,
                     attempt_count: 0,

@@ -22,6 +22,7 @@
 mod backends;
 mod support;
 
+mod claims;
 mod endpoints;
 mod engine;
 mod events;
@@ -99,6 +100,11 @@ macro_rules! conformance_tests {
             events::list_events_filters_and_scopes,
             events::list_events_paginates,
             // --- delivery engine
+            claims::due_workspaces_lists_those_with_deliveries_due,
+            claims::claim_takes_at_most_each_workspaces_number,
+            claims::claim_gives_an_endpoint_no_more_than_its_room,
+            claims::claim_of_a_wide_event_obeys_the_rooms,
+            claims::outcomes_are_recorded_only_by_the_lease_owner,
             engine::claim_due_respects_limit,
             engine::claim_due_respects_due_time,
             engine::claim_due_skips_excluded_endpoints,

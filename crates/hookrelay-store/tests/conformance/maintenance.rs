@@ -72,6 +72,7 @@ pub async fn purge_removes_finished_history_before_cutoff(store: Arc<dyn Store>)
         .record_outcomes(vec![hookrelay_store::Outcome {
             delivery_id: dc.clone(),
             endpoint_id: e1.id.clone(),
+            lease_owner: None,
             attempt: None,
             status: DeliveryStatus::Cancelled,
             attempt_count: 0,

@@ -287,6 +287,7 @@ pub fn outcome(
     Outcome {
         delivery_id: delivery.clone(),
         endpoint_id: endpoint.clone(),
+        lease_owner: None,
         attempt: Some(attempt(at, http)),
         status,
         attempt_count,

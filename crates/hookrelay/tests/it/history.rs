@@ -93,6 +93,13 @@ async fn deliveries_filter_by_endpoint_event_type_status_and_time() {
     })
     .await;
 
+    // The receiver has both of a's deliveries; their outcomes may still be
+    // on their way to the database.
+    let deadline = std::time::Instant::now() + WAIT;
+    while s.deliveries("status=succeeded").await.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "a's outcomes recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let count = |v: Vec<Value>| v.len();
     assert_eq!(count(s.deliveries("").await), 3);
     assert_eq!(

@@ -1,0 +1,1021 @@
+//! The fairness policy: what the dispatcher holds in memory for whom, and
+//! who gets the next attempt slot.
+//!
+//! Pure bookkeeping over explicit instants: no IO, no tasks, no clock of its
+//! own. The scheduler task ([`crate::scheduler`]) feeds it what happens
+//! (deliveries offered, attempts finished, outcomes recorded, a second gone
+//! by) and carries out what it decides (start this attempt, give these
+//! deliveries back to the store); the unit tests below drive it step by step.
+//!
+//! The rules:
+//!
+//! - **Slots go round-robin**: workspaces with work take turns, one attempt
+//!   each, and within a workspace its endpoints take turns. An attempt needs
+//!   a free global slot (`max_in_flight`), a free slot of its workspace
+//!   (`max_in_flight_per_workspace`, well below the global cap, so one
+//!   workspace's hanging endpoints can never occupy every slot), a free slot
+//!   of its endpoint (`endpoint_concurrency`; one while its circuit breaker
+//!   probes), a token of the endpoint's rate limit, and a closed breaker.
+//! - **An endpoint holds what it can send soon**: at most what it sent in
+//!   the last [`LOOKAHEAD`] while it had work waiting (measured every
+//!   second), or what its rate limit lets through in that time, never less
+//!   than its concurrency, never more than `max_held_per_endpoint`; while
+//!   its breaker is open, one. Whatever it holds beyond that is given back
+//!   to the store, where it waits without costing memory.
+//! - **A workspace holds its fair share**: at most
+//!   `max_held_per_workspace`, and at most an equal share of `max_held`
+//!   among the workspaces that hold deliveries or have deliveries due in the
+//!   store. When more workspaces need room, those above their share give
+//!   their newest queued deliveries back.
+//!
+//! So whatever one workspace's endpoints do (throttled, paused, hanging until
+//! the timeout, or thousands of deliveries deep), the others find room in
+//! memory and free slots within a second or two.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use hookrelay_core::ids::{EndpointId, WorkspaceId};
+use tokio::time::Instant;
+
+/// How far ahead an endpoint's memory reaches: it holds at most what it
+/// sent in this long.
+pub const LOOKAHEAD: Duration = Duration::from_secs(2);
+/// How often the policy measures what each endpoint sent.
+pub const WINDOW: Duration = Duration::from_secs(1);
+/// A workspace the store reported deliveries due for counts as wanting room
+/// for this long.
+const WANTS_ROOM_FOR: Duration = Duration::from_secs(10);
+/// An endpoint with nothing held and nothing in flight is forgotten after
+/// this long (its rate-limit bucket and measurements with it).
+const FORGET_AFTER: Duration = Duration::from_secs(300);
+
+/// What the policy needs to know of a queued delivery.
+pub trait Queued {
+    fn endpoint(&self) -> &EndpointId;
+    fn workspace(&self) -> &WorkspaceId;
+}
+
+/// The numbers the policy enforces.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_in_flight: usize,
+    pub max_in_flight_per_workspace: usize,
+    pub endpoint_concurrency: usize,
+    pub max_held: usize,
+    pub max_held_per_workspace: usize,
+    pub max_held_per_endpoint: usize,
+    /// Failed attempts in a row that pause an endpoint (0 = never).
+    pub breaker_threshold: u32,
+    /// The longest pause between probes of a failing endpoint.
+    pub breaker_max_cooldown: Duration,
+}
+
+/// A token bucket: `rate` attempts per second, bursts of up to `rate`.
+#[derive(Debug)]
+struct Bucket {
+    rate: u32,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32, now: Instant) -> Self {
+        Self {
+            rate,
+            tokens: f64::from(rate.max(1)),
+            last: now,
+        }
+    }
+
+    /// Takes a token, or says when the next one will be there.
+    fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        let rate = f64::from(self.rate.max(1));
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(now + Duration::from_secs_f64((1.0 - self.tokens) / rate))
+        }
+    }
+}
+
+/// A per-endpoint circuit breaker: after `breaker_threshold` failed attempts
+/// in a row the endpoint gets no attempts for a cool-down (1 s, doubling to
+/// `breaker_max_cooldown`), then one probe; a success closes it. Deliveries
+/// that wait meanwhile are not attempted, so a dead endpoint neither burns
+/// their retries nor the server's time.
+#[derive(Debug)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    cooldown: Duration,
+    probing: bool,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Self {
+            failures: 0,
+            open_until: None,
+            cooldown: Duration::from_secs(1),
+            probing: false,
+        }
+    }
+}
+
+impl Breaker {
+    fn is_open(&self, now: Instant) -> bool {
+        self.open_until.is_some_and(|u| now < u)
+    }
+}
+
+/// What an endpoint sent during the current window.
+#[derive(Debug)]
+struct Meter {
+    since: Instant,
+    done: u32,
+    /// It had deliveries waiting the whole window: what it sent is what it
+    /// can send.
+    busy: bool,
+}
+
+struct Ep<J> {
+    ws: WorkspaceId,
+    jobs: VecDeque<J>,
+    in_flight: usize,
+    rate: Option<u32>,
+    bucket: Option<Bucket>,
+    breaker: Breaker,
+    meter: Meter,
+    /// How many it may hold queued, from what it sent while busy; `None`
+    /// when it kept up with its work.
+    measured: Option<usize>,
+    /// Waiting for a rate-limit token or the end of a breaker pause.
+    timer: Option<Instant>,
+    /// In its workspace's ready list.
+    in_ready: bool,
+    /// The poller was told it has no room: wake the poller when it runs low.
+    capped: bool,
+    last_used: Instant,
+}
+
+impl<J> Ep<J> {
+    fn new(ws: WorkspaceId, now: Instant) -> Self {
+        Self {
+            ws,
+            jobs: VecDeque::new(),
+            in_flight: 0,
+            rate: None,
+            bucket: None,
+            breaker: Breaker::default(),
+            meter: Meter {
+                since: now,
+                done: 0,
+                busy: false,
+            },
+            measured: None,
+            timer: None,
+            in_ready: false,
+            capped: false,
+            last_used: now,
+        }
+    }
+
+    fn pop(&mut self) -> Option<J> {
+        let j = self.jobs.pop_front();
+        if self.jobs.is_empty() {
+            self.meter.busy = false;
+        }
+        j
+    }
+}
+
+#[derive(Debug, Default)]
+struct Ws {
+    in_flight: usize,
+    /// Queued, in flight, or finished with the outcome not yet recorded.
+    held: usize,
+    /// Endpoints that could start an attempt now, in turn order.
+    ready: VecDeque<EndpointId>,
+    in_ring: bool,
+    /// The poller was told it has no room: wake the poller when it has.
+    capped: bool,
+}
+
+/// Room for the poller's next claim.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Room {
+    /// How many more deliveries may be held in all.
+    pub free: usize,
+    /// Per workspace asked about, how many more it may hold.
+    pub workspaces: Vec<(WorkspaceId, u32)>,
+    /// Endpoints of those workspaces with a limited room (0: none).
+    pub endpoints: HashMap<EndpointId, u32>,
+}
+
+/// See the module docs.
+pub struct Policy<J> {
+    limits: Limits,
+    eps: HashMap<EndpointId, Ep<J>>,
+    wss: HashMap<WorkspaceId, Ws>,
+    /// Workspaces with a ready endpoint and a free slot, in turn order.
+    ring: VecDeque<WorkspaceId>,
+    timers: BTreeMap<Instant, Vec<EndpointId>>,
+    in_flight: usize,
+    held: usize,
+    /// Workspaces holding something.
+    holding: usize,
+    /// Workspaces holding nothing that the store said have deliveries due,
+    /// and when it said so.
+    wanting: HashMap<WorkspaceId, Instant>,
+    /// The poller stopped for want of room in all: wake it when half is free.
+    capped: bool,
+    /// The poller should look for work now.
+    wake: bool,
+}
+
+impl<J: Queued> Policy<J> {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            eps: HashMap::new(),
+            wss: HashMap::new(),
+            ring: VecDeque::new(),
+            timers: BTreeMap::new(),
+            in_flight: 0,
+            held: 0,
+            holding: 0,
+            wanting: HashMap::new(),
+            capped: false,
+            wake: false,
+        }
+    }
+
+    /// Attempts in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Deliveries held (queued, in flight, or with an outcome not yet recorded).
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Whether the poller should look for work now (and forget that it should).
+    pub fn take_wake(&mut self) -> bool {
+        std::mem::take(&mut self.wake)
+    }
+
+    /// The next time a paused or throttled endpoint may start again.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.timers.keys().next().copied()
+    }
+
+    /// Endpoints with deliveries queued.
+    pub fn queued_endpoints(&self) -> Vec<EndpointId> {
+        self.eps
+            .iter()
+            .filter(|(_, e)| !e.jobs.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// The workspace of an endpoint the policy knows.
+    pub fn workspace_of(&self, ep: &EndpointId) -> Option<&WorkspaceId> {
+        self.eps.get(ep).map(|e| &e.ws)
+    }
+
+    /// Sets an endpoint's rate limit (attempts per second; `None`: none).
+    pub fn configure(&mut self, ep: &EndpointId, ws: &WorkspaceId, rate: Option<u32>, now: Instant) {
+        let e = self
+            .eps
+            .entry(ep.clone())
+            .or_insert_with(|| Ep::new(ws.clone(), now));
+        if e.rate != rate {
+            e.rate = rate;
+            e.bucket = rate.map(|r| Bucket::new(r, now));
+        }
+    }
+
+    /// The most an endpoint may hold queued now.
+    fn allowance(&self, e: &Ep<J>, now: Instant) -> usize {
+        if e.breaker.is_open(now) {
+            return 1;
+        }
+        let floor = self.limits.endpoint_concurrency.max(1);
+        let mut a = self.limits.max_held_per_endpoint;
+        if let Some(r) = e.rate {
+            let ahead = (f64::from(r) * LOOKAHEAD.as_secs_f64()).ceil() as usize;
+            a = a.min(ahead.max(floor));
+        }
+        if let Some(m) = e.measured {
+            a = a.min(m.max(floor));
+        }
+        a
+    }
+
+    /// A workspace's share of memory right now.
+    fn workspace_cap(&self) -> usize {
+        let active = (self.holding + self.wanting.len()).max(1);
+        (self.limits.max_held / active)
+            .max(1)
+            .min(self.limits.max_held_per_workspace)
+    }
+
+    /// Takes a delivery into memory, or hands it back (`Err`) when there is
+    /// no room for it: it then stays in the store for a later claim.
+    pub fn offer(&mut self, job: J, now: Instant) -> Result<(), J> {
+        let cap = self.workspace_cap();
+        if self.held >= self.limits.max_held {
+            self.capped = true;
+            return Err(job);
+        }
+        let ws_id = job.workspace().clone();
+        let ep_id = job.endpoint().clone();
+        let ws_held = self.wss.get(&ws_id).map_or(0, |w| w.held);
+        if ws_held >= cap {
+            self.wss.entry(ws_id).or_default().capped = true;
+            return Err(job);
+        }
+        self.eps
+            .entry(ep_id.clone())
+            .or_insert_with(|| Ep::new(ws_id.clone(), now));
+        let allowance = self.allowance(&self.eps[&ep_id], now);
+        let e = self.eps.get_mut(&ep_id).expect("just inserted");
+        if e.jobs.len() >= allowance {
+            e.capped = true;
+            return Err(job);
+        }
+        if e.jobs.is_empty() {
+            // Work starts waiting: what it sends from now on is what it can.
+            e.meter = Meter {
+                since: now,
+                done: 0,
+                busy: true,
+            };
+        }
+        e.jobs.push_back(job);
+        e.last_used = now;
+        self.held += 1;
+        let ws = self.wss.entry(ws_id.clone()).or_default();
+        if ws.held == 0 {
+            self.holding += 1;
+            self.wanting.remove(&ws_id);
+        }
+        ws.held += 1;
+        self.make_ready(&ep_id);
+        Ok(())
+    }
+
+    /// Puts `ep` in its workspace's ready list if it could start now, and
+    /// its workspace in the ring if it has a free slot.
+    fn make_ready(&mut self, ep_id: &EndpointId) {
+        let conc = self.limits.endpoint_concurrency;
+        let Some(e) = self.eps.get_mut(ep_id) else {
+            return;
+        };
+        let limit = if e.breaker.probing { 1 } else { conc };
+        if e.jobs.is_empty() || e.in_flight >= limit || e.timer.is_some() || e.in_ready {
+            return;
+        }
+        e.in_ready = true;
+        let ws_id = e.ws.clone();
+        let ws = self.wss.entry(ws_id.clone()).or_default();
+        ws.ready.push_back(ep_id.clone());
+        Self::ring_in(
+            &mut self.ring,
+            &ws_id,
+            ws,
+            self.limits.max_in_flight_per_workspace,
+        );
+    }
+
+    fn ring_in(ring: &mut VecDeque<WorkspaceId>, id: &WorkspaceId, ws: &mut Ws, cap: usize) {
+        if !ws.in_ring && !ws.ready.is_empty() && ws.in_flight < cap {
+            ws.in_ring = true;
+            ring.push_back(id.clone());
+        }
+    }
+
+    fn arm(&mut self, ep_id: &EndpointId, at: Instant) {
+        if let Some(e) = self.eps.get_mut(ep_id) {
+            if e.timer.is_none() {
+                e.timer = Some(at);
+                self.timers.entry(at).or_default().push(ep_id.clone());
+            }
+        }
+    }
+
+    /// The next attempt to start, if a slot is free and someone may use it:
+    /// the next workspace in turn, its next endpoint in turn.
+    pub fn next(&mut self, now: Instant) -> Option<J> {
+        let ws_cap = self.limits.max_in_flight_per_workspace;
+        while self.in_flight < self.limits.max_in_flight {
+            let ws_id = self.ring.pop_front()?;
+            let Some(ws) = self.wss.get_mut(&ws_id) else {
+                continue;
+            };
+            ws.in_ring = false;
+            if ws.in_flight >= ws_cap {
+                // Back in the ring when one of its attempts ends.
+                continue;
+            }
+            while let Some(ep_id) = self.wss.get_mut(&ws_id).and_then(|w| w.ready.pop_front()) {
+                let Some(e) = self.eps.get_mut(&ep_id) else {
+                    continue;
+                };
+                e.in_ready = false;
+                let limit = if e.breaker.probing {
+                    1
+                } else {
+                    self.limits.endpoint_concurrency
+                };
+                if e.jobs.is_empty() || e.in_flight >= limit || e.timer.is_some() {
+                    continue;
+                }
+                if let Some(until) = e.breaker.open_until {
+                    if now < until {
+                        self.arm(&ep_id, until);
+                        continue;
+                    }
+                    // Half open: one probe at a time until one succeeds.
+                    e.breaker.probing = true;
+                    if e.in_flight >= 1 {
+                        continue;
+                    }
+                }
+                if let Some(b) = e.bucket.as_mut() {
+                    if let Err(at) = b.take(now) {
+                        self.arm(&ep_id, at);
+                        continue;
+                    }
+                }
+                let job = e.pop().expect("not empty");
+                e.in_flight += 1;
+                e.last_used = now;
+                if e.capped && e.jobs.len() <= self.allowance(&self.eps[&ep_id], now) / 4 {
+                    // Running low while the store may hold more for it.
+                    let e = self.eps.get_mut(&ep_id).expect("present");
+                    e.capped = false;
+                    self.wake = true;
+                }
+                self.in_flight += 1;
+                let ws = self.wss.get_mut(&ws_id).expect("present");
+                ws.in_flight += 1;
+                self.make_ready(&ep_id);
+                let ws = self.wss.get_mut(&ws_id).expect("present");
+                Self::ring_in(&mut self.ring, &ws_id, ws, ws_cap);
+                return Some(job);
+            }
+        }
+        None
+    }
+
+    /// An attempt of `ep` ended: `ok` is whether it succeeded (`None`: no
+    /// attempt was made). The delivery stays held until [`Policy::recorded`].
+    pub fn finished(&mut self, ep_id: &EndpointId, ok: Option<bool>, now: Instant) -> Finished {
+        let mut report = Finished::default();
+        let Some(e) = self.eps.get_mut(ep_id) else {
+            return report;
+        };
+        e.in_flight = e.in_flight.saturating_sub(1);
+        e.meter.done += 1;
+        e.last_used = now;
+        match ok {
+            Some(true) => e.breaker = Breaker::default(),
+            Some(false) => {
+                let threshold = self.limits.breaker_threshold;
+                let max = self.limits.breaker_max_cooldown;
+                let b = &mut e.breaker;
+                b.failures += 1;
+                if threshold > 0
+                    && (b.probing || (b.open_until.is_none() && b.failures >= threshold))
+                {
+                    if b.probing {
+                        b.cooldown = (b.cooldown * 2).min(max);
+                    } else {
+                        report.breaker_opened = true;
+                    }
+                    b.probing = false;
+                    b.open_until = Some(now + b.cooldown.min(max));
+                }
+            }
+            None => {}
+        }
+        let ws_id = e.ws.clone();
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(ws) = self.wss.get_mut(&ws_id) {
+            ws.in_flight = ws.in_flight.saturating_sub(1);
+        }
+        self.make_ready(ep_id);
+        if let Some(ws) = self.wss.get_mut(&ws_id) {
+            Self::ring_in(
+                &mut self.ring,
+                &ws_id,
+                ws,
+                self.limits.max_in_flight_per_workspace,
+            );
+        }
+        report
+    }
+
+    /// The outcomes of `n` deliveries of `ws` were recorded: they leave memory.
+    pub fn recorded(&mut self, ws_id: &WorkspaceId, n: usize) {
+        self.held = self.held.saturating_sub(n);
+        let cap = self.workspace_cap();
+        if let Some(ws) = self.wss.get_mut(ws_id) {
+            let before = ws.held;
+            ws.held = ws.held.saturating_sub(n);
+            if before > 0 && ws.held == 0 {
+                self.holding -= 1;
+            }
+            if ws.capped && ws.held <= cap / 2 {
+                ws.capped = false;
+                self.wake = true;
+            }
+        }
+        if self.capped && self.held <= self.limits.max_held / 2 {
+            self.capped = false;
+            self.wake = true;
+        }
+    }
+
+    /// Paused and throttled endpoints whose time has come may start again.
+    pub fn fire_timers(&mut self, now: Instant) {
+        let due: Vec<Instant> = self.timers.range(..=now).map(|(k, _)| *k).collect();
+        for k in due {
+            for ep_id in self.timers.remove(&k).unwrap_or_default() {
+                if let Some(e) = self.eps.get_mut(&ep_id) {
+                    e.timer = None;
+                }
+                self.make_ready(&ep_id);
+            }
+        }
+    }
+
+    /// Removes queued deliveries (newest first) beyond `keep` from one
+    /// endpoint; they leave memory.
+    fn trim(&mut self, ep_id: &EndpointId, keep: usize, out: &mut Vec<J>) {
+        let Some(e) = self.eps.get_mut(ep_id) else {
+            return;
+        };
+        let mut n = 0;
+        while e.jobs.len() > keep {
+            out.push(e.jobs.pop_back().expect("longer than keep"));
+            n += 1;
+        }
+        if n == 0 {
+            return;
+        }
+        if e.jobs.is_empty() {
+            e.meter.busy = false;
+        }
+        // The store holds more for it now: claim again once it runs low.
+        e.capped = true;
+        let ws_id = e.ws.clone();
+        self.forget_held(&ws_id, n);
+    }
+
+    fn forget_held(&mut self, ws_id: &WorkspaceId, n: usize) {
+        self.held = self.held.saturating_sub(n);
+        if let Some(ws) = self.wss.get_mut(ws_id) {
+            let before = ws.held;
+            ws.held = ws.held.saturating_sub(n);
+            if before > 0 && ws.held == 0 {
+                self.holding -= 1;
+            }
+        }
+    }
+
+    /// Every queued delivery of an endpoint, out of memory (its endpoint was
+    /// disabled or deleted, or the dispatcher stops).
+    pub fn drain(&mut self, ep_id: &EndpointId) -> Vec<J> {
+        let mut out = Vec::new();
+        self.trim(ep_id, 0, &mut out);
+        if let Some(e) = self.eps.get_mut(ep_id) {
+            e.capped = false;
+        }
+        out
+    }
+
+    /// Every queued delivery, out of memory.
+    pub fn drain_all(&mut self) -> Vec<J> {
+        let ids: Vec<EndpointId> = self.eps.keys().cloned().collect();
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(self.drain(&id));
+        }
+        out
+    }
+
+    /// Gives back queued deliveries of `ws` (from its longest queues, newest
+    /// first) until it holds at most `cap`.
+    fn shed(&mut self, ws_id: &WorkspaceId, cap: usize, out: &mut Vec<J>) {
+        loop {
+            let held = self.wss.get(ws_id).map_or(0, |w| w.held);
+            if held <= cap {
+                return;
+            }
+            let longest = self
+                .eps
+                .iter()
+                .filter(|(_, e)| &e.ws == ws_id && !e.jobs.is_empty())
+                .max_by_key(|(_, e)| e.jobs.len())
+                .map(|(id, e)| (id.clone(), e.jobs.len()));
+            let Some((ep_id, len)) = longest else {
+                return;
+            };
+            let excess = held - cap;
+            self.trim(&ep_id, len.saturating_sub(excess), out);
+        }
+    }
+
+    /// Once a second: measures what each endpoint sent, gives back what
+    /// endpoints and workspaces hold beyond their allowance, and forgets
+    /// endpoints long idle. Returns the deliveries given back.
+    pub fn tick(&mut self, now: Instant) -> Vec<J> {
+        let mut out = Vec::new();
+        self.wanting
+            .retain(|_, at| now.saturating_duration_since(*at) < WANTS_ROOM_FOR);
+        let ids: Vec<EndpointId> = self.eps.keys().cloned().collect();
+        for id in &ids {
+            let e = self.eps.get_mut(id).expect("listed");
+            let elapsed = now.saturating_duration_since(e.meter.since);
+            if elapsed >= WINDOW {
+                e.measured = (e.meter.busy && !e.jobs.is_empty()).then(|| {
+                    let per_sec = f64::from(e.meter.done) / elapsed.as_secs_f64();
+                    (per_sec * LOOKAHEAD.as_secs_f64()).ceil() as usize
+                });
+                e.meter = Meter {
+                    since: now,
+                    done: 0,
+                    busy: !e.jobs.is_empty(),
+                };
+            }
+            let allowance = self.allowance(&self.eps[id], now);
+            self.trim(id, allowance, &mut out);
+        }
+        let cap = self.workspace_cap();
+        let over: Vec<WorkspaceId> = self
+            .wss
+            .iter()
+            .filter(|(_, w)| w.held > cap)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for ws in over {
+            self.shed(&ws, cap, &mut out);
+        }
+        self.eps.retain(|_, e| {
+            !(e.jobs.is_empty()
+                && e.in_flight == 0
+                && e.timer.is_none()
+                && e.breaker.failures == 0
+                && now.saturating_duration_since(e.last_used) >= FORGET_AFTER)
+        });
+        self.wss
+            .retain(|_, w| w.held > 0 || w.in_flight > 0 || w.in_ring || !w.ready.is_empty());
+        out
+    }
+
+    /// Room for a claim from the store, whose due deliveries belong to
+    /// `due` workspaces. Those count as wanting room from now on: workspaces
+    /// above the smaller share this makes give their newest queued
+    /// deliveries back (returned).
+    pub fn room(&mut self, due: &[WorkspaceId], now: Instant) -> (Room, Vec<J>) {
+        for ws in due {
+            if self.wss.get(ws).is_none_or(|w| w.held == 0) {
+                self.wanting.insert(ws.clone(), now);
+            }
+        }
+        let cap = self.workspace_cap();
+        let mut evicted = Vec::new();
+        let over: Vec<WorkspaceId> = self
+            .wss
+            .iter()
+            .filter(|(_, w)| w.held > cap)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for ws in over {
+            self.shed(&ws, cap, &mut evicted);
+        }
+        let free = self.limits.max_held.saturating_sub(self.held);
+        if free < 16 {
+            self.capped = true;
+        }
+        let mut room = Room {
+            free,
+            ..Room::default()
+        };
+        for ws_id in due {
+            let held = self.wss.get(ws_id).map_or(0, |w| w.held);
+            let left = cap.saturating_sub(held);
+            if left == 0 {
+                self.wss.entry(ws_id.clone()).or_default().capped = true;
+            }
+            room.workspaces.push((ws_id.clone(), left as u32));
+        }
+        let asked: std::collections::HashSet<&WorkspaceId> = due.iter().collect();
+        let ids: Vec<EndpointId> = self
+            .eps
+            .iter()
+            .filter(|(_, e)| asked.contains(&e.ws))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let allowance = self.allowance(&self.eps[&id], now);
+            let e = self.eps.get_mut(&id).expect("listed");
+            // Paused, or half full already: nothing now, so that claims are
+            // not spent on a few deliveries at a time.
+            let left = if e.breaker.is_open(now) || e.jobs.len() >= allowance / 2 {
+                e.capped = true;
+                0
+            } else {
+                allowance - e.jobs.len()
+            };
+            if left < self.limits.max_held_per_endpoint {
+                room.endpoints.insert(id, left as u32);
+            }
+        }
+        (room, evicted)
+    }
+}
+
+/// What [`Policy::finished`] noticed.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// The endpoint failed too often: its breaker opened.
+    pub breaker_opened: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct J {
+        ws: WorkspaceId,
+        ep: EndpointId,
+        n: usize,
+    }
+
+    impl Queued for J {
+        fn endpoint(&self) -> &EndpointId {
+            &self.ep
+        }
+        fn workspace(&self) -> &WorkspaceId {
+            &self.ws
+        }
+    }
+
+    fn ws(name: &str) -> WorkspaceId {
+        WorkspaceId::from_trusted(format!("ws_{name}"))
+    }
+
+    fn ep(name: &str) -> EndpointId {
+        EndpointId::from_trusted(format!("ep_{name}"))
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_in_flight: 8,
+            max_in_flight_per_workspace: 4,
+            endpoint_concurrency: 2,
+            max_held: 1_000,
+            max_held_per_workspace: 500,
+            max_held_per_endpoint: 200,
+            breaker_threshold: 3,
+            breaker_max_cooldown: Duration::from_secs(5),
+        }
+    }
+
+    /// Offers `n` deliveries of endpoint `e` in workspace `w`; returns how
+    /// many were taken.
+    fn offer(p: &mut Policy<J>, w: &str, e: &str, n: usize, now: Instant) -> usize {
+        (0..n)
+            .filter(|i| {
+                p.offer(
+                    J {
+                        ws: ws(w),
+                        ep: ep(e),
+                        n: *i,
+                    },
+                    now,
+                )
+                .is_ok()
+            })
+            .count()
+    }
+
+    /// Starts every attempt the policy allows; returns them.
+    fn start_all(p: &mut Policy<J>, now: Instant) -> Vec<J> {
+        std::iter::from_fn(|| p.next(now)).collect()
+    }
+
+    #[test]
+    fn free_slots_go_round_robin_across_workspaces_and_endpoints() {
+        let now = Instant::now();
+        let mut p = Policy::new(Limits {
+            max_in_flight: 6,
+            max_in_flight_per_workspace: 6,
+            endpoint_concurrency: 6,
+            ..limits()
+        });
+        offer(&mut p, "a", "a1", 10, now);
+        offer(&mut p, "a", "a2", 10, now);
+        offer(&mut p, "b", "b1", 10, now);
+        let started: Vec<(String, String)> = start_all(&mut p, now)
+            .into_iter()
+            .map(|j| (j.ws.to_string(), j.ep.to_string()))
+            .collect();
+        // Workspaces alternate; a's endpoints alternate within a's turns.
+        let order: Vec<&str> = started.iter().map(|(_, e)| e.as_str()).collect();
+        assert_eq!(order, ["ep_a1", "ep_b1", "ep_a2", "ep_b1", "ep_a1", "ep_b1"]);
+        assert_eq!(p.in_flight(), 6);
+        assert!(p.next(now).is_none(), "the global cap is reached");
+        // A slot that frees goes to the next in turn.
+        p.finished(&ep("b1"), Some(true), now);
+        assert_eq!(p.next(now).unwrap().ep, ep("a2"));
+    }
+
+    #[test]
+    fn a_workspace_never_takes_more_than_its_slots() {
+        let now = Instant::now();
+        let mut p = Policy::new(limits());
+        for i in 0..4 {
+            offer(&mut p, "a", &format!("hang{i}"), 10, now);
+        }
+        let started = start_all(&mut p, now);
+        assert_eq!(started.len(), 4, "a's four slots, whatever it has waiting");
+        // Slots left for b, which arrives later.
+        offer(&mut p, "b", "b1", 10, now);
+        let b = start_all(&mut p, now);
+        assert_eq!(b.len(), 2, "b's endpoint concurrency");
+        assert!(b.iter().all(|j| j.ws == ws("b")));
+    }
+
+    #[test]
+    fn an_endpoints_rate_limit_spaces_its_attempts() {
+        let mut now = Instant::now();
+        let mut p = Policy::new(limits());
+        p.configure(&ep("slow"), &ws("a"), Some(1), now);
+        offer(&mut p, "a", "slow", 5, now);
+        assert_eq!(start_all(&mut p, now).len(), 1, "a burst of one");
+        p.finished(&ep("slow"), Some(true), now);
+        assert!(p.next(now).is_none());
+        let at = p.next_timer().expect("waits for a token");
+        assert_eq!(at - now, Duration::from_secs(1));
+        now = at;
+        p.fire_timers(now);
+        assert_eq!(start_all(&mut p, now).len(), 1);
+    }
+
+    #[test]
+    fn a_failing_endpoint_is_paused_then_probed_once() {
+        let mut now = Instant::now();
+        let mut p = Policy::new(limits());
+        offer(&mut p, "a", "dead", 20, now);
+        assert_eq!(start_all(&mut p, now).len(), 2);
+        assert!(!p.finished(&ep("dead"), Some(false), now).breaker_opened);
+        assert!(!p.finished(&ep("dead"), Some(false), now).breaker_opened);
+        assert_eq!(start_all(&mut p, now).len(), 2);
+        assert!(
+            p.finished(&ep("dead"), Some(false), now).breaker_opened,
+            "three failures in a row"
+        );
+        p.finished(&ep("dead"), Some(false), now);
+        assert!(p.next(now).is_none(), "paused");
+        assert_eq!(p.next_timer(), Some(now + Duration::from_secs(1)));
+        now += Duration::from_secs(1);
+        p.fire_timers(now);
+        assert_eq!(start_all(&mut p, now).len(), 1, "one probe");
+        p.finished(&ep("dead"), Some(true), now);
+        assert_eq!(start_all(&mut p, now).len(), 2, "closed again");
+    }
+
+    #[test]
+    fn a_throttled_endpoint_holds_what_its_rate_sends_ahead() {
+        let now = Instant::now();
+        let mut p = Policy::new(limits());
+        p.configure(&ep("three"), &ws("a"), Some(3), now);
+        assert_eq!(offer(&mut p, "a", "three", 100, now), 6, "3/s for 2 s");
+        p.configure(&ep("one"), &ws("a"), Some(1), now);
+        assert_eq!(offer(&mut p, "a", "one", 100, now), 2, "its concurrency at least");
+        p.configure(&ep("fast"), &ws("a"), Some(1_000), now);
+        assert_eq!(offer(&mut p, "a", "fast", 300, now), 200, "the endpoint cap at most");
+    }
+
+    #[test]
+    fn a_hanging_endpoint_is_trimmed_to_its_concurrency_after_a_window() {
+        let mut now = Instant::now();
+        let mut p = Policy::new(limits());
+        assert_eq!(offer(&mut p, "a", "hang", 150, now), 150);
+        start_all(&mut p, now);
+        assert_eq!(p.in_flight(), 2);
+        // A second goes by without an answer while 148 wait.
+        now += WINDOW;
+        let back = p.tick(now);
+        assert_eq!(back.len(), 146, "it keeps what fills its slots again");
+        assert!(back.iter().all(|j| j.ep == ep("hang")));
+        assert_eq!(back[0].n, 149, "the newest go back first");
+        assert_eq!(p.held(), 4);
+        assert_eq!(offer(&mut p, "a", "hang", 10, now), 0, "and takes no more");
+        // Answers come: it kept up for a window, so it may hold as many as
+        // any endpoint again.
+        p.finished(&ep("hang"), Some(true), now);
+        p.finished(&ep("hang"), Some(true), now);
+        start_all(&mut p, now);
+        p.finished(&ep("hang"), Some(true), now);
+        p.finished(&ep("hang"), Some(true), now);
+        now += WINDOW;
+        assert!(p.tick(now).is_empty());
+        assert_eq!(offer(&mut p, "a", "hang", 300, now), 200);
+    }
+
+    #[test]
+    fn a_paused_endpoint_keeps_one_delivery_for_its_probe() {
+        let now = Instant::now();
+        let mut p = Policy::new(limits());
+        offer(&mut p, "a", "dead", 50, now);
+        start_all(&mut p, now);
+        p.finished(&ep("dead"), Some(false), now);
+        p.finished(&ep("dead"), Some(false), now);
+        start_all(&mut p, now);
+        assert!(p.finished(&ep("dead"), Some(false), now).breaker_opened);
+        let back = p.tick(now);
+        assert_eq!(back.len(), 50 - 4 - 1, "one kept for the probe");
+        assert_eq!(p.eps[&ep("dead")].jobs.len(), 1);
+        let (room, _) = p.room(&[ws("a")], now);
+        assert_eq!(
+            room.endpoints.get(&ep("dead")),
+            Some(&0),
+            "nothing claimed for it while paused"
+        );
+    }
+
+    #[test]
+    fn a_workspace_holds_at_most_its_share_when_others_want_room() {
+        let now = Instant::now();
+        let mut p = Policy::new(limits());
+        for i in 0..5 {
+            offer(&mut p, "a", &format!("e{i}"), 200, now);
+        }
+        assert_eq!(p.held(), 500, "alone: its own cap");
+        // b has deliveries due in the store: a gives half back.
+        let (room, evicted) = p.room(&[ws("b")], now);
+        assert_eq!(evicted.len(), 0, "1,000 / 2 = 500: a is at its share");
+        assert_eq!(room.workspaces, vec![(ws("b"), 500)]);
+        // A third workspace wants room: shares of 333.
+        let (room, evicted) = p.room(&[ws("b"), ws("c")], now);
+        assert_eq!(evicted.len(), 500 - 333);
+        assert!(evicted.iter().all(|j| j.ws == ws("a")));
+        assert_eq!(room.workspaces, vec![(ws("b"), 333), (ws("c"), 333)]);
+        assert_eq!(room.free, 1_000 - 333);
+        // And a's new deliveries are refused meanwhile.
+        assert_eq!(offer(&mut p, "a", "e9", 5, now), 0);
+    }
+
+    #[test]
+    fn room_excludes_paused_and_half_full_endpoints() {
+        let now = Instant::now();
+        let mut p = Policy::new(limits());
+        offer(&mut p, "a", "full", 100, now);
+        offer(&mut p, "a", "light", 10, now);
+        let (room, _) = p.room(&[ws("a")], now);
+        assert_eq!(room.endpoints.get(&ep("full")), Some(&0));
+        assert_eq!(room.endpoints.get(&ep("light")), Some(&190));
+    }
+
+    #[test]
+    fn recording_wakes_the_poller_when_a_capped_workspace_has_room_again() {
+        let now = Instant::now();
+        let mut p = Policy::new(Limits {
+            max_held_per_workspace: 4,
+            ..limits()
+        });
+        assert_eq!(offer(&mut p, "a", "e", 10, now), 4);
+        assert!(!p.take_wake());
+        let started = start_all(&mut p, now);
+        for j in &started {
+            p.finished(&j.ep, Some(true), now);
+        }
+        p.recorded(&ws("a"), started.len());
+        assert!(p.take_wake(), "a has room again");
+    }
+
+    #[test]
+    fn draining_an_endpoint_frees_its_room() {
+        let now = Instant::now();
+        let mut p = Policy::new(limits());
+        offer(&mut p, "a", "gone", 50, now);
+        offer(&mut p, "a", "kept", 5, now);
+        let out = p.drain(&ep("gone"));
+        assert_eq!(out.len(), 50);
+        assert_eq!(p.held(), 5);
+        let started = start_all(&mut p, now);
+        assert!(started.iter().all(|j| j.ep == ep("kept")));
+    }
+}

@@ -1,0 +1,8 @@
+-- Version 2: indexes lead with the workspace. The dispatcher claims one
+-- workspace's due deliveries at a time, so that a deep backlog in one
+-- workspace is never read while claiming for another; lists of one
+-- workspace only read that workspace's rows.
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries (workspace_id, ready_at) INCLUDE (created_at) WHERE status = 'pending';
+CREATE INDEX deliveries_workspace ON deliveries (workspace_id, id);
+CREATE INDEX events_workspace ON events (workspace_id, id);
