@@ -44,6 +44,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Most events in one batch.
     pub max_batch_events: usize,
+    /// How often `/metrics` reads the backlog from the store, at most.
+    pub backlog_every: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -55,16 +57,21 @@ impl Default for ApiConfig {
             max_batch_bytes: 16 * 1024 * 1024,
             max_body_bytes: 256 * 1024,
             max_batch_events: 1000,
+            backlog_every: std::time::Duration::from_secs(5),
         }
     }
 }
 
-/// Gauges computed when `/metrics` is scraped.
+/// Gauges computed when `/metrics` is scraped: the backlog is read from the
+/// store at most once per [`ApiConfig::backlog_every`], however often scrapes
+/// come (counting pending deliveries reads a whole index).
 #[derive(Debug, Default)]
 pub struct OpsMetrics {
     pub queue_depth: prometheus_client::metrics::gauge::Gauge,
     pub oldest_pending_age:
         prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// When the backlog was last read (or a read began).
+    pub backlog_read_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl OpsMetrics {

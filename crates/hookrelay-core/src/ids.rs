@@ -89,6 +89,20 @@ macro_rules! define_id {
                 &self.0
             }
 
+            /// The time part: milliseconds since the epoch (`None` for a
+            /// string that is not one of these ids).
+            pub fn millis(&self) -> Option<i64> {
+                let rest = self.0.strip_prefix($prefix).or_else(|| {
+                    if $alt.is_empty() {
+                        None
+                    } else {
+                        self.0.strip_prefix($alt)
+                    }
+                })?;
+                let ms = ulid::Ulid::from_string(rest).ok()?.timestamp_ms();
+                i64::try_from(ms).ok()
+            }
+
             pub fn into_string(self) -> String {
                 self.0
             }

@@ -536,6 +536,9 @@ mod tests {
         assert_eq!(got, vec![(ws("a"), 450), (ws("b"), 100), (ws("c"), 450)]);
         let got = share(1_000, vec![(ws("a"), 0), (ws("b"), 2_000)]);
         assert_eq!(got, vec![(ws("b"), 1_000)], "a has no room: left out");
-        assert!(share(10, vec![(ws("a"), 100)]).is_empty(), "too little to claim");
+        assert!(
+            share(10, vec![(ws("a"), 100)]).is_empty(),
+            "too little to claim"
+        );
     }
 }

@@ -290,7 +290,13 @@ impl<J: Queued> Policy<J> {
     }
 
     /// Sets an endpoint's rate limit (attempts per second; `None`: none).
-    pub fn configure(&mut self, ep: &EndpointId, ws: &WorkspaceId, rate: Option<u32>, now: Instant) {
+    pub fn configure(
+        &mut self,
+        ep: &EndpointId,
+        ws: &WorkspaceId,
+        rate: Option<u32>,
+        now: Instant,
+    ) {
         let e = self
             .eps
             .entry(ep.clone())
@@ -833,7 +839,10 @@ mod tests {
             .collect();
         // Workspaces alternate; a's endpoints alternate within a's turns.
         let order: Vec<&str> = started.iter().map(|(_, e)| e.as_str()).collect();
-        assert_eq!(order, ["ep_a1", "ep_b1", "ep_a2", "ep_b1", "ep_a1", "ep_b1"]);
+        assert_eq!(
+            order,
+            ["ep_a1", "ep_b1", "ep_a2", "ep_b1", "ep_a1", "ep_b1"]
+        );
         assert_eq!(p.in_flight(), 6);
         assert!(p.next(now).is_none(), "the global cap is reached");
         // A slot that frees goes to the next in turn.
@@ -903,9 +912,17 @@ mod tests {
         p.configure(&ep("three"), &ws("a"), Some(3), now);
         assert_eq!(offer(&mut p, "a", "three", 100, now), 6, "3/s for 2 s");
         p.configure(&ep("one"), &ws("a"), Some(1), now);
-        assert_eq!(offer(&mut p, "a", "one", 100, now), 2, "its concurrency at least");
+        assert_eq!(
+            offer(&mut p, "a", "one", 100, now),
+            2,
+            "its concurrency at least"
+        );
         p.configure(&ep("fast"), &ws("a"), Some(1_000), now);
-        assert_eq!(offer(&mut p, "a", "fast", 300, now), 200, "the endpoint cap at most");
+        assert_eq!(
+            offer(&mut p, "a", "fast", 300, now),
+            200,
+            "the endpoint cap at most"
+        );
     }
 
     #[test]

@@ -301,9 +301,8 @@ impl State {
                 }
                 Some(e) if e.status == EndpointStatus::Disabled => {
                     let jobs = self.policy.drain(&ep);
-                    let (keep, fail): (Vec<Job>, Vec<Job>) = jobs
-                        .into_iter()
-                        .partition(|j| j.delivery.test || j.manual);
+                    let (keep, fail): (Vec<Job>, Vec<Job>) =
+                        jobs.into_iter().partition(|j| j.delivery.test || j.manual);
                     {
                         let mut held = self.shared.held.lock().expect("held lock");
                         for j in &fail {

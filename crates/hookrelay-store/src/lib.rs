@@ -382,8 +382,7 @@ pub trait Store: Send + Sync + 'static {
         exclude: &[EndpointId],
     ) -> Result<Vec<DueDelivery>> {
         let mut out = Vec::new();
-        let endpoints: HashMap<EndpointId, u32> =
-            exclude.iter().map(|e| (e.clone(), 0)).collect();
+        let endpoints: HashMap<EndpointId, u32> = exclude.iter().map(|e| (e.clone(), 0)).collect();
         for ws in self.due_workspaces(now, None, u32::MAX).await? {
             let left = limit.saturating_sub(out.len() as u32);
             if left == 0 {

@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// Attempts in flight at once over all endpoints [default: 256].
     #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
+    /// Attempts in flight at once over all endpoints of one workspace
+    /// [default: a quarter of --max-in-flight, at least 1].
+    #[arg(long, env = "HOOKRELAY_MAX_IN_FLIGHT_PER_WORKSPACE")]
+    pub max_in_flight_per_workspace: Option<usize>,
     /// Disable endpoints that have failed for this many hours [default: 120; 0 = never].
     #[arg(long, env = "HOOKRELAY_AUTO_DISABLE_HOURS")]
     pub auto_disable_hours: Option<u64>,
@@ -92,6 +96,7 @@ pub struct FileConfig {
     pub max_event_bytes: Option<usize>,
     pub endpoint_concurrency: Option<usize>,
     pub max_in_flight: Option<usize>,
+    pub max_in_flight_per_workspace: Option<usize>,
     pub auto_disable_hours: Option<u64>,
     pub catalog: Option<PathBuf>,
     pub log_format: Option<String>,
@@ -145,6 +150,7 @@ pub struct Settings {
     pub max_event_bytes: usize,
     pub endpoint_concurrency: usize,
     pub max_in_flight: usize,
+    pub max_in_flight_per_workspace: usize,
     pub auto_disable_after: Duration,
     pub catalog: Option<PathBuf>,
     pub json_logs: bool,
@@ -152,6 +158,9 @@ pub struct Settings {
     pub purge_interval: Duration,
     /// How often the dispatcher polls for due deliveries.
     pub poll_interval: Duration,
+    /// How often `/metrics` reads the backlog from the store, at most
+    /// (5 s; tests shorten it).
+    pub metrics_backlog_every: Duration,
     /// How long signed payload URLs work (one hour; tests shorten it).
     pub signed_url_lifetime: Duration,
     /// How long a claim on deliveries lasts without renewal.
@@ -176,11 +185,13 @@ impl Default for Settings {
             max_event_bytes: 1024 * 1024,
             endpoint_concurrency: 32,
             max_in_flight: 256,
+            max_in_flight_per_workspace: 64,
             auto_disable_after: Duration::from_secs(5 * 86_400),
             catalog: None,
             json_logs: false,
             purge_interval: Duration::from_secs(3600),
             poll_interval: Duration::from_secs(1),
+            metrics_backlog_every: Duration::from_secs(5),
             signed_url_lifetime: Duration::from_secs(3600),
             lease: Duration::from_secs(60),
             endpoint_roots: Vec::new(),
@@ -289,6 +300,11 @@ impl Settings {
         if let Some(u) = &public_url {
             url::Url::parse(u).with_context(|| format!("public URL {u:?} is not a URL"))?;
         }
+        let max_in_flight = args
+            .max_in_flight
+            .or(file.max_in_flight)
+            .unwrap_or(d.max_in_flight)
+            .max(1);
         Ok(Settings {
             listen,
             database,
@@ -319,11 +335,12 @@ impl Settings {
                 .or(file.endpoint_concurrency)
                 .unwrap_or(d.endpoint_concurrency)
                 .max(1),
-            max_in_flight: args
-                .max_in_flight
-                .or(file.max_in_flight)
-                .unwrap_or(d.max_in_flight)
-                .max(1),
+            max_in_flight,
+            max_in_flight_per_workspace: args
+                .max_in_flight_per_workspace
+                .or(file.max_in_flight_per_workspace)
+                .unwrap_or(max_in_flight / 4)
+                .clamp(1, max_in_flight),
             auto_disable_after: Duration::from_secs(
                 args.auto_disable_hours
                     .or(file.auto_disable_hours)
@@ -334,6 +351,7 @@ impl Settings {
             json_logs,
             purge_interval: d.purge_interval,
             poll_interval: d.poll_interval,
+            metrics_backlog_every: d.metrics_backlog_every,
             signed_url_lifetime: d.signed_url_lifetime,
             lease: Duration::from_secs(lease_seconds),
             endpoint_roots,
@@ -397,6 +415,7 @@ mod tests {
         assert!(s.dev && s.allow_private_destinations);
         assert_eq!(s.retention, Duration::from_secs(30 * 86_400));
         assert_eq!(s.max_in_flight, 64);
+        assert_eq!(s.max_in_flight_per_workspace, 16, "a quarter of it");
         assert_eq!(s.endpoint_concurrency, 32, "a default");
     }
 

@@ -284,6 +284,7 @@ pub async fn run(
         default_schedule: settings.retry_schedule.clone(),
         endpoint_concurrency: settings.endpoint_concurrency,
         max_in_flight: settings.max_in_flight,
+        max_in_flight_per_workspace: settings.max_in_flight_per_workspace,
         auto_disable_after: settings.auto_disable_after,
         poll_interval: settings.poll_interval,
         signed_urls: Some(signed_urls.clone()),
@@ -307,6 +308,7 @@ pub async fn run(
         allow_http: settings.dev,
         max_event_bytes: settings.max_event_bytes,
         max_batch_bytes: (settings.max_event_bytes * 16).max(16 * 1024 * 1024),
+        backlog_every: settings.metrics_backlog_every,
         ..ApiConfig::default()
     };
     let state = AppState {

@@ -14,15 +14,42 @@ pub async fn healthz() -> Response {
     ok(json!({ "status": "ok" }))
 }
 
-/// The process can serve: the database answers.
+/// The process can serve: the database answers and the delivery engine runs
+/// (an accepted event would otherwise wait for another node, or a restart).
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    if !state.inner.dispatcher.is_running() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dispatcher_not_running",
+            "the delivery engine of this node is not running",
+        ));
+    }
     state.inner.store.get_workspace(&WorkspaceId::at(0)).await?;
     Ok(ok(json!({ "status": "ready" })))
 }
 
 /// Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    if let Ok(b) = state.inner.store.backlog().await {
+    let stale = {
+        let mut at = state
+            .inner
+            .ops_metrics
+            .backlog_read_at
+            .lock()
+            .expect("backlog time");
+        let stale = at.is_none_or(|t| t.elapsed() >= state.inner.config.backlog_every);
+        if stale {
+            // Taken now, so that concurrent scrapes serve the last values.
+            *at = Some(std::time::Instant::now());
+        }
+        stale
+    };
+    let backlog = if stale {
+        state.inner.store.backlog().await.ok()
+    } else {
+        None
+    };
+    if let Some(b) = backlog {
         let m = &state.inner.ops_metrics;
         m.queue_depth.set(b.pending as i64);
         let age = b

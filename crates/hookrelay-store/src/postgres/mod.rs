@@ -1293,7 +1293,13 @@ impl Store for PostgresStore {
             &tx,
             CLAIM_CANDIDATES,
             &[&ws, &scan, &claim.now.0, &skipped],
-            |r| Ok((col::<String>(r, 0)?, col::<String>(r, 1)?, col::<i64>(r, 2)?)),
+            |r| {
+                Ok((
+                    col::<String>(r, 0)?,
+                    col::<String>(r, 1)?,
+                    col::<i64>(r, 2)?,
+                ))
+            },
         )
         .await?;
         let mut rooms: std::collections::HashMap<&str, u32> = claim

@@ -118,7 +118,11 @@ mod tests {
         let mut d = DueScan::default();
         d.exhausted("w", 100, s(&["a"]), 200);
         assert_eq!(d.start("w", &s(&["a"])), Some(100));
-        assert_eq!(d.start("w", &s(&["a", "b"])), Some(100), "skipping more is fine");
+        assert_eq!(
+            d.start("w", &s(&["a", "b"])),
+            Some(100),
+            "skipping more is fine"
+        );
         assert_eq!(d.start("w", &s(&["b"])), None, "a's rows were never read");
         assert_eq!(d.start("w", &[]), None);
     }

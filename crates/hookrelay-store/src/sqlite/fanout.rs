@@ -22,9 +22,11 @@
 //!
 //! **The rule:** an entry of a fan-out row has no delivery row; it is a
 //! pending delivery, never attempted, due at the event's `created_at`.
-//! Anything that needs the deliveries as rows (history reads, an endpoint's
-//! deletion, a requeue) writes out the entries it needs first ([`expand`]),
-//! and a purge keeps an event while it has a fan-out row.
+//! Writes that need the deliveries as rows (an endpoint's deletion, a
+//! requeue) write out the entries they need first ([`expand`]); reads never
+//! write: they see the entries as the deliveries they stand for
+//! ([`read_event`], [`read_delivery`], [`read_page`]). A purge keeps an event
+//! while it has a fan-out row.
 //!
 //! This is SQLite only. PostgreSQL stores delivery rows at publish, and its
 //! publishes stay leased to the node that accepted them (handing them over in
@@ -137,6 +139,156 @@ fn read(c: &Connection, event_id: &str) -> Result<Option<Fanout>> {
         })
     })
     .optional()?)
+}
+
+/// The entries of a fan-out row as the deliveries they stand for: pending,
+/// never attempted, due at the event's time.
+fn as_deliveries(f: &Fanout) -> Result<Vec<Delivery>> {
+    Ok(decode(&f.deliveries)?
+        .into_iter()
+        .map(|[id, endpoint, event_type, version]| Delivery {
+            id: DeliveryId::from_trusted(id.to_owned()),
+            workspace_id: WorkspaceId::from_trusted(f.workspace_id.clone()),
+            event_id: EventId::from_trusted(f.event_id.clone()),
+            endpoint_id: EndpointId::from_trusted(endpoint.to_owned()),
+            event_type: event_type.to_owned(),
+            api_version: version.to_owned(),
+            status: DeliveryStatus::Pending,
+            attempt_count: 0,
+            next_attempt_at: Some(Timestamp(f.created_at)),
+            created_at: Timestamp(f.created_at),
+            test: f.test,
+        })
+        .collect())
+}
+
+const FANOUT_COLS: &str = "event_id, workspace_id, created_at, test, deliveries";
+
+fn fanout_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fanout> {
+    Ok(Fanout {
+        event_id: r.get(0)?,
+        workspace_id: r.get(1)?,
+        created_at: r.get(2)?,
+        test: r.get(3)?,
+        deliveries: r.get(4)?,
+    })
+}
+
+/// For a read: the deliveries of an event's fan-out row (none if it has
+/// none), in id order.
+pub(crate) fn read_event(c: &Connection, ws: &str, event_id: &str) -> Result<Vec<Delivery>> {
+    let f = c
+        .prepare_cached(&format!(
+            "SELECT {FANOUT_COLS} FROM fanouts WHERE event_id = ?1 AND workspace_id = ?2"
+        ))?
+        .query_row(params![event_id, ws], fanout_row)
+        .optional()?;
+    let mut out = match f {
+        Some(f) => as_deliveries(&f)?,
+        None => Vec::new(),
+    };
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// For a read: the delivery `id` of the workspace if it is still an entry
+/// of a fan-out row. Its id was made at its event's time, which narrows the
+/// search to the rows of that millisecond.
+pub(crate) fn read_delivery(c: &Connection, ws: &str, id: &DeliveryId) -> Result<Option<Delivery>> {
+    let Some(at) = id.millis() else {
+        return Ok(None);
+    };
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {FANOUT_COLS} FROM fanouts WHERE workspace_id = ?1 AND created_at = ?2 \
+         AND instr(deliveries, ?3) > 0"
+    ))?;
+    let rows = stmt.query_map(params![ws, at, id.as_str()], fanout_row)?;
+    for f in rows {
+        if let Some(d) = as_deliveries(&f?)?.into_iter().find(|d| &d.id == id) {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
+}
+
+/// For a read: the deliveries of the workspace's fan-out rows that match
+/// `filter` and come after the page's cursor, in the page's order: at least
+/// `page.limit + 1` of them if there are that many (every entry of the last
+/// millisecond read, since ids of one millisecond need not follow the rows'
+/// order). The caller merges them with the delivery rows of the same page.
+pub(crate) fn read_page(
+    c: &Connection,
+    ws: &str,
+    filter: &crate::DeliveryFilter,
+    page: &crate::PageRequest,
+) -> Result<Vec<Delivery>> {
+    use hookrelay_core::cursor::SortDir;
+    if filter.status.is_some_and(|s| s != DeliveryStatus::Pending) {
+        return Ok(Vec::new());
+    }
+    let mut sql = format!("SELECT {FANOUT_COLS} FROM fanouts WHERE workspace_id = ?");
+    let mut p: Vec<rusqlite::types::Value> = vec![ws.to_owned().into()];
+    if let Some(e) = &filter.event_id {
+        sql.push_str(" AND event_id = ?");
+        p.push(e.to_string().into());
+    }
+    if let Some(e) = &filter.endpoint_id {
+        sql.push_str(" AND instr(deliveries, ?) > 0");
+        p.push(e.to_string().into());
+    }
+    if let Some(t) = filter.since {
+        sql.push_str(" AND created_at >= ?");
+        p.push(t.0.into());
+    }
+    if let Some(t) = filter.until {
+        sql.push_str(" AND created_at < ?");
+        p.push(t.0.into());
+    }
+    let after = page
+        .after
+        .as_ref()
+        .map(|a| DeliveryId::from_trusted(a.clone()));
+    if let Some(ms) = after.as_ref().and_then(DeliveryId::millis) {
+        sql.push_str(match page.dir {
+            SortDir::Asc => " AND created_at >= ?",
+            SortDir::Desc => " AND created_at <= ?",
+        });
+        p.push(ms.into());
+    }
+    sql.push_str(match page.dir {
+        SortDir::Asc => " ORDER BY created_at ASC, event_id ASC",
+        SortDir::Desc => " ORDER BY created_at DESC, event_id DESC",
+    });
+    let want = page.limit as usize + 1;
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(p))?;
+    let mut out = Vec::new();
+    let mut last_ms = None;
+    while let Some(r) = rows.next()? {
+        let f = fanout_row(r)?;
+        if out.len() >= want && last_ms != Some(f.created_at) {
+            break;
+        }
+        for d in as_deliveries(&f)? {
+            let keep = filter
+                .endpoint_id
+                .as_ref()
+                .is_none_or(|e| &d.endpoint_id == e)
+                && filter
+                    .event_type
+                    .as_ref()
+                    .is_none_or(|t| &d.event_type == t)
+                && after.as_ref().is_none_or(|a| match page.dir {
+                    SortDir::Asc => &d.id > a,
+                    SortDir::Desc => &d.id < a,
+                });
+            if keep {
+                last_ms = Some(f.created_at);
+                out.push(d);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// What [`write_rows`] does with one entry.
@@ -282,33 +434,16 @@ pub(crate) fn claim(
     Ok(taken)
 }
 
-/// Which fan-out rows to write out (see [`find`]).
-#[derive(Clone, Debug)]
-pub(crate) enum Which {
-    All,
-    /// The event's.
-    Event(String),
-    /// Those with an entry mentioning this id (a delivery's or an
-    /// endpoint's; ids are unique and prefixed, so nothing else matches
-    /// them, and a row matched for nothing is merely written out early).
-    Mentioning(String),
-}
-
-/// The events whose fan-out rows `which` names, oldest first.
-pub(crate) fn find(c: &Connection, which: &Which) -> Result<Vec<String>> {
-    let (sql, arg) = match which {
-        Which::All => (
-            "SELECT event_id FROM fanouts ORDER BY created_at, event_id",
-            None,
-        ),
-        Which::Event(id) => ("SELECT event_id FROM fanouts WHERE event_id = ?1", Some(id)),
-        Which::Mentioning(id) => (
-            "SELECT event_id FROM fanouts WHERE instr(deliveries, ?1) > 0 ORDER BY created_at, event_id",
-            Some(id),
-        ),
-    };
-    let mut stmt = c.prepare_cached(sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(arg), |r| r.get(0))?;
+/// The events of the workspace whose fan-out rows have an entry mentioning
+/// `id` (a delivery's or an endpoint's; ids are unique and prefixed, so
+/// nothing else matches them, and a row matched for nothing is merely
+/// written out early), oldest first.
+fn mentioning(c: &Connection, ws: &str, id: &str) -> Result<Vec<String>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT event_id FROM fanouts WHERE workspace_id = ?1 AND instr(deliveries, ?2) > 0 \
+         ORDER BY created_at, event_id",
+    )?;
+    let rows = stmt.query_map(params![ws, id], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -328,13 +463,15 @@ pub(crate) fn expand(
     Ok(())
 }
 
-/// [`find`] and [`expand`] in one.
-pub(crate) fn expand_which(
+/// Writes out the workspace's fan-out rows that mention `id` (see
+/// [`mentioning`]).
+pub(crate) fn expand_mentioning(
     c: &Connection,
-    which: &Which,
+    ws: &str,
+    id: &str,
     due: &std::sync::Mutex<DueScan>,
 ) -> Result<()> {
-    expand(c, &find(c, which)?, due)
+    expand(c, &mentioning(c, ws, id)?, due)
 }
 
 #[cfg(test)]

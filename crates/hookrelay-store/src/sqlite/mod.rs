@@ -31,7 +31,6 @@ mod rows;
 
 use due::DueScan;
 use engine::{Engine, Lane};
-use fanout::Which;
 use rows::*;
 
 const MIGRATIONS: &[&str] = &[
@@ -96,20 +95,6 @@ impl SqliteStore {
             due: Arc::default(),
             _lock: lock,
         })
-    }
-
-    /// Before a read of delivery rows: writes out the fan-out rows the read
-    /// could see, so that it sees their deliveries. (Usually there are none:
-    /// one indexed read finds that out.)
-    async fn expand_for_read(&self, which: Which) -> Result<()> {
-        let events = self.engine.read(move |c| fanout::find(c, &which)).await?;
-        if events.is_empty() {
-            return Ok(());
-        }
-        let due = self.due.clone();
-        self.engine
-            .write(move |c| fanout::expand(c, &events, &due))
-            .await
     }
 }
 
@@ -455,7 +440,7 @@ impl Store for SqliteStore {
                     return Ok(false);
                 }
                 // Its pending deliveries include fan-out entries: rows first.
-                fanout::expand_which(c, &Which::Mentioning(id.clone()), &due)?;
+                fanout::expand_mentioning(c, &ws, &id, &due)?;
                 c.prepare_cached("DELETE FROM subscriptions WHERE endpoint_id = ?1")?
                     .execute(params![id])?;
                 c.prepare_cached(
@@ -672,14 +657,13 @@ impl Store for SqliteStore {
         ws: &WorkspaceId,
         id: &EventId,
     ) -> Result<Option<(Event, Vec<DeliverySummary>)>> {
-        self.expand_for_read(Which::Event(id.to_string())).await?;
         let (ws, id) = (ws.to_string(), id.to_string());
         self.engine
             .read(move |c| {
                 let Some(ev) = load_event(c, Some(&ws), &id)? else {
                     return Ok(None);
                 };
-                let summaries = query_all(
+                let mut summaries = query_all(
                     c,
                     "SELECT id, endpoint_id, status, attempt_count FROM deliveries WHERE event_id = ?1 ORDER BY id",
                     params![id],
@@ -695,6 +679,16 @@ impl Store for SqliteStore {
                         })
                     },
                 )?;
+                // Deliveries not yet written out of the event's fan-out row.
+                summaries.extend(fanout::read_event(c, &ws, &id)?.into_iter().map(|d| {
+                    DeliverySummary {
+                        delivery_id: d.id,
+                        endpoint_id: d.endpoint_id,
+                        status: d.status,
+                        attempt_count: d.attempt_count,
+                    }
+                }));
+                summaries.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
                 Ok(Some((ev, summaries)))
             })
             .await
@@ -886,7 +880,7 @@ impl Store for SqliteStore {
         self.engine
             .write(move |c| {
                 // It may be a fan-out entry: rows first.
-                fanout::expand_which(c, &Which::Mentioning(id.clone()), &due)?;
+                fanout::expand_mentioning(c, &ws, &id, &due)?;
                 let n = c
                     .prepare_cached(
                         "UPDATE deliveries SET manual = CASE WHEN status = 'pending' THEN manual ELSE 1 END, \
@@ -935,21 +929,21 @@ impl Store for SqliteStore {
         ws: &WorkspaceId,
         id: &DeliveryId,
     ) -> Result<Option<(Delivery, Vec<Attempt>)>> {
-        self.expand_for_read(Which::Mentioning(id.to_string()))
-            .await?;
-        let (ws, id) = (ws.to_string(), id.to_string());
+        let (ws, id) = (ws.to_string(), id.clone());
         self.engine
             .read(move |c| {
                 let Some(d) = query_all(
                     c,
                     &format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1 AND workspace_id = ?2"),
-                    params![id, ws],
+                    params![id.as_str(), ws],
                     delivery,
                 )?
                 .into_iter()
                 .next() else {
-                    return Ok(None);
+                    // Perhaps still an entry of its event's fan-out row.
+                    return Ok(fanout::read_delivery(c, &ws, &id)?.map(|d| (d, Vec::new())));
                 };
+                let id = id.as_str();
                 let attempts = query_all(
                     c,
                     &format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = ?1 ORDER BY attempt_number"),
@@ -994,15 +988,31 @@ impl Store for SqliteStore {
             p.push(SqlValue::Integer(t.0));
         }
         let (sql, p) = page_sql(&select, p, page, "id");
-        let limit = page.limit;
-        let which = match (&filter.event_id, &filter.endpoint_id) {
-            (Some(ev), _) => Which::Event(ev.to_string()),
-            (None, Some(ep)) => Which::Mentioning(ep.to_string()),
-            (None, None) => Which::All,
-        };
-        self.expand_for_read(which).await?;
+        let (ws, filter, page) = (ws.to_string(), filter.clone(), page.clone());
         self.engine
-            .read(move |c| run_page(c, &sql, p, limit, delivery, |d| d.id.to_string()))
+            .read(move |c| {
+                let rows = run_page(c, &sql, p, page.limit, delivery, |d| d.id.to_string())?;
+                // Deliveries not yet written out of their fan-out rows are
+                // read from there, merged into the page by id.
+                let entries = fanout::read_page(c, &ws, &filter, &page)?;
+                if entries.is_empty() {
+                    return Ok(rows);
+                }
+                let mut items = rows.items;
+                items.extend(entries);
+                items.sort_by(|a, b| match page.dir {
+                    SortDir::Asc => a.id.cmp(&b.id),
+                    SortDir::Desc => b.id.cmp(&a.id),
+                });
+                items.dedup_by(|a, b| a.id == b.id);
+                let next = if items.len() > page.limit as usize {
+                    items.truncate(page.limit as usize);
+                    items.last().map(|d| d.id.to_string())
+                } else {
+                    None
+                };
+                Ok(Page { items, next })
+            })
             .await
     }
 

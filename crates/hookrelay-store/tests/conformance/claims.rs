@@ -16,10 +16,7 @@ fn claim_of(now: i64, owner: &str, workspaces: &[(&WorkspaceId, u32)]) -> Claim 
     Claim {
         now: t(now),
         lease: lease(owner, t(now + 30 * SEC)),
-        workspaces: workspaces
-            .iter()
-            .map(|(w, n)| ((*w).clone(), *n))
-            .collect(),
+        workspaces: workspaces.iter().map(|(w, n)| ((*w).clone(), *n)).collect(),
         endpoints: HashMap::new(),
     }
 }
@@ -200,7 +197,11 @@ pub async fn outcomes_are_recorded_only_by_the_lease_owner(store: Arc<dyn Store>
     late.lease_owner = Some("node-a".into());
     store.record_outcomes(vec![late]).await.unwrap();
     let (got, attempts) = get_delivery(&*store, &ws, &d).await;
-    assert_eq!(got.status, DeliveryStatus::Pending, "node-a no longer owns it");
+    assert_eq!(
+        got.status,
+        DeliveryStatus::Pending,
+        "node-a no longer owns it"
+    );
     assert!(attempts.is_empty());
 
     let mut owned = outcome(

@@ -1,12 +1,13 @@
 //! Events published to many endpoints. SQLite keeps their deliveries as one
-//! fan-out row until a claim (or a read) writes them out
-//! (`src/sqlite/fanout.rs`); through the interface they must be ordinary
+//! fan-out row until a claim (or a write that needs them as rows) writes
+//! them out (`src/sqlite/fanout.rs`); through the interface they must be ordinary
 //! pending deliveries on every backend: counted, listed, claimed oldest first
 //! within the claim's limit and exclusions, cancelled, requeued, and kept by
 //! purges.
 
 use std::sync::Arc;
 
+use hookrelay_core::cursor::SortDir;
 use hookrelay_core::ids::{DeliveryId, EndpointId, WorkspaceId};
 use hookrelay_core::model::{DeliveryStatus, Endpoint, Event};
 use hookrelay_core::time::Timestamp;
@@ -475,4 +476,63 @@ pub async fn fanout_claimed_deliveries_read_while_leased_stay_leased(store: Arc<
         DeliveryStatus::Cancelled,
         "its endpoint was deleted"
     );
+}
+
+/// Lists mix deliveries that are rows with deliveries still in fan-out rows
+/// (some of those partly written out by a claim), in id order, page by
+/// page, with nothing missing or listed twice, filtered or not.
+pub async fn fanout_and_row_deliveries_page_together(store: Arc<dyn Store>) {
+    let (ws, eps) = endpoints(&*store, 4).await;
+    let single = add_endpoint(&*store, &ws, t(-DAY + 10)).await;
+    let refs: Vec<&Endpoint> = eps.iter().collect();
+    let mut all = Vec::new();
+    let mut of_first = Vec::new();
+    for i in 0..5 {
+        all.push(publish_to(&*store, &single, t(i * 10)).await);
+        let (_, ids) = publish(&*store, &ws, t(i * 10 + 5), &refs).await;
+        of_first.push(ids[0].clone());
+        all.extend(ids);
+    }
+    // A claim writes some entries out as rows, leased.
+    let l = lease("node-a", t(MIN));
+    assert_eq!(store.claim_due(t(SEC), &l, 3, &[]).await.unwrap().len(), 3);
+    let all: Vec<String> = all.iter().map(|d| d.to_string()).collect();
+    let of_first: Vec<String> = of_first.iter().map(|d| d.to_string()).collect();
+    for dir in [SortDir::Asc, SortDir::Desc] {
+        for limit in [1, 2, 3, 7, 100] {
+            let got = walk(
+                dir,
+                limit,
+                |d: &hookrelay_core::model::Delivery| d.id.to_string(),
+                |page| {
+                    let store = store.clone();
+                    let ws = ws.clone();
+                    async move {
+                        store
+                            .list_deliveries(&ws, &DeliveryFilter::default(), &page)
+                            .await
+                    }
+                },
+            )
+            .await;
+            assert_complete_order(&got, &all, dir);
+            let filter = DeliveryFilter {
+                endpoint_id: Some(eps[0].id.clone()),
+                ..DeliveryFilter::default()
+            };
+            let got = walk(
+                dir,
+                limit,
+                |d: &hookrelay_core::model::Delivery| d.id.to_string(),
+                |page| {
+                    let store = store.clone();
+                    let ws = ws.clone();
+                    let filter = filter.clone();
+                    async move { store.list_deliveries(&ws, &filter, &page).await }
+                },
+            )
+            .await;
+            assert_complete_order(&got, &of_first, dir);
+        }
+    }
 }

@@ -160,6 +160,7 @@ macro_rules! conformance_tests {
             fanout::fanout_publish_with_a_lease_follows_fanout_through_claims,
             fanout::fanout_claimed_deliveries_are_leased_until_their_outcome,
             fanout::fanout_claimed_deliveries_read_while_leased_stay_leased,
+            fanout::fanout_and_row_deliveries_page_together,
         );
     };
     (@module $backend:ident, $factory:path; $( $(#[$meta:meta])* $module:ident :: $test:ident ),* $(,)?) => {

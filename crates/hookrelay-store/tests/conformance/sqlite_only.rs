@@ -198,3 +198,50 @@ async fn sqlite_writer_thread_is_named() {
     );
     store.close().await;
 }
+
+/// Reads never write: history reads see an event's deliveries while they
+/// are still entries of its fan-out row, and leave the row as it was.
+#[tokio::test]
+async fn sqlite_reads_leave_fanout_rows_unwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hookrelay.db");
+    let store = open(&path);
+    let ws = workspace(&*store, "acme").await;
+    let mut eps = Vec::new();
+    for i in 0..4 {
+        eps.push(add_endpoint(&*store, &ws, t(i)).await);
+    }
+    let refs: Vec<_> = eps.iter().collect();
+    let (ev, ids) = publish(&*store, &ws, t(SEC), &refs).await;
+
+    let (_, summaries) = store.get_event(&ws, &ev.id).await.unwrap().unwrap();
+    assert_eq!(summaries.len(), 4);
+    assert!(summaries
+        .iter()
+        .all(|s| s.status == DeliveryStatus::Pending));
+    let (d, attempts) = get_delivery(&*store, &ws, &ids[2]).await;
+    assert_eq!((d.endpoint_id, attempts.len()), (eps[2].id.clone(), 0));
+    let page = store
+        .list_deliveries(
+            &ws,
+            &hookrelay_store::DeliveryFilter::default(),
+            &hookrelay_store::PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 4);
+
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM fanouts"),
+        1,
+        "the fan-out row is still there"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM deliveries"),
+        0,
+        "no row was written"
+    );
+    store.close().await;
+}

@@ -97,7 +97,10 @@ async fn deliveries_filter_by_endpoint_event_type_status_and_time() {
     // on their way to the database.
     let deadline = std::time::Instant::now() + WAIT;
     while s.deliveries("status=succeeded").await.len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "a's outcomes recorded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a's outcomes recorded"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let count = |v: Vec<Value>| v.len();

@@ -189,3 +189,25 @@ async fn health_readiness_metrics_and_openapi_answer() {
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
 }
+
+/// The backlog gauge reads the store at most once per interval, whatever
+/// the scrape rate.
+#[tokio::test]
+async fn the_backlog_gauge_is_read_at_most_once_per_interval() {
+    let s = TestServer::start_with(|c| c.metrics_backlog_every = Duration::from_secs(3600)).await;
+    assert!(s.metrics().await.contains("hookrelay_queue_depth 0"));
+    let down = Receiver::start_replying(crate::support::Reply::Status(500)).await;
+    s.endpoint(
+        &format!("{}/x", down.url),
+        &["extract_run.processed"],
+        json!({"retrySchedule": [3600]}),
+    )
+    .await;
+    s.publish("extract_run.processed", json!({"id": 1})).await;
+    down.wait_for(1, Duration::from_secs(10)).await;
+    let text = s.metrics().await;
+    assert!(
+        text.contains("hookrelay_queue_depth 0"),
+        "the value read an hour ago stands: {text}"
+    );
+}

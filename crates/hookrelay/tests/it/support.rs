@@ -41,6 +41,7 @@ pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
         allow_private_destinations: true,
         request_timeout: Duration::from_secs(5),
         poll_interval: Duration::from_millis(100),
+        metrics_backlog_every: Duration::ZERO,
         ..Settings::default()
     }
 }
