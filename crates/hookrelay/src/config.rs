@@ -161,6 +161,9 @@ pub struct Settings {
     /// How often `/metrics` reads the backlog from the store, at most
     /// (5 s; tests shorten it).
     pub metrics_backlog_every: Duration,
+    /// Deliveries the dispatcher holds in memory at most (20,000; tests
+    /// shorten it).
+    pub max_held: usize,
     /// How long signed payload URLs work (one hour; tests shorten it).
     pub signed_url_lifetime: Duration,
     /// How long a claim on deliveries lasts without renewal.
@@ -192,6 +195,7 @@ impl Default for Settings {
             purge_interval: Duration::from_secs(3600),
             poll_interval: Duration::from_secs(1),
             metrics_backlog_every: Duration::from_secs(5),
+            max_held: 20_000,
             signed_url_lifetime: Duration::from_secs(3600),
             lease: Duration::from_secs(60),
             endpoint_roots: Vec::new(),
@@ -352,6 +356,7 @@ impl Settings {
             purge_interval: d.purge_interval,
             poll_interval: d.poll_interval,
             metrics_backlog_every: d.metrics_backlog_every,
+            max_held: d.max_held,
             signed_url_lifetime: d.signed_url_lifetime,
             lease: Duration::from_secs(lease_seconds),
             endpoint_roots,

@@ -7,6 +7,7 @@ mod auth;
 mod delivery;
 mod endpoints;
 mod events;
+mod fairness;
 mod history;
 mod interop;
 mod lifecycle;

@@ -11,78 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{get_ok, post_ok, spawn_serve, Receiver, Reply, ServeProcess, KEY};
-
-/// A schema of its own on the test server, dropped when this is dropped.
-struct PgSchema {
-    base: String,
-    name: String,
-}
-
-impl PgSchema {
-    /// `None` (skip) when no server is configured; panics when one is
-    /// required but unusable.
-    async fn create() -> Option<PgSchema> {
-        let required = std::env::var("HOOKRELAY_REQUIRE_POSTGRES").as_deref() == Ok("1");
-        let base = match std::env::var("HOOKRELAY_TEST_POSTGRES_URL") {
-            Ok(u) if !u.is_empty() => u,
-            _ => {
-                assert!(
-                    !required,
-                    "HOOKRELAY_REQUIRE_POSTGRES=1 but HOOKRELAY_TEST_POSTGRES_URL is not set"
-                );
-                eprintln!("skipped: HOOKRELAY_TEST_POSTGRES_URL is not set");
-                return None;
-            }
-        };
-        let name = format!("hr_it_{}", ulid::Ulid::new().to_string().to_lowercase());
-        let client = match connect(&base).await {
-            Ok(c) => c,
-            Err(e) if !required => {
-                eprintln!("skipped: PostgreSQL at HOOKRELAY_TEST_POSTGRES_URL unreachable: {e}");
-                return None;
-            }
-            Err(e) => panic!("HOOKRELAY_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {e}"),
-        };
-        client
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .await
-            .expect("create schema");
-        Some(PgSchema { base, name })
-    }
-
-    /// The database URL that puts a connection in this schema.
-    fn url(&self) -> String {
-        let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-csearch_path%3D{}", self.base, self.name)
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        let base = self.base.clone();
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-        // Drop runs inside the test's runtime: clean up from a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                if let Ok(c) = connect(&base).await {
-                    let _ = c.batch_execute(&sql).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    Ok(client)
-}
+use crate::support::{get_ok, post_ok, spawn_serve, PgSchema, Receiver, Reply, ServeProcess, KEY};
 
 /// A node on `database_url`, with short leases so a dead node's work is
 /// taken over quickly.

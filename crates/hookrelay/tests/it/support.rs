@@ -29,6 +29,17 @@ pub struct TestServer {
     pub settings: Settings,
     server: Option<Server>,
     pub http: reqwest::Client,
+    /// The PostgreSQL schema of a server on PostgreSQL (dropped last).
+    pub pg: Option<Arc<PgSchema>>,
+}
+
+/// Which database a test server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// A schema of its own on `HOOKRELAY_TEST_POSTGRES_URL` (the test skips
+    /// without one, unless `HOOKRELAY_REQUIRE_POSTGRES=1`).
+    Postgres,
 }
 
 /// Dev-mode settings on a fresh temp database with fast polling.
@@ -58,6 +69,39 @@ impl TestServer {
         Self::start_in(dir, settings).await
     }
 
+    /// A client of a server running elsewhere (a spawned `hookrelay serve`).
+    pub fn remote(url: &str) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        TestServer {
+            url: url.to_owned(),
+            workspace_id: String::new(),
+            settings: test_settings(&dir),
+            dir,
+            server: None,
+            http: reqwest::Client::new(),
+            pg: None,
+        }
+    }
+
+    /// A server on `backend`, or `None` (skip) when that backend is not
+    /// available here.
+    pub async fn on(backend: Backend, f: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut settings = test_settings(&dir);
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let schema = PgSchema::create().await?;
+                settings.database = Database::Postgres(schema.url());
+                Some(Arc::new(schema))
+            }
+        };
+        f(&mut settings);
+        let mut s = Self::start_in(dir, settings).await;
+        s.pg = pg;
+        Some(s)
+    }
+
     async fn start_in(dir: Arc<tempfile::TempDir>, settings: Settings) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -72,6 +116,7 @@ impl TestServer {
             settings,
             server: Some(server),
             http: reqwest::Client::new(),
+            pg: None,
         }
     }
 
@@ -83,7 +128,55 @@ impl TestServer {
             .shutdown()
             .await
             .expect("clean shutdown");
-        Self::start_in(self.dir.clone(), self.settings.clone()).await
+        let pg = self.pg.take();
+        let mut s = Self::start_in(self.dir.clone(), self.settings.clone()).await;
+        s.pg = pg;
+        s
+    }
+
+    /// Creates a workspace (with the admin key) and an API key for it;
+    /// returns the workspace id and the key.
+    pub async fn workspace(&self, name: &str) -> (String, String) {
+        let (status, ws, _) = self
+            .request(
+                reqwest::Method::POST,
+                "/workspaces",
+                Some(ADMIN),
+                Some(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "create workspace: {ws}");
+        let id = ws["id"].as_str().expect("workspace id").to_owned();
+        let resp = self
+            .http
+            .post(format!("{}/api_keys", self.url))
+            .bearer_auth(ADMIN)
+            .header("x-extend-workspace-id", &id)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("create key");
+        assert!(resp.status().is_success(), "create key: {}", resp.status());
+        let key: Value = resp.json().await.expect("key JSON");
+        (id, key["key"].as_str().expect("key").to_owned())
+    }
+
+    /// POSTs `body` to `path` with `key`; fails unless the answer is 2xx.
+    pub async fn post_as(&self, key: &str, path: &str, body: Value) -> Value {
+        let (status, v, _) = self
+            .request(reqwest::Method::POST, path, Some(key), Some(body))
+            .await;
+        assert!(status.is_success(), "POST {path}: {status} {v}");
+        v
+    }
+
+    /// The value of a metric without labels in `/metrics`.
+    pub async fn gauge(&self, name: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
     }
 
     pub async fn shutdown(mut self) {
@@ -553,4 +646,75 @@ async fn json_ok(req: reqwest::RequestBuilder, url: &str) -> Value {
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "{url}: {status} {body}");
     body
+}
+
+/// A schema of its own on the test server, dropped when this is dropped.
+pub struct PgSchema {
+    base: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    /// `None` (skip) when no server is configured; panics when one is
+    /// required but unusable.
+    pub async fn create() -> Option<PgSchema> {
+        let required = std::env::var("HOOKRELAY_REQUIRE_POSTGRES").as_deref() == Ok("1");
+        let base = match std::env::var("HOOKRELAY_TEST_POSTGRES_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => {
+                assert!(
+                    !required,
+                    "HOOKRELAY_REQUIRE_POSTGRES=1 but HOOKRELAY_TEST_POSTGRES_URL is not set"
+                );
+                eprintln!("skipped: HOOKRELAY_TEST_POSTGRES_URL is not set");
+                return None;
+            }
+        };
+        let name = format!("hr_it_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let client = match connect(&base).await {
+            Ok(c) => c,
+            Err(e) if !required => {
+                eprintln!("skipped: PostgreSQL at HOOKRELAY_TEST_POSTGRES_URL unreachable: {e}");
+                return None;
+            }
+            Err(e) => panic!("HOOKRELAY_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {e}"),
+        };
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .expect("create schema");
+        Some(PgSchema { base, name })
+    }
+
+    /// The database URL that puts a connection in this schema.
+    pub fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.base, self.name)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let base = self.base.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        // Drop runs inside the test's runtime: clean up from a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(c) = connect(&base).await {
+                    let _ = c.batch_execute(&sql).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
 }

@@ -1,0 +1,243 @@
+//! Sharing safely: whatever one workspace's endpoints do (throttled,
+//! paused by their circuit breaker, hanging until the timeout, thousands of
+//! deliveries deep), another workspace's new deliveries, fan-outs, retries
+//! and deliveries claimed after a restart start within a few seconds. Each
+//! scenario runs on SQLite and on PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::{spawn_serve, Backend, PgSchema, Receiver, Reply, TestServer, ADMIN, KEY};
+
+const TYPE: &str = "extract_run.processed";
+/// "Within a few seconds".
+const SOON: Duration = Duration::from_secs(5);
+
+fn endpoint_body(url: &str, extra: Value) -> Value {
+    let mut body = json!({
+        "url": url,
+        "name": "endpoint",
+        "enabledEvents": [TYPE],
+        "apiVersion": "2026-02-09",
+    });
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            body[k] = v;
+        }
+    }
+    body
+}
+
+fn batch(n: usize, tag: &str) -> Value {
+    let events: Vec<Value> = (0..n)
+        .map(|i| json!({"eventType": TYPE, "payload": {"tag": tag, "n": i}}))
+        .collect();
+    json!({ "events": events })
+}
+
+/// Workspace A floods 8 endpoints limited to one attempt a second with
+/// 8,000 deliveries, forty times what this server may hold in memory. A
+/// fan-out of workspace B to 8 endpoints still arrives at once; and when A
+/// disables its endpoints, their deliveries leave memory.
+async fn a_throttled_flood_does_not_delay_another_workspaces_fanout(backend: Backend) {
+    let Some(s) = TestServer::on(backend, |c| c.max_held = 200).await else {
+        return;
+    };
+    let a = Receiver::start().await;
+    let mut a_ids = Vec::new();
+    for i in 0..8 {
+        let ep = s
+            .endpoint(
+                &format!("{}/a{i}", a.url),
+                &[TYPE],
+                json!({"rateLimitPerSecond": 1}),
+            )
+            .await;
+        a_ids.push(ep["id"].as_str().unwrap().to_owned());
+    }
+    s.post_as(KEY, "/events/batch", batch(1_000, "a")).await;
+
+    let (_, b_key) = s.workspace("b").await;
+    let b = Receiver::start().await;
+    for i in 0..8 {
+        s.post_as(
+            &b_key,
+            "/webhook_endpoints",
+            endpoint_body(&format!("{}/b{i}", b.url), json!({})),
+        )
+        .await;
+    }
+    let published = Instant::now();
+    s.post_as(
+        &b_key,
+        "/events",
+        json!({"eventType": TYPE, "payload": {"tag": "b"}}),
+    )
+    .await;
+    b.wait_for(8, SOON).await;
+    eprintln!(
+        "{backend:?}: B's fan-out arrived after {:?}",
+        published.elapsed()
+    );
+    assert!(s.gauge("hookrelay_dispatch_held").await <= 200.0);
+
+    // A disables its endpoints: what it held leaves memory at once.
+    for id in &a_ids {
+        s.post(
+            &format!("/webhook_endpoints/{id}"),
+            json!({"status": "disabled"}),
+        )
+        .await;
+    }
+    let deadline = Instant::now() + SOON;
+    while s.gauge("hookrelay_dispatch_held").await > 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "a disabled endpoint's deliveries stay in memory"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_throttled_flood_does_not_delay_another_workspaces_fanout() {
+    a_throttled_flood_does_not_delay_another_workspaces_fanout(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_throttled_flood_does_not_delay_another_workspaces_fanout() {
+    a_throttled_flood_does_not_delay_another_workspaces_fanout(Backend::Postgres).await;
+}
+
+/// Workspace A's endpoints hang until the timeout (enough of them to fill
+/// every attempt slot of the server) or fail until their breakers pause
+/// them, thousands of deliveries deep. Workspace B's delivery fails once and
+/// its retry, a second later, arrives on time.
+async fn hanging_and_paused_endpoints_do_not_delay_another_workspaces_retry(backend: Backend) {
+    let Some(s) = TestServer::on(backend, |_| {}).await else {
+        return;
+    };
+    let hang = Receiver::start_replying(Reply::Hang).await;
+    let dead = Receiver::start_replying(Reply::Status(500)).await;
+    // 8 × 32 (their concurrency) = 256: every slot of the server.
+    for i in 0..8 {
+        s.endpoint(&format!("{}/hang{i}", hang.url), &[TYPE], json!({}))
+            .await;
+    }
+    for i in 0..4 {
+        s.endpoint(&format!("{}/dead{i}", dead.url), &[TYPE], json!({}))
+            .await;
+    }
+    s.post_as(KEY, "/events/batch", batch(500, "a")).await;
+    hang.wait_for(48, SOON).await;
+
+    let (_, b_key) = s.workspace("b").await;
+    let b = Receiver::start().await;
+    b.script(vec![Reply::Status(500)]);
+    s.post_as(
+        &b_key,
+        "/webhook_endpoints",
+        endpoint_body(&format!("{}/b", b.url), json!({"retrySchedule": [1]})),
+    )
+    .await;
+    let published = Instant::now();
+    s.post_as(
+        &b_key,
+        "/events",
+        json!({"eventType": TYPE, "payload": {"tag": "b"}}),
+    )
+    .await;
+    let got = b.wait_for(2, SOON).await;
+    eprintln!(
+        "{backend:?}: B's first attempt after {:?}, its retry after {:?}",
+        got[0].at.duration_since(published),
+        got[1].at.duration_since(published)
+    );
+    // A holds at most its workspace's share of the slots.
+    let in_flight = s.gauge("hookrelay_dispatch_in_flight").await;
+    assert!(in_flight <= 64.0, "A's attempts in flight: {in_flight}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_hanging_and_paused_endpoints_do_not_delay_another_workspaces_retry() {
+    hanging_and_paused_endpoints_do_not_delay_another_workspaces_retry(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_hanging_and_paused_endpoints_do_not_delay_another_workspaces_retry() {
+    hanging_and_paused_endpoints_do_not_delay_another_workspaces_retry(Backend::Postgres).await;
+}
+
+/// A server dies (SIGKILL) with workspace A's throttled flood in its
+/// database and workspace B's delivery in flight. The next server claims
+/// B's delivery within a few seconds (on PostgreSQL once the dead node's
+/// 3 s lease has run out), ahead of A's backlog.
+async fn after_a_restart_another_workspaces_delivery_is_claimed_soon(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let schema;
+    let db = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("hookrelay.db").display()),
+        Backend::Postgres => {
+            let Some(s) = PgSchema::create().await else {
+                return;
+            };
+            schema = s;
+            schema.url()
+        }
+    };
+    let env = [
+        ("HOOKRELAY_ADMIN_KEY", ADMIN),
+        ("HOOKRELAY_LEASE_SECONDS", "3"),
+    ];
+    let first = spawn_serve(&db, &env);
+    first.wait_healthy().await;
+    let s = TestServer::remote(&first.url);
+    let a = Receiver::start().await;
+    for i in 0..8 {
+        s.post_as(
+            KEY,
+            "/webhook_endpoints",
+            endpoint_body(&format!("{}/a{i}", a.url), json!({"rateLimitPerSecond": 1})),
+        )
+        .await;
+    }
+    s.post_as(KEY, "/events/batch", batch(1_000, "a")).await;
+    let (_, b_key) = s.workspace("b").await;
+    let b = Receiver::start().await;
+    b.script(vec![Reply::Hang]);
+    s.post_as(
+        &b_key,
+        "/webhook_endpoints",
+        endpoint_body(&format!("{}/b", b.url), json!({})),
+    )
+    .await;
+    s.post_as(
+        &b_key,
+        "/events",
+        json!({"eventType": TYPE, "payload": {"tag": "b"}}),
+    )
+    .await;
+    b.wait_for(1, SOON).await;
+    first.signal(libc::SIGKILL);
+    drop(first);
+
+    let restarted = Instant::now();
+    let second = spawn_serve(&db, &env);
+    second.wait_healthy().await;
+    let got = b.wait_for(2, SOON + Duration::from_secs(3)).await;
+    eprintln!(
+        "{backend:?}: B's delivery attempted again {:?} after the restart began",
+        got[1].at.duration_since(restarted)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_after_a_restart_another_workspaces_delivery_is_claimed_soon() {
+    after_a_restart_another_workspaces_delivery_is_claimed_soon(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_after_a_restart_another_workspaces_delivery_is_claimed_soon() {
+    after_a_restart_another_workspaces_delivery_is_claimed_soon(Backend::Postgres).await;
+}
