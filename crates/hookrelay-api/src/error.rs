@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use hookrelay_store::StoreError;
 use serde_json::json;
 
+use crate::limit::{RateLimitStatus, Refusal};
+
 tokio::task_local! {
     /// The id of the request being served (set by the request-id middleware).
     pub static REQUEST_ID: String;
@@ -25,6 +27,8 @@ pub struct ApiError {
     pub message: String,
     pub retryable: bool,
     pub retry_after: Option<u64>,
+    /// The caller's rate limit bucket, for the `RateLimit-*` headers.
+    pub rate_limit: Option<RateLimitStatus>,
 }
 
 impl ApiError {
@@ -35,6 +39,7 @@ impl ApiError {
             message: message.into(),
             retryable: status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
             retry_after: None,
+            rate_limit: None,
         }
     }
 
@@ -68,6 +73,35 @@ impl ApiError {
             "payload_too_large",
             format!("the request body is larger than the limit of {limit} bytes"),
         )
+    }
+
+    /// 408: the request body did not arrive in time.
+    pub fn request_timeout(timeout: std::time::Duration) -> Self {
+        let mut err = Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs_f64()
+            ),
+        );
+        err.retryable = true;
+        err
+    }
+
+    /// 429: the caller's rate limit is used up for now.
+    pub fn rate_limited(refusal: Refusal) -> Self {
+        let mut err = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many requests; retry after {} s",
+                refusal.retry_after_secs
+            ),
+        );
+        err.retry_after = Some(refusal.retry_after_secs);
+        err.rate_limit = Some(refusal.status);
+        err
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -110,6 +144,9 @@ impl IntoResponse for ApiError {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 resp.headers_mut().insert("retry-after", v);
             }
+        }
+        if let Some(status) = self.rate_limit {
+            status.write_headers(resp.headers_mut());
         }
         resp
     }

@@ -1,5 +1,7 @@
-//! Extractors: our JSON body (so malformed input gets our error format), our
-//! query string, and [`Ctx`], the authenticated caller.
+//! Extractors: our JSON body (so malformed input gets our error format, and
+//! a client trickling it gets a 408), our query string, and [`Ctx`], the
+//! authenticated caller (whose key the rate limiter may have looked up
+//! already).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,10 +31,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     }
 }
 
-/// Reads a whole body up to `limit` bytes (413 beyond).
+/// How long a handler waits for a whole request body: a request extension
+/// the router adds from [`crate::ApiConfig::body_read_timeout`].
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub Duration);
+
+/// Reads a whole body up to `limit` bytes (413 beyond), within the
+/// request's [`BodyReadTimeout`] (408 after it), so a client trickling its
+/// body cannot hold a handler forever.
 pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let timeout = req
+        .extensions()
+        .get::<BodyReadTimeout>()
+        .map_or(crate::ApiConfig::default().body_read_timeout, |t| t.0);
     let body = req.into_body();
-    match axum::body::to_bytes(body, limit).await {
+    let Ok(read) = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await else {
+        return Err(ApiError::request_timeout(timeout));
+    };
+    match read {
         Ok(b) => Ok(b),
         Err(e) => {
             let too_large = std::error::Error::source(&e)
@@ -149,13 +165,30 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
             ));
         }
     }
-    let header = parts
-        .headers
+    let known = match parts.extensions.get::<KeyCheck>() {
+        Some(KeyCheck::Valid(p)) => Some(p.clone()),
+        Some(KeyCheck::Invalid) => None,
+        None => resolve_key(state, &ApiKeyHash::of(bearer_key(&parts.headers)?)).await?,
+    };
+    known.ok_or_else(|| ApiError::unauthorized("invalid API key"))
+}
+
+/// What the rate limiter already learnt of the request's key, so that the
+/// extractors neither hash nor look it up again.
+#[derive(Debug, Clone)]
+pub(crate) enum KeyCheck {
+    Valid(Principal),
+    Invalid,
+}
+
+/// The key of an `Authorization: Bearer <key>` header (401 without one).
+pub(crate) fn bearer_key(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| {
             ApiError::unauthorized("missing Authorization header (expected `Bearer <api key>`)")
         })?;
-    let raw = header
+    header
         .to_str()
         .ok()
         .and_then(|h| {
@@ -166,11 +199,18 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
         .filter(|k| !k.is_empty())
         .ok_or_else(|| {
             ApiError::unauthorized("the Authorization header must be `Bearer <api key>`")
-        })?;
-    let hash = ApiKeyHash::of(raw);
+        })
+}
+
+/// Who holds the key with this hash (`None`: nobody, or it was revoked):
+/// the org admin key, a cached key, or a key in the store.
+pub(crate) async fn resolve_key(
+    state: &AppState,
+    hash: &ApiKeyHash,
+) -> Result<Option<Principal>, ApiError> {
     if let Some(admin) = &state.inner.config.admin_key_hash {
-        if admin.ct_eq(&hash) {
-            return Ok(Principal::Admin);
+        if admin.ct_eq(hash) {
+            return Ok(Some(Principal::Admin));
         }
     }
     if let Some((ws, name, at)) = state
@@ -179,29 +219,29 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
         .map
         .lock()
         .expect("key cache")
-        .get(&hash)
+        .get(hash)
         .cloned()
     {
         if at.elapsed() < KEY_CACHE_TTL {
-            return Ok(Principal::Key {
+            return Ok(Some(Principal::Key {
                 workspace_id: ws,
                 name,
-            });
+            }));
         }
     }
-    let rec = state.inner.store.find_api_key(&hash).await?;
+    let rec = state.inner.store.find_api_key(hash).await?;
     match rec {
-        Some(k) if k.revoked_at.is_none() && k.hash.ct_eq(&hash) => {
+        Some(k) if k.revoked_at.is_none() && k.hash.ct_eq(hash) => {
             state.inner.keys.map.lock().expect("key cache").insert(
-                hash,
+                *hash,
                 (k.workspace_id.clone(), k.name.clone(), Instant::now()),
             );
-            Ok(Principal::Key {
+            Ok(Some(Principal::Key {
                 workspace_id: k.workspace_id,
                 name: k.name,
-            })
+            }))
         }
-        _ => Err(ApiError::unauthorized("invalid API key")),
+        _ => Ok(None),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP API: Extend-compatible management routes, hookrelay's own
-//! publish/history/replay routes, and the operational endpoints.
+//! publish/history/replay routes, and the operational endpoints; the server
+//! loop that serves them ([`server`]) and the request rate limit ([`limit`]).
 //!
 //! **Architecture invariant:** this is the only crate that knows HTTP status
 //! codes, and [`error::ApiError`] is the only way an error becomes a response.
@@ -24,7 +25,9 @@ use serde::Deserialize;
 
 pub mod error;
 pub mod extract;
+pub mod limit;
 mod routes;
+pub mod server;
 pub mod views;
 
 use error::{ApiError, REQUEST_ID};
@@ -46,6 +49,8 @@ pub struct ApiConfig {
     pub max_batch_events: usize,
     /// How often `/metrics` reads the backlog from the store, at most.
     pub backlog_every: std::time::Duration,
+    /// How long a handler waits for a whole request body (then 408).
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -58,6 +63,7 @@ impl Default for ApiConfig {
             max_body_bytes: 256 * 1024,
             max_batch_events: 1000,
             backlog_every: std::time::Duration::from_secs(5),
+            body_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -104,6 +110,8 @@ pub struct AppInner {
     pub registry: Arc<Registry>,
     pub keys: extract::KeyCache,
     pub openapi: &'static str,
+    /// Requests per API key / client address.
+    pub limiter: limit::RateLimiter,
 }
 
 /// Cheap-to-clone handles to everything a request needs.
@@ -197,6 +205,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::Extension(extract::BodyReadTimeout(
+            state.inner.config.body_read_timeout,
+        )))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit::limit_requests,
+        ))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -108,6 +108,8 @@ impl Server {
             .env("HOOKRELAY_DEV", "1")
             .env("HOOKRELAY_API_KEY", API_KEY)
             .env("HOOKRELAY_LOG", "warn")
+            // The bench measures the server, not the API rate limiter.
+            .env("HOOKRELAY_API_RATE_LIMIT", "0")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)

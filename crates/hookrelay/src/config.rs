@@ -77,6 +77,31 @@ pub struct ServeArgs {
     /// the public web PKI (for endpoints behind a private CA).
     #[arg(long, env = "HOOKRELAY_ENDPOINT_CA_FILE")]
     pub endpoint_ca_file: Option<PathBuf>,
+    /// Seconds a client has to send a complete request head, from its
+    /// connection (first request) or the head's first byte [default: 10].
+    #[arg(long, env = "HOOKRELAY_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<u64>,
+    /// Seconds a client has to send a whole request body (then 408) [default: 30].
+    #[arg(long, env = "HOOKRELAY_BODY_READ_TIMEOUT")]
+    pub body_read_timeout: Option<u64>,
+    /// Seconds a keep-alive connection may sit idle between requests [default: 75].
+    #[arg(long, env = "HOOKRELAY_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
+    /// Most API connections open at once; more wait to be accepted [default: 10000].
+    #[arg(long, env = "HOOKRELAY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds shutdown waits for requests in flight before dropping their
+    /// connections [default: 10].
+    #[arg(long, env = "HOOKRELAY_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<u64>,
+    /// API requests per second per key (and per client address without a
+    /// valid key) [default: 10000; 0 = no limit].
+    #[arg(long, env = "HOOKRELAY_API_RATE_LIMIT")]
+    pub api_rate_limit: Option<u32>,
+    /// Requests a key or address may make at once before the rate applies
+    /// [default: twice the rate].
+    #[arg(long, env = "HOOKRELAY_API_RATE_BURST")]
+    pub api_rate_burst: Option<u32>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -102,6 +127,13 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub lease_seconds: Option<u64>,
     pub endpoint_ca_file: Option<PathBuf>,
+    pub header_read_timeout: Option<u64>,
+    pub body_read_timeout: Option<u64>,
+    pub idle_timeout: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub shutdown_timeout: Option<u64>,
+    pub api_rate_limit: Option<u32>,
+    pub api_rate_burst: Option<u32>,
 }
 
 /// Where the data lives.
@@ -170,6 +202,20 @@ pub struct Settings {
     pub lease: Duration,
     /// Extra root certificates (DER) for HTTPS endpoints.
     pub endpoint_roots: Vec<Vec<u8>>,
+    /// How long a client has to send a complete request head.
+    pub header_read_timeout: Duration,
+    /// How long a client has to send a whole request body.
+    pub body_read_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests.
+    pub idle_timeout: Duration,
+    /// Most API connections open at once.
+    pub max_connections: usize,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_timeout: Duration,
+    /// API requests per second per key or client address (0: no limit).
+    pub api_rate_limit: u32,
+    /// Requests a key or address may make at once.
+    pub api_rate_burst: u32,
 }
 
 impl Default for Settings {
@@ -199,6 +245,13 @@ impl Default for Settings {
             signed_url_lifetime: Duration::from_secs(3600),
             lease: Duration::from_secs(60),
             endpoint_roots: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(10),
+            api_rate_limit: 10_000,
+            api_rate_burst: 20_000,
         }
     }
 }
@@ -239,6 +292,16 @@ fn parse_schedule(s: &str) -> anyhow::Result<Vec<u32>> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(v)
+}
+
+/// A timeout setting in whole seconds: at least 1, at most a day.
+fn timeout_secs(name: &str, value: Option<u64>, default: Duration) -> anyhow::Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(0) => bail!("{name} must be at least 1 second"),
+        Some(s) if s > 86_400 => bail!("{name} must be at most 86400 seconds (a day)"),
+        Some(s) => Ok(Duration::from_secs(s)),
+    }
 }
 
 impl Settings {
@@ -300,6 +363,44 @@ impl Settings {
                 .map_err(|e| anyhow::anyhow!("endpoint CA file: {e}"))?,
             None => Vec::new(),
         };
+        let header_read_timeout = timeout_secs(
+            "header read timeout",
+            args.header_read_timeout.or(file.header_read_timeout),
+            d.header_read_timeout,
+        )?;
+        let body_read_timeout = timeout_secs(
+            "body read timeout",
+            args.body_read_timeout.or(file.body_read_timeout),
+            d.body_read_timeout,
+        )?;
+        let idle_timeout = timeout_secs(
+            "idle timeout",
+            args.idle_timeout.or(file.idle_timeout),
+            d.idle_timeout,
+        )?;
+        let shutdown_timeout = timeout_secs(
+            "shutdown timeout",
+            args.shutdown_timeout.or(file.shutdown_timeout),
+            d.shutdown_timeout,
+        )?;
+        let max_connections = args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(d.max_connections);
+        if max_connections == 0 {
+            bail!("max connections must be at least 1");
+        }
+        let api_rate_limit = args
+            .api_rate_limit
+            .or(file.api_rate_limit)
+            .unwrap_or(d.api_rate_limit);
+        let api_rate_burst = args
+            .api_rate_burst
+            .or(file.api_rate_burst)
+            .unwrap_or(api_rate_limit.saturating_mul(2));
+        if api_rate_limit > 0 && api_rate_burst == 0 {
+            bail!("API rate burst must be at least 1 while the API rate limit is on");
+        }
         let public_url = args.public_url.clone().or(file.public_url);
         if let Some(u) = &public_url {
             url::Url::parse(u).with_context(|| format!("public URL {u:?} is not a URL"))?;
@@ -360,6 +461,13 @@ impl Settings {
             signed_url_lifetime: d.signed_url_lifetime,
             lease: Duration::from_secs(lease_seconds),
             endpoint_roots,
+            header_read_timeout,
+            body_read_timeout,
+            idle_timeout,
+            max_connections,
+            shutdown_timeout,
+            api_rate_limit,
+            api_rate_burst,
         })
     }
 }
@@ -450,6 +558,158 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("endpoint CA file"), "{e}");
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_come_from_the_file_or_flags() {
+        let s = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(s.idle_timeout, Duration::from_secs(75));
+        assert_eq!(s.max_connections, 10_000);
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!((s.api_rate_limit, s.api_rate_burst), (10_000, 20_000));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookrelay.toml");
+        std::fs::write(
+            &path,
+            "header_read_timeout = 5
+body_read_timeout = 20
+idle_timeout = 120
+             max_connections = 500
+shutdown_timeout = 3
+api_rate_limit = 50
+",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            idle_timeout: Some(90),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(s.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(s.body_read_timeout, Duration::from_secs(20));
+        assert_eq!(s.idle_timeout, Duration::from_secs(90), "the flag wins");
+        assert_eq!(s.max_connections, 500);
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(3));
+        assert_eq!(
+            (s.api_rate_limit, s.api_rate_burst),
+            (50, 100),
+            "the burst defaults to twice the rate"
+        );
+        let s = Settings::resolve(&ServeArgs {
+            api_rate_limit: Some(7),
+            api_rate_burst: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((s.api_rate_limit, s.api_rate_burst), (7, 1));
+        let off = Settings::resolve(&ServeArgs {
+            api_rate_limit: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(off.api_rate_limit, 0);
+    }
+
+    #[test]
+    fn http_limits_are_validated() {
+        let bad = [
+            ServeArgs {
+                header_read_timeout: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                body_read_timeout: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                idle_timeout: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                shutdown_timeout: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                idle_timeout: Some(86_401),
+                ..Default::default()
+            },
+            ServeArgs {
+                max_connections: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                api_rate_limit: Some(10),
+                api_rate_burst: Some(0),
+                ..Default::default()
+            },
+        ];
+        for args in bad {
+            assert!(Settings::resolve(&args).is_err(), "{args:?}");
+        }
+        // A burst without a rate is moot, not an error.
+        assert!(Settings::resolve(&ServeArgs {
+            api_rate_limit: Some(0),
+            api_rate_burst: Some(0),
+            ..Default::default()
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn http_limit_flags_and_their_environment_variables() {
+        use clap::{CommandFactory, Parser};
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        // The variable names, read from clap (setting them would touch the
+        // environment every test in this process shares).
+        let cmd = Cli::command();
+        for (flag, env) in [
+            ("header-read-timeout", "HOOKRELAY_HEADER_READ_TIMEOUT"),
+            ("body-read-timeout", "HOOKRELAY_BODY_READ_TIMEOUT"),
+            ("idle-timeout", "HOOKRELAY_IDLE_TIMEOUT"),
+            ("max-connections", "HOOKRELAY_MAX_CONNECTIONS"),
+            ("shutdown-timeout", "HOOKRELAY_SHUTDOWN_TIMEOUT"),
+            ("api-rate-limit", "HOOKRELAY_API_RATE_LIMIT"),
+            ("api-rate-burst", "HOOKRELAY_API_RATE_BURST"),
+        ] {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .unwrap_or_else(|| panic!("--{flag}"));
+            assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(env)), "--{flag}");
+        }
+        let cli = Cli::try_parse_from([
+            "hookrelay",
+            "--header-read-timeout",
+            "4",
+            "--body-read-timeout",
+            "6",
+            "--idle-timeout",
+            "8",
+            "--max-connections",
+            "9",
+            "--shutdown-timeout",
+            "2",
+            "--api-rate-limit",
+            "3",
+            "--api-rate-burst",
+            "5",
+        ])
+        .unwrap();
+        let s = Settings::resolve(&cli.serve).unwrap();
+        assert_eq!(s.header_read_timeout, Duration::from_secs(4));
+        assert_eq!(s.body_read_timeout, Duration::from_secs(6));
+        assert_eq!(s.idle_timeout, Duration::from_secs(8));
+        assert_eq!(s.max_connections, 9);
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(2));
+        assert_eq!((s.api_rate_limit, s.api_rate_burst), (3, 5));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! down in order.
 //!
 //! Shutdown order: stop accepting connections and finish requests in flight
-//! (every accepted event is already committed), then stop the dispatcher
+//! (every accepted event is already committed; connections still open after
+//! the shutdown timeout are dropped), then stop the dispatcher
 //! (attempts in flight finish or are given back; queued deliveries are given
 //! back), then flush outcomes and close the store.
 //!
@@ -18,6 +19,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use hookrelay_api::limit::{RateLimit, RateLimiter};
+use hookrelay_api::server::HttpLimits;
 use hookrelay_api::{ApiConfig, AppInner, AppState};
 use hookrelay_core::catalog::Catalog;
 use hookrelay_core::ids::{ApiKeyId, WorkspaceId};
@@ -312,6 +315,7 @@ pub async fn run(
         max_event_bytes: settings.max_event_bytes,
         max_batch_bytes: (settings.max_event_bytes * 16).max(16 * 1024 * 1024),
         backlog_every: settings.metrics_backlog_every,
+        body_read_timeout: settings.body_read_timeout,
         ..ApiConfig::default()
     };
     let state = AppState {
@@ -327,6 +331,10 @@ pub async fn run(
             registry: Arc::new(registry),
             keys: Default::default(),
             openapi: hookrelay_api::OPENAPI_JSON,
+            limiter: RateLimiter::new(RateLimit {
+                per_second: settings.api_rate_limit,
+                burst: settings.api_rate_burst,
+            }),
         }),
     };
     let app = hookrelay_api::router(state);
@@ -344,9 +352,13 @@ pub async fn run(
     if let Some(r) = ready {
         let _ = r.send(boot);
     }
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = HttpLimits {
+        header_read_timeout: settings.header_read_timeout,
+        idle_timeout: settings.idle_timeout,
+        max_connections: settings.max_connections,
+        shutdown_timeout: settings.shutdown_timeout,
+    };
+    let served = hookrelay_api::server::serve(listener, app, limits, shutdown).await;
     tracing::info!("no longer accepting requests; stopping the dispatcher");
     stop.cancel();
     let _ = purger.await;

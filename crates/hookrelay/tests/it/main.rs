@@ -11,6 +11,7 @@ mod fairness;
 mod history;
 mod interop;
 mod lifecycle;
+mod limits;
 mod multinode;
 mod profiles;
 mod safety;
