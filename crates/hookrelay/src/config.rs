@@ -73,6 +73,15 @@ pub struct ServeArgs {
     /// the public web PKI (for endpoints behind a private CA).
     #[arg(long, env = "HOOKRELAY_ENDPOINT_CA_FILE")]
     pub endpoint_ca_file: Option<PathBuf>,
+    /// Most live endpoints (v1 webhooks included) per workspace [default: 1000].
+    #[arg(long, env = "HOOKRELAY_MAX_ENDPOINTS_PER_WORKSPACE")]
+    pub max_endpoints_per_workspace: Option<u32>,
+    /// Most webhook subscriptions per workspace [default: 10000].
+    #[arg(long, env = "HOOKRELAY_MAX_SUBSCRIPTIONS_PER_WORKSPACE")]
+    pub max_subscriptions_per_workspace: Option<u32>,
+    /// Most custom headers (advancedOptions.headers) per endpoint [default: 20].
+    #[arg(long, env = "HOOKRELAY_MAX_HEADERS_PER_ENDPOINT")]
+    pub max_headers_per_endpoint: Option<u32>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -97,6 +106,9 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub lease_seconds: Option<u64>,
     pub endpoint_ca_file: Option<PathBuf>,
+    pub max_endpoints_per_workspace: Option<u32>,
+    pub max_subscriptions_per_workspace: Option<u32>,
+    pub max_headers_per_endpoint: Option<u32>,
 }
 
 /// Where the data lives.
@@ -158,6 +170,11 @@ pub struct Settings {
     pub lease: Duration,
     /// Extra root certificates (DER) for HTTPS endpoints.
     pub endpoint_roots: Vec<Vec<u8>>,
+    /// Quotas: live endpoints and subscriptions per workspace, custom
+    /// headers per endpoint.
+    pub max_endpoints_per_workspace: u32,
+    pub max_subscriptions_per_workspace: u32,
+    pub max_headers_per_endpoint: u32,
 }
 
 impl Default for Settings {
@@ -184,6 +201,9 @@ impl Default for Settings {
             signed_url_lifetime: Duration::from_secs(3600),
             lease: Duration::from_secs(60),
             endpoint_roots: Vec::new(),
+            max_endpoints_per_workspace: 1000,
+            max_subscriptions_per_workspace: 10_000,
+            max_headers_per_endpoint: 20,
         }
     }
 }
@@ -337,6 +357,18 @@ impl Settings {
             signed_url_lifetime: d.signed_url_lifetime,
             lease: Duration::from_secs(lease_seconds),
             endpoint_roots,
+            max_endpoints_per_workspace: args
+                .max_endpoints_per_workspace
+                .or(file.max_endpoints_per_workspace)
+                .unwrap_or(d.max_endpoints_per_workspace),
+            max_subscriptions_per_workspace: args
+                .max_subscriptions_per_workspace
+                .or(file.max_subscriptions_per_workspace)
+                .unwrap_or(d.max_subscriptions_per_workspace),
+            max_headers_per_endpoint: args
+                .max_headers_per_endpoint
+                .or(file.max_headers_per_endpoint)
+                .unwrap_or(d.max_headers_per_endpoint),
         })
     }
 }
@@ -426,6 +458,35 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("endpoint CA file"), "{e}");
+    }
+
+    #[test]
+    fn quotas_come_from_flags_then_file_then_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookrelay.toml");
+        std::fs::write(
+            &path,
+            "max_endpoints_per_workspace = 5\nmax_headers_per_endpoint = 3\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(&ServeArgs {
+            config: Some(path),
+            max_headers_per_endpoint: Some(7),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.max_endpoints_per_workspace, 5);
+        assert_eq!(s.max_headers_per_endpoint, 7, "the flag wins");
+        assert_eq!(s.max_subscriptions_per_workspace, 10_000, "a default");
+        let d = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(
+            (
+                d.max_endpoints_per_workspace,
+                d.max_subscriptions_per_workspace,
+                d.max_headers_per_endpoint
+            ),
+            (1000, 10_000, 20)
+        );
     }
 
     #[test]

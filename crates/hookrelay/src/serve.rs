@@ -307,6 +307,9 @@ pub async fn run(
         allow_http: settings.dev,
         max_event_bytes: settings.max_event_bytes,
         max_batch_bytes: (settings.max_event_bytes * 16).max(16 * 1024 * 1024),
+        max_endpoints_per_workspace: settings.max_endpoints_per_workspace,
+        max_subscriptions_per_workspace: settings.max_subscriptions_per_workspace,
+        max_headers_per_endpoint: settings.max_headers_per_endpoint,
         ..ApiConfig::default()
     };
     let state = AppState {

@@ -10,6 +10,7 @@ mod events;
 mod history;
 mod interop;
 mod lifecycle;
+mod limits;
 mod multinode;
 mod profiles;
 mod safety;
