@@ -337,6 +337,7 @@ fn next_stamp(state: &AppState, before: Timestamp) -> Timestamp {
 
 fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResult<Endpoint> {
     if let Some(v) = body.api_version {
+        validate::max_chars("apiVersion", &v, validate::MAX_API_VERSION_LEN)?;
         if v != e.api_version {
             return Err(ApiError::unprocessable(
                 "api_version_immutable",

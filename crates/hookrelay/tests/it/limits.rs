@@ -237,6 +237,12 @@ async fn every_string_field_has_a_maximum_length() {
         ),
         (
             Method::POST,
+            format!("/webhook_endpoints/{ep_id}"),
+            Some(json!({"apiVersion": huge})),
+            &["apiVersion", "64"],
+        ),
+        (
+            Method::POST,
             format!("/webhook_endpoints/{ep_id}/test"),
             Some(json!({"eventType": huge})),
             &["eventType", "128"],
