@@ -4,10 +4,15 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hookrelay_core::validate::{self, Invalid};
 use hookrelay_store::StoreError;
 use serde_json::json;
 
 use crate::limit::{RateLimitStatus, Refusal};
+/// The longest error message: messages quote inputs, and an input can be
+/// huge (serde_json's messages quote whole strings), so whatever a message
+/// quotes is cut to this in the end.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
 
 tokio::task_local! {
     /// The id of the request being served (set by the request-id middleware).
@@ -36,7 +41,7 @@ impl ApiError {
         Self {
             status,
             code,
-            message: message.into(),
+            message: validate::truncate_message(message.into(), MAX_MESSAGE_CHARS),
             retryable: status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
             retry_after: None,
             rate_limit: None,
@@ -104,6 +109,22 @@ impl ApiError {
         err
     }
 
+    /// A whole event (payload plus previousData) over the event size limit.
+    pub fn event_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the event (payload and previousData together) is larger than the limit of {limit} bytes"
+            ),
+        )
+    }
+
+    /// A per-workspace or per-endpoint quota is used up.
+    pub fn quota_exceeded(message: impl Into<String>) -> Self {
+        Self::unprocessable("quota_exceeded", message)
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
     }
@@ -123,6 +144,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::QuotaExceeded { what, limit } => ApiError::quota_exceeded(format!(
+                "quota exceeded: a workspace may have at most {limit} {what}; delete some to make room"
+            )),
             other => {
                 tracing::error!(error = %other, "storage error");
                 let mut err = ApiError::new(
@@ -134,6 +158,13 @@ impl From<StoreError> for ApiError {
                 err
             }
         }
+    }
+}
+
+/// A field that failed a check: 400 `invalid_request`, naming the field.
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::bad_request("invalid_request", e.to_string())
     }
 }
 

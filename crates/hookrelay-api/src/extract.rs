@@ -13,6 +13,7 @@ use bytes::Bytes;
 use hookrelay_core::ids::WorkspaceId;
 use hookrelay_core::model::CreatedBy;
 use hookrelay_core::secret::ApiKeyHash;
+use hookrelay_core::validate;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -66,8 +67,17 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     }
 }
 
-/// Parses JSON into `T` with a 400 in our format on failure.
+/// Parses a JSON request body into `T` with a 400 in our format on failure.
+/// The body may nest at most [`validate::MAX_JSON_DEPTH`] arrays and objects
+/// deep, raw values such as `payload` included.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    validate::json_nesting(bytes).map_err(|e| ApiError::bad_request("invalid_json", e.message))?;
+    parse_measured_json(bytes)
+}
+
+/// [`parse_json`] for a part of a body `parse_json` already measured (a
+/// batch item), so the depth scan runs once per body.
+pub fn parse_measured_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "invalid_json",

@@ -39,7 +39,8 @@ pub struct ApiConfig {
     pub admin_key_hash: Option<ApiKeyHash>,
     /// Dev mode: `http://` endpoint URLs are accepted.
     pub allow_http: bool,
-    /// Largest `POST /events` body, and largest single payload in a batch.
+    /// Largest `POST /events` body, and largest event (payload plus
+    /// previousData) in a batch.
     pub max_event_bytes: usize,
     /// Largest `POST /events/batch` body.
     pub max_batch_bytes: usize,
@@ -51,6 +52,12 @@ pub struct ApiConfig {
     pub backlog_every: std::time::Duration,
     /// How long a handler waits for a whole request body (then 408).
     pub body_read_timeout: std::time::Duration,
+    /// Most live endpoints per workspace (v1 webhooks included).
+    pub max_endpoints_per_workspace: u32,
+    /// Most subscriptions per workspace.
+    pub max_subscriptions_per_workspace: u32,
+    /// Most custom headers (`advancedOptions.headers`) per endpoint.
+    pub max_headers_per_endpoint: u32,
 }
 
 impl Default for ApiConfig {
@@ -64,6 +71,9 @@ impl Default for ApiConfig {
             max_batch_events: 1000,
             backlog_every: std::time::Duration::from_secs(5),
             body_read_timeout: std::time::Duration::from_secs(30),
+            max_endpoints_per_workspace: 1000,
+            max_subscriptions_per_workspace: 10_000,
+            max_headers_per_endpoint: 20,
         }
     }
 }

@@ -13,6 +13,12 @@ use crate::client::{Client, SendError};
 
 /// The most response body kept in history.
 pub const MAX_RESPONSE_BODY: usize = 16 * 1024;
+/// The most response headers kept in history; later ones are dropped.
+pub const MAX_RESPONSE_HEADERS: usize = 64;
+/// The most bytes of response headers (names plus values) kept in history,
+/// like the body's cap: a header that does not fit whole has its value cut
+/// short to what is left, and the ones after it are dropped.
+pub const MAX_RESPONSE_HEADER_BYTES: usize = 16 * 1024;
 
 /// The signature headers for one attempt of `body` at `ts` (unix seconds).
 pub fn signature_headers(
@@ -118,16 +124,7 @@ pub async fn send(
         Ok(Ok(a)) => {
             let status = a.status;
             attempt.response_status = Some(status);
-            attempt.response_headers = a
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
+            attempt.response_headers = recorded_headers(&a.headers);
             retry_after = a
                 .headers
                 .get(http::header::RETRY_AFTER)
@@ -142,6 +139,22 @@ pub async fn send(
             }
         }
         Ok(Err(e)) => {
+            if let SendError::Blocked(b) = &e {
+                // The tenant's history says only that the address is not
+                // allowed; the operator's log says which one.
+                let host = endpoint
+                    .url
+                    .parse::<http::Uri>()
+                    .ok()
+                    .and_then(|u| u.host().map(str::to_owned))
+                    .unwrap_or_default();
+                tracing::warn!(
+                    endpoint = %endpoint.id,
+                    host = %host,
+                    address = %b.0,
+                    "destination refused: not a global unicast address"
+                );
+            }
             let (kind, msg) = classify(e);
             attempt.error_kind = Some(kind);
             attempt.error_message = Some(msg);
@@ -159,6 +172,36 @@ pub async fn send(
     }
 }
 
+/// The response headers to keep in history, within [`MAX_RESPONSE_HEADERS`]
+/// and [`MAX_RESPONSE_HEADER_BYTES`] (a receiver decides how many and how
+/// large they are, and history is stored for every attempt).
+fn recorded_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(headers.len().min(MAX_RESPONSE_HEADERS));
+    let mut left = MAX_RESPONSE_HEADER_BYTES;
+    for (k, v) in headers.iter().take(MAX_RESPONSE_HEADERS) {
+        let name = k.as_str();
+        if name.len() >= left {
+            break;
+        }
+        left -= name.len();
+        let mut value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let cut = value.len() > left;
+        if cut {
+            let mut end = left;
+            while !value.is_char_boundary(end) {
+                end -= 1;
+            }
+            value.truncate(end);
+        }
+        left -= value.len();
+        out.push((name.to_owned(), value));
+        if cut {
+            break;
+        }
+    }
+    out
+}
+
 /// Sorts a client error into an [`ErrorKind`] with a readable message.
 fn classify(e: SendError) -> (ErrorKind, String) {
     let kind = match &e {
@@ -169,4 +212,61 @@ fn classify(e: SendError) -> (ErrorKind, String) {
         SendError::BadUrl(_) | SendError::Http(_) => ErrorKind::Io,
     };
     (kind, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(String, String)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn size(hs: &[(String, String)]) -> usize {
+        hs.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    #[test]
+    fn small_headers_are_kept_whole() {
+        let pairs = vec![
+            ("content-type".to_owned(), "text/plain".to_owned()),
+            ("x-request-id".to_owned(), "abc".to_owned()),
+        ];
+        assert_eq!(recorded_headers(&map(&pairs)), pairs);
+    }
+
+    #[test]
+    fn at_most_the_header_count_is_kept() {
+        let pairs: Vec<(String, String)> = (0..MAX_RESPONSE_HEADERS + 10)
+            .map(|i| (format!("x-h{i}"), "v".to_owned()))
+            .collect();
+        let kept = recorded_headers(&map(&pairs));
+        assert_eq!(kept, pairs[..MAX_RESPONSE_HEADERS]);
+    }
+
+    #[test]
+    fn headers_past_the_byte_cap_are_cut_then_dropped() {
+        let pairs: Vec<(String, String)> = (0..10)
+            .map(|i| (format!("x-big{i}"), "a".repeat(4000)))
+            .collect();
+        let kept = recorded_headers(&map(&pairs));
+        assert_eq!(size(&kept), MAX_RESPONSE_HEADER_BYTES);
+        assert_eq!(kept.len(), 5, "four whole, the fifth cut short");
+        assert_eq!(kept[..4], pairs[..4]);
+        assert!(kept[4].1.len() < 4000 && pairs[4].1.starts_with(&kept[4].1));
+    }
+
+    #[test]
+    fn one_huge_header_is_cut_to_the_cap() {
+        let pairs = vec![("set-cookie".to_owned(), "c".repeat(60_000))];
+        let kept = recorded_headers(&map(&pairs));
+        assert_eq!(size(&kept), MAX_RESPONSE_HEADER_BYTES);
+    }
 }

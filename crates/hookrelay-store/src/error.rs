@@ -19,6 +19,10 @@ pub enum StoreError {
     /// Opening or migrating the database failed.
     #[error("cannot open the database: {0}")]
     Open(String),
+    /// The workspace already has `limit` of `what` (e.g. "endpoints"), the
+    /// most it may have; nothing was written.
+    #[error("quota exceeded: at most {limit} {what} per workspace")]
+    QuotaExceeded { what: &'static str, limit: u32 },
 }
 
 impl StoreError {

@@ -280,7 +280,11 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId, at: Timestamp) -> Result<bool>;
 
     // --- endpoints -----------------------------------------------------
-    async fn insert_endpoint(&self, e: &Endpoint) -> Result<()>;
+    /// Inserts an endpoint. With `max_per_workspace`, fails with
+    /// [`StoreError::QuotaExceeded`] instead when its workspace already has
+    /// that many live (not deleted) endpoints; counting and inserting are one
+    /// atomic step, so concurrent inserts (from any node) cannot overshoot.
+    async fn insert_endpoint(&self, e: &Endpoint, max_per_workspace: Option<u32>) -> Result<()>;
     /// Replaces the configuration of a live endpoint (everything but its id,
     /// workspace, creation time, creator and failure record) if its
     /// `updated_at` is still `if_updated_at` (optimistic concurrency: a change
@@ -312,8 +316,16 @@ pub trait Store: Send + Sync + 'static {
 
     // --- subscriptions -------------------------------------------------
     /// Creates, or updates the one for the same endpoint and resource.
-    /// Returns the stored subscription and whether it was created.
-    async fn upsert_subscription(&self, s: &Subscription) -> Result<(Subscription, bool)>;
+    /// Returns the stored subscription and whether it was created. With
+    /// `max_per_workspace`, creating one fails with
+    /// [`StoreError::QuotaExceeded`] when its workspace already has that many
+    /// subscriptions (an update never does); as for
+    /// [`Store::insert_endpoint`], the count and the write are atomic.
+    async fn upsert_subscription(
+        &self,
+        s: &Subscription,
+        max_per_workspace: Option<u32>,
+    ) -> Result<(Subscription, bool)>;
     async fn update_subscription_events(
         &self,
         ws: &WorkspaceId,

@@ -102,6 +102,15 @@ pub struct ServeArgs {
     /// [default: twice the rate].
     #[arg(long, env = "HOOKRELAY_API_RATE_BURST")]
     pub api_rate_burst: Option<u32>,
+    /// Most live endpoints (v1 webhooks included) per workspace [default: 1000].
+    #[arg(long, env = "HOOKRELAY_MAX_ENDPOINTS_PER_WORKSPACE")]
+    pub max_endpoints_per_workspace: Option<u32>,
+    /// Most webhook subscriptions per workspace [default: 10000].
+    #[arg(long, env = "HOOKRELAY_MAX_SUBSCRIPTIONS_PER_WORKSPACE")]
+    pub max_subscriptions_per_workspace: Option<u32>,
+    /// Most custom headers (advancedOptions.headers) per endpoint [default: 20].
+    #[arg(long, env = "HOOKRELAY_MAX_HEADERS_PER_ENDPOINT")]
+    pub max_headers_per_endpoint: Option<u32>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -134,6 +143,9 @@ pub struct FileConfig {
     pub shutdown_timeout: Option<u64>,
     pub api_rate_limit: Option<u32>,
     pub api_rate_burst: Option<u32>,
+    pub max_endpoints_per_workspace: Option<u32>,
+    pub max_subscriptions_per_workspace: Option<u32>,
+    pub max_headers_per_endpoint: Option<u32>,
 }
 
 /// Where the data lives.
@@ -216,6 +228,11 @@ pub struct Settings {
     pub api_rate_limit: u32,
     /// Requests a key or address may make at once.
     pub api_rate_burst: u32,
+    /// Quotas: live endpoints and subscriptions per workspace, custom
+    /// headers per endpoint.
+    pub max_endpoints_per_workspace: u32,
+    pub max_subscriptions_per_workspace: u32,
+    pub max_headers_per_endpoint: u32,
 }
 
 impl Default for Settings {
@@ -252,6 +269,9 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(10),
             api_rate_limit: 10_000,
             api_rate_burst: 20_000,
+            max_endpoints_per_workspace: 1000,
+            max_subscriptions_per_workspace: 10_000,
+            max_headers_per_endpoint: 20,
         }
     }
 }
@@ -468,6 +488,18 @@ impl Settings {
             shutdown_timeout,
             api_rate_limit,
             api_rate_burst,
+            max_endpoints_per_workspace: args
+                .max_endpoints_per_workspace
+                .or(file.max_endpoints_per_workspace)
+                .unwrap_or(d.max_endpoints_per_workspace),
+            max_subscriptions_per_workspace: args
+                .max_subscriptions_per_workspace
+                .or(file.max_subscriptions_per_workspace)
+                .unwrap_or(d.max_subscriptions_per_workspace),
+            max_headers_per_endpoint: args
+                .max_headers_per_endpoint
+                .or(file.max_headers_per_endpoint)
+                .unwrap_or(d.max_headers_per_endpoint),
         })
     }
 }
@@ -722,5 +754,34 @@ api_rate_limit = 50
             ..Default::default()
         };
         assert!(Settings::resolve(&args).is_err());
+    }
+
+    #[test]
+    fn quotas_come_from_flags_then_file_then_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookrelay.toml");
+        std::fs::write(
+            &path,
+            "max_endpoints_per_workspace = 5\nmax_headers_per_endpoint = 3\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(&ServeArgs {
+            config: Some(path),
+            max_headers_per_endpoint: Some(7),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.max_endpoints_per_workspace, 5);
+        assert_eq!(s.max_headers_per_endpoint, 7, "the flag wins");
+        assert_eq!(s.max_subscriptions_per_workspace, 10_000, "a default");
+        let d = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(
+            (
+                d.max_endpoints_per_workspace,
+                d.max_subscriptions_per_workspace,
+                d.max_headers_per_endpoint
+            ),
+            (1000, 10_000, 20)
+        );
     }
 }

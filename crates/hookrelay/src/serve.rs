@@ -316,6 +316,9 @@ pub async fn run(
         max_batch_bytes: (settings.max_event_bytes * 16).max(16 * 1024 * 1024),
         backlog_every: settings.metrics_backlog_every,
         body_read_timeout: settings.body_read_timeout,
+        max_endpoints_per_workspace: settings.max_endpoints_per_workspace,
+        max_subscriptions_per_workspace: settings.max_subscriptions_per_workspace,
+        max_headers_per_endpoint: settings.max_headers_per_endpoint,
         ..ApiConfig::default()
     };
     let state = AppState {

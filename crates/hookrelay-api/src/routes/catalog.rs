@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use hookrelay_core::validate;
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -33,10 +34,14 @@ pub async fn event_types(
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| catalog.current_version().to_owned());
+    validate::max_chars("apiVersion", &version, validate::MAX_API_VERSION_LEN)?;
     if catalog.version(&version).is_none() {
         return Err(ApiError::bad_request(
             "invalid_api_version",
-            format!("apiVersion {version:?} is not in the catalog"),
+            format!(
+                "apiVersion {} is not in the catalog",
+                validate::quote(&version)
+            ),
         ));
     }
     Ok(ok(views::event_types(catalog, &version)))

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use hookrelay_core::ids::{DeliveryId, EndpointId, EventId};
 use hookrelay_core::model::DeliveryStatus;
+use hookrelay_core::validate;
 use hookrelay_store::DeliveryFilter;
 use serde::Deserialize;
 
@@ -37,6 +38,9 @@ pub async fn list(
     Query(q): Query<ListParams>,
 ) -> ApiResult<Response> {
     let page = q.page.to_request()?;
+    if let Some(t) = &q.event_type {
+        validate::max_chars("eventType", t, validate::MAX_EVENT_TYPE_LEN)?;
+    }
     let empty = || Ok(ok(views::list(Vec::new(), None, page.dir)));
     let endpoint_id = match nonempty(q.webhook_endpoint_id) {
         None => None,

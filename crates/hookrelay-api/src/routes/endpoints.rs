@@ -70,10 +70,22 @@ pub(crate) fn event_name_error(e: EventNameError) -> ApiError {
     match e {
         EventNameError::UnknownVersion(v) => ApiError::bad_request(
             "invalid_api_version",
-            format!("apiVersion {v:?} is not supported"),
+            format!("apiVersion {} is not supported", validate::quote(&v)),
         ),
         other => ApiError::unprocessable("invalid_event_type", other.to_string()),
     }
+}
+
+/// The custom-header quota of an endpoint (a 422, like the workspace quotas).
+fn check_header_quota(state: &AppState, options: &AdvancedOptions) -> ApiResult<()> {
+    let limit = state.inner.config.max_headers_per_endpoint;
+    let n = options.headers.as_ref().map_or(0, |h| h.len());
+    if n > limit as usize {
+        return Err(ApiError::quota_exceeded(format!(
+            "quota exceeded: an endpoint may have at most {limit} custom headers (advancedOptions.headers)"
+        )));
+    }
+    Ok(())
 }
 
 fn invalid(e: validate::Invalid) -> ApiError {
@@ -84,6 +96,8 @@ fn invalid(e: validate::Invalid) -> ApiError {
 fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
     validate::endpoint_url(&e.url, state.inner.config.allow_http).map_err(invalid)?;
     validate::name(&e.name).map_err(invalid)?;
+    validate::max_chars("apiVersion", &e.api_version, validate::MAX_API_VERSION_LEN)?;
+    validate::event_types("enabledEvents", &e.enabled_events)?;
     if state.inner.catalog.version(&e.api_version).is_none() {
         return Err(event_name_error(EventNameError::UnknownVersion(
             e.api_version.clone(),
@@ -187,7 +201,15 @@ pub async fn create(
         failing_since: None,
     };
     check(&state, &endpoint)?;
-    state.inner.store.insert_endpoint(&endpoint).await?;
+    check_header_quota(&state, &endpoint.advanced_options)?;
+    state
+        .inner
+        .store
+        .insert_endpoint(
+            &endpoint,
+            Some(state.inner.config.max_endpoints_per_workspace),
+        )
+        .await?;
     refresh(&state, &ctx).await?;
     let mut v = views::endpoint(&endpoint);
     v["signingSecret"] = json!(endpoint.secrets.secret.expose());
@@ -315,6 +337,7 @@ fn next_stamp(state: &AppState, before: Timestamp) -> Timestamp {
 
 fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResult<Endpoint> {
     if let Some(v) = body.api_version {
+        validate::max_chars("apiVersion", &v, validate::MAX_API_VERSION_LEN)?;
         if v != e.api_version {
             return Err(ApiError::unprocessable(
                 "api_version_immutable",
@@ -333,6 +356,9 @@ fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResul
     }
     if let Some(a) = body.advanced_options {
         e.advanced_options = a.unwrap_or_default();
+        // Only when the headers are given: lowering the quota does not
+        // lock existing endpoints out of other updates.
+        check_header_quota(state, &e.advanced_options)?;
     }
     if let Some(s) = body.signature_scheme {
         if s != e.signature_scheme {
@@ -382,6 +408,9 @@ pub async fn test(
     Path(id): Path<String>,
     JsonOrEmpty(body): JsonOrEmpty<TestBody>,
 ) -> ApiResult<Response> {
+    if let Some(t) = &body.event_type {
+        validate::max_chars("eventType", t, validate::MAX_EVENT_TYPE_LEN)?;
+    }
     let endpoint = load(&state, &ctx, &id).await?;
     let delivery = send_test_event(&state, &ctx, &endpoint, body.event_type).await?;
     Ok(accepted(views::delivery(&delivery)))
@@ -514,6 +543,10 @@ pub async fn recover(
     Path(id): Path<String>,
     Json(body): Json<RecoverBody>,
 ) -> ApiResult<Response> {
+    validate::max_chars("since", &body.since, validate::MAX_TIME_LEN)?;
+    if let Some(u) = &body.until {
+        validate::max_chars("until", u, validate::MAX_TIME_LEN)?;
+    }
     let endpoint = load(&state, &ctx, &id).await?;
     let since = Timestamp::parse_rfc3339(&body.since).ok_or_else(|| {
         ApiError::bad_request("invalid_request", "since must be an RFC 3339 time")

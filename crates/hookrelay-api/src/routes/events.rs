@@ -12,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 use hookrelay_core::ids::{DeliveryId, EventId};
 use hookrelay_core::model::{Delivery, DeliveryStatus, Event, ResourceRef};
 use hookrelay_core::time::Timestamp;
+use hookrelay_core::validate;
 use hookrelay_store::{DueDelivery, EventFilter, NewDelivery, NewEvent, Published};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_json, read_body, Ctx, Query};
+use crate::extract::{parse_json, parse_measured_json, read_body, Ctx, Query};
 use crate::{ok, views, AppState, PageParams};
 
 #[derive(Debug, Deserialize)]
@@ -52,12 +53,13 @@ fn prepare(
     now: Timestamp,
 ) -> ApiResult<NewEvent> {
     let catalog = &state.inner.catalog;
+    validate::max_chars("eventType", &input.event_type, validate::MAX_EVENT_TYPE_LEN)?;
     if catalog.event(&input.event_type).is_none() {
         return Err(ApiError::unprocessable(
             "unknown_event_type",
             format!(
-                "event type {:?} is not in the catalog (publish under the current name, e.g. extract_run.processed)",
-                input.event_type
+                "event type {} is not in the catalog (publish under the current name, e.g. extract_run.processed)",
+                validate::quote(&input.event_type)
             ),
         ));
     }
@@ -67,9 +69,12 @@ fn prepare(
             "payload must be a JSON object",
         ));
     }
+    // The whole event counts: previousData is stored and sent with it.
     let limit = state.inner.config.max_event_bytes;
-    if input.payload.get().len() > limit {
-        return Err(ApiError::too_large(limit));
+    let size =
+        input.payload.get().len() + input.previous_data.as_ref().map_or(0, |p| p.get().len());
+    if size > limit {
+        return Err(ApiError::event_too_large(limit));
     }
     if let Some(p) = &input.previous_data {
         if !is_object(p) {
@@ -80,19 +85,18 @@ fn prepare(
         }
     }
     if let Some(r) = &input.resource {
-        if r.kind.is_empty() || r.id.is_empty() || r.kind.len() > 64 || r.id.len() > 256 {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "resource must be {\"type\": non-empty string, \"id\": non-empty string}",
-            ));
-        }
+        validate::required_chars("resource.type", &r.kind, validate::MAX_RESOURCE_TYPE_LEN)?;
+        validate::required_chars("resource.id", &r.id, validate::MAX_RESOURCE_ID_LEN)?;
     }
     let key = input.idempotency_key.or(header_key);
     if let Some(k) = &key {
-        if k.is_empty() || k.len() > 255 {
+        if k.is_empty() || k.len() > validate::MAX_IDEMPOTENCY_KEY_LEN {
             return Err(ApiError::bad_request(
                 "invalid_request",
-                "idempotency keys are 1 to 255 characters",
+                format!(
+                    "idempotencyKey (or the Idempotency-Key header) must be 1 to {} bytes",
+                    validate::MAX_IDEMPOTENCY_KEY_LEN
+                ),
             ));
         }
     }
@@ -229,7 +233,7 @@ pub async fn publish_batch(
     let mut slots: Vec<Result<usize, ApiError>> = Vec::with_capacity(input.events.len());
     let mut prepared = Vec::new();
     for raw in input.events {
-        let item = parse_json::<EventInput>(raw.get().as_bytes())
+        let item = parse_measured_json::<EventInput>(raw.get().as_bytes())
             .and_then(|i| prepare(&state, &ctx, i, None, now));
         match item {
             Ok(p) => {
@@ -277,15 +281,18 @@ pub struct ListParams {
     page: PageParams,
 }
 
-pub(crate) fn time_param(name: &str, v: Option<&str>) -> ApiResult<Option<Timestamp>> {
+pub(crate) fn time_param(name: &'static str, v: Option<&str>) -> ApiResult<Option<Timestamp>> {
     match v {
         None | Some("") => Ok(None),
-        Some(s) => Timestamp::parse_rfc3339(s).map(Some).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_request",
-                format!("{name} must be an RFC 3339 time"),
-            )
-        }),
+        Some(s) => {
+            validate::max_chars(name, s, validate::MAX_TIME_LEN)?;
+            Timestamp::parse_rfc3339(s).map(Some).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_request",
+                    format!("{name} must be an RFC 3339 time"),
+                )
+            })
+        }
     }
 }
 
@@ -295,6 +302,9 @@ pub async fn list(
     Query(q): Query<ListParams>,
 ) -> ApiResult<Response> {
     let page = q.page.to_request()?;
+    if let Some(t) = &q.event_type {
+        validate::max_chars("eventType", t, validate::MAX_EVENT_TYPE_LEN)?;
+    }
     let filter = EventFilter {
         event_type: q.event_type.filter(|s| !s.is_empty()),
         since: time_param("since", q.since.as_deref())?,

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use hookrelay_core::ids::{EndpointId, SubscriptionId};
 use hookrelay_core::model::{ResourceType, Subscription};
+use hookrelay_core::validate;
 use hookrelay_store::SubscriptionFilter;
 use serde::Deserialize;
 use serde_json::json;
@@ -31,13 +32,11 @@ pub struct UpdateBody {
 }
 
 fn check_resource_id(id: &str) -> ApiResult<()> {
-    if id.trim().is_empty() || id.len() > 256 {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "resourceId must be 1 to 256 characters",
-        ));
-    }
-    Ok(())
+    Ok(validate::required_chars(
+        "resourceId",
+        id,
+        validate::MAX_RESOURCE_ID_LEN,
+    )?)
 }
 
 async fn endpoint_version(state: &AppState, ctx: &Ctx, id: &EndpointId) -> ApiResult<String> {
@@ -68,9 +67,15 @@ pub async fn create(
     ctx: Ctx,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
+    validate::max_chars(
+        "webhookEndpointId",
+        &body.webhook_endpoint_id,
+        validate::MAX_ID_LEN,
+    )?;
+    check_resource_id(&body.resource_id)?;
+    validate::event_types("enabledEvents", &body.enabled_events)?;
     let endpoint_id = EndpointId::parse(&body.webhook_endpoint_id)
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
-    check_resource_id(&body.resource_id)?;
     let version = endpoint_version(&state, &ctx, &endpoint_id).await?;
     state
         .inner
@@ -87,7 +92,14 @@ pub async fn create(
         enabled_events: body.enabled_events,
         created_at: now,
     };
-    let (stored, _created) = state.inner.store.upsert_subscription(&sub).await?;
+    let (stored, _created) = state
+        .inner
+        .store
+        .upsert_subscription(
+            &sub,
+            Some(state.inner.config.max_subscriptions_per_workspace),
+        )
+        .await?;
     state
         .inner
         .directory
@@ -111,6 +123,9 @@ pub async fn list(
     Query(q): Query<ListParams>,
 ) -> ApiResult<Response> {
     let page = q.page.to_request()?;
+    if let Some(r) = &q.resource_id {
+        validate::max_chars("resourceId", r, validate::MAX_RESOURCE_ID_LEN)?;
+    }
     let endpoint_id = match q.webhook_endpoint_id.as_deref() {
         None | Some("") => None,
         Some(s) => match EndpointId::parse(s) {
@@ -145,6 +160,9 @@ pub async fn update(
     Path(id): Path<String>,
     Json(body): Json<UpdateBody>,
 ) -> ApiResult<Response> {
+    if let Some(events) = &body.enabled_events {
+        validate::event_types("enabledEvents", events)?;
+    }
     let sub = load(&state, &ctx, &id).await?;
     let Some(events) = body.enabled_events else {
         return Ok(ok(views::subscription(&sub)));

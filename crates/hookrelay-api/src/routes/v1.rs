@@ -39,18 +39,28 @@ fn view(e: &Endpoint) -> Value {
 }
 
 fn check_secret(s: &str) -> ApiResult<()> {
-    if s.len() < 16 || s.len() > 256 || s.chars().any(char::is_control) {
+    let (min, max) = (validate::MIN_SECRET_LEN, validate::MAX_SECRET_LEN);
+    if s.len() < min || s.len() > max || s.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "invalid_request",
-            "secret must be 16 to 256 printable characters",
+            format!("secret must be {min} to {max} printable characters"),
         ));
     }
     Ok(())
 }
 
+fn check_description(d: &str) -> ApiResult<()> {
+    Ok(validate::max_chars(
+        "description",
+        d,
+        validate::MAX_NAME_LEN,
+    )?)
+}
+
 fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
     validate::endpoint_url(&e.url, state.inner.config.allow_http)
         .map_err(|err| ApiError::bad_request("invalid_request", err.to_string()))?;
+    validate::event_types("events", &e.enabled_events)?;
     state
         .inner
         .catalog
@@ -78,6 +88,9 @@ pub async fn create(
     ctx: Ctx,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
+    if let Some(d) = &body.description {
+        check_description(d)?;
+    }
     let now = state.inner.clock.now();
     let secret = match body.secret {
         Some(s) => {
@@ -109,7 +122,11 @@ pub async fn create(
         failing_since: None,
     };
     check(&state, &e)?;
-    state.inner.store.insert_endpoint(&e).await?;
+    state
+        .inner
+        .store
+        .insert_endpoint(&e, Some(state.inner.config.max_endpoints_per_workspace))
+        .await?;
     state
         .inner
         .directory
@@ -172,6 +189,9 @@ pub async fn patch(
     if let Some(s) = &body.secret {
         check_secret(s)?;
     }
+    if let Some(d) = &body.description {
+        check_description(d)?;
+    }
     let e = modify(&state, &ctx, &id, Scope::V1, |mut e| {
         let b = body.clone();
         if let Some(u) = b.url {
@@ -221,6 +241,10 @@ pub async fn test(
     ctx: Ctx,
     Json(body): Json<TestBody>,
 ) -> ApiResult<Response> {
+    validate::max_chars("webhook_id", &body.webhook_id, validate::MAX_ID_LEN)?;
+    if let Some(t) = &body.event_type {
+        validate::max_chars("event_type", t, validate::MAX_EVENT_TYPE_LEN)?;
+    }
     let e = load(&state, &ctx, &body.webhook_id).await?;
     let d = send_test_event(&state, &ctx, &e, body.event_type).await?;
     Ok(accepted(json!({

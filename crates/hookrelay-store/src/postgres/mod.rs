@@ -517,6 +517,34 @@ static UPSERT_SUBSCRIPTION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Live endpoints of a workspace, for its quota.
+const COUNT_ENDPOINTS: &str =
+    "SELECT COUNT(*) FROM endpoints WHERE workspace_id = $1 AND deleted_at IS NULL";
+/// Subscriptions of a workspace, for its quota.
+const COUNT_SUBSCRIPTIONS: &str = "SELECT COUNT(*) FROM subscriptions WHERE workspace_id = $1";
+
+/// Takes the workspace's row lock until the transaction ends, so that
+/// quota-checked creates in one workspace run one at a time, on every node:
+/// each counts only after the one before it committed (READ COMMITTED reads
+/// a fresh snapshot per statement). Nothing else locks workspace rows. (A
+/// workspace id without a row — only possible when a caller makes one up —
+/// locks nothing: its creates are still counted, just not serialised.)
+async fn lock_workspace<C: GenericClient + Sync>(tx: &C, ws: &str) -> F<()> {
+    execute(
+        tx,
+        "SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE",
+        &[&ws],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn count<C: GenericClient + Sync>(tx: &C, sql: &str, ws: &str) -> F<i64> {
+    Ok(query_opt(tx, sql, &[&ws], |r| col::<i64>(r, 0))
+        .await?
+        .unwrap_or(0))
+}
+
 static UPDATE_SUBSCRIPTION: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH u AS (UPDATE subscriptions SET enabled_events = $3 \
@@ -957,37 +985,50 @@ impl Store for PostgresStore {
         Ok(n > 0)
     }
 
-    async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
+    async fn insert_endpoint(&self, e: &Endpoint, max_per_workspace: Option<u32>) -> Result<()> {
         let v = EndpointValues::of(e)?;
-        let c = self.conn().await?;
-        execute(
-            &c,
-            &INSERT_ENDPOINT,
-            &[
-                &v.id,
-                &v.workspace_id,
-                &v.url,
-                &v.name,
-                &v.status,
-                &v.disabled_reason,
-                &v.enabled_events,
-                &v.api_version,
-                &v.advanced_options,
-                &v.signature_scheme,
-                &v.retry_schedule,
-                &v.rate_limit_per_second,
-                &v.secret,
-                &v.previous_secret,
-                &v.previous_secret_until,
-                &v.created_at,
-                &v.created_by,
-                &v.updated_at,
-                &v.failing_since,
-                &&*self.channel,
-            ],
-        )
-        .await?;
-        Ok(())
+        let params: [Param<'_>; 20] = [
+            &v.id,
+            &v.workspace_id,
+            &v.url,
+            &v.name,
+            &v.status,
+            &v.disabled_reason,
+            &v.enabled_events,
+            &v.api_version,
+            &v.advanced_options,
+            &v.signature_scheme,
+            &v.retry_schedule,
+            &v.rate_limit_per_second,
+            &v.secret,
+            &v.previous_secret,
+            &v.previous_secret_until,
+            &v.created_at,
+            &v.created_by,
+            &v.updated_at,
+            &v.failing_since,
+            &&*self.channel,
+        ];
+        let Some(limit) = max_per_workspace else {
+            let c = self.conn().await?;
+            execute(&c, &INSERT_ENDPOINT, &params).await?;
+            return Ok(());
+        };
+        retrying!(async {
+            let mut c = self.conn().await?;
+            let tx = c.transaction().await?;
+            lock_workspace(&tx, e.workspace_id.as_str()).await?;
+            let n = count(&tx, COUNT_ENDPOINTS, e.workspace_id.as_str()).await?;
+            if n >= i64::from(limit) {
+                return Err(Fail::Store(StoreError::QuotaExceeded {
+                    what: "endpoints",
+                    limit,
+                }));
+            }
+            execute(&tx, &INSERT_ENDPOINT, &params).await?;
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     async fn update_endpoint(&self, e: &Endpoint, if_updated_at: Timestamp) -> Result<bool> {
@@ -1118,25 +1159,53 @@ impl Store for PostgresStore {
         Ok((eps, subs))
     }
 
-    async fn upsert_subscription(&self, s: &Subscription) -> Result<(Subscription, bool)> {
+    async fn upsert_subscription(
+        &self,
+        s: &Subscription,
+        max_per_workspace: Option<u32>,
+    ) -> Result<(Subscription, bool)> {
         let events = serde_json::to_string(&s.enabled_events)?;
-        let c = self.conn().await?;
-        let row = query_opt(
-            &c,
-            &UPSERT_SUBSCRIPTION,
-            &[
-                &s.id.as_str(),
-                &s.workspace_id.as_str(),
-                &s.endpoint_id.as_str(),
-                &s.resource_type.as_str(),
-                &s.resource_id,
-                &events,
-                &s.created_at.0,
-                &&*self.channel,
-            ],
-            |r| Ok((subscription(r)?, col::<bool>(r, 7)?)),
-        )
-        .await?;
+        let params: [Param<'_>; 8] = [
+            &s.id.as_str(),
+            &s.workspace_id.as_str(),
+            &s.endpoint_id.as_str(),
+            &s.resource_type.as_str(),
+            &s.resource_id,
+            &events,
+            &s.created_at.0,
+            &&*self.channel,
+        ];
+        let decode = |r: &Row| Ok((subscription(r)?, col::<bool>(r, 7)?));
+        let row = match max_per_workspace {
+            None => {
+                let c = self.conn().await?;
+                query_opt(&c, &UPSERT_SUBSCRIPTION, &params, decode).await?
+            }
+            Some(limit) => retrying!(async {
+                let mut c = self.conn().await?;
+                let tx = c.transaction().await?;
+                lock_workspace(&tx, s.workspace_id.as_str()).await?;
+                let existing = query_opt(
+                    &tx,
+                    "SELECT 1 FROM subscriptions WHERE endpoint_id = $1 AND resource_type = $2 AND resource_id = $3",
+                    &[&s.endpoint_id.as_str(), &s.resource_type.as_str(), &s.resource_id],
+                    |_| Ok(()),
+                )
+                .await?;
+                if existing.is_none() {
+                    let n = count(&tx, COUNT_SUBSCRIPTIONS, s.workspace_id.as_str()).await?;
+                    if n >= i64::from(limit) {
+                        return Err(Fail::Store(StoreError::QuotaExceeded {
+                            what: "subscriptions",
+                            limit,
+                        }));
+                    }
+                }
+                let row = query_opt(&tx, &UPSERT_SUBSCRIPTION, &params, decode).await?;
+                tx.commit().await?;
+                Ok(row)
+            })?,
+        };
         row.ok_or_else(|| StoreError::Database("upsert returned no row".into()))
     }
 

@@ -191,6 +191,10 @@ fn same_error(e: &StoreError) -> StoreError {
         StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
         StoreError::Closed => StoreError::Closed,
         StoreError::Open(m) => StoreError::Open(m.clone()),
+        StoreError::QuotaExceeded { what, limit } => StoreError::QuotaExceeded {
+            what,
+            limit: *limit,
+        },
     }
 }
 

@@ -338,10 +338,26 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
+    async fn insert_endpoint(&self, e: &Endpoint, max_per_workspace: Option<u32>) -> Result<()> {
         let values = endpoint_values(e)?;
+        let ws = e.workspace_id.to_string();
         self.engine
             .write(move |c| {
+                // Counted in the insert's own write: the one writer thread
+                // runs writes one at a time, so no other insert comes between.
+                if let Some(limit) = max_per_workspace {
+                    let n: i64 = c
+                        .prepare_cached(
+                            "SELECT COUNT(*) FROM endpoints WHERE workspace_id = ?1 AND deleted_at IS NULL",
+                        )?
+                        .query_row(params![ws], |r| r.get(0))?;
+                    if n >= i64::from(limit) {
+                        return Err(StoreError::QuotaExceeded {
+                            what: "endpoints",
+                            limit,
+                        });
+                    }
+                }
                 let placeholders = (1..=values.len())
                     .map(|i| format!("?{i}"))
                     .collect::<Vec<_>>()
@@ -481,7 +497,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn upsert_subscription(&self, s: &Subscription) -> Result<(Subscription, bool)> {
+    async fn upsert_subscription(
+        &self,
+        s: &Subscription,
+        max_per_workspace: Option<u32>,
+    ) -> Result<(Subscription, bool)> {
         let s = s.clone();
         self.engine
             .write(move |c| {
@@ -504,6 +524,19 @@ impl Store for SqliteStore {
                         Ok((old, false))
                     }
                     None => {
+                        if let Some(limit) = max_per_workspace {
+                            let n: i64 = c
+                                .prepare_cached(
+                                    "SELECT COUNT(*) FROM subscriptions WHERE workspace_id = ?1",
+                                )?
+                                .query_row(params![s.workspace_id.as_str()], |r| r.get(0))?;
+                            if n >= i64::from(limit) {
+                                return Err(StoreError::QuotaExceeded {
+                                    what: "subscriptions",
+                                    limit,
+                                });
+                            }
+                        }
                         c.prepare_cached(&format!(
                             "INSERT INTO subscriptions ({SUBSCRIPTION_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"
                         ))?

@@ -58,12 +58,12 @@ pub async fn endpoint_round_trips_every_field(store: Arc<dyn Store>) {
     });
     e.updated_at = t(SEC);
     e.failing_since = Some(t(500));
-    store.insert_endpoint(&e).await.unwrap();
+    store.insert_endpoint(&e, None).await.unwrap();
     assert_eq!(get_endpoint(&*store, &e).await, e);
 
     // And the plainest one: every optional field empty.
     let plain = endpoint(&ws, t(MIN));
-    store.insert_endpoint(&plain).await.unwrap();
+    store.insert_endpoint(&plain, None).await.unwrap();
     assert_eq!(get_endpoint(&*store, &plain).await, plain);
 }
 
@@ -84,7 +84,7 @@ pub async fn endpoint_duplicate_id_is_a_conflict(store: Arc<dyn Store>) {
     let e = add_endpoint(&*store, &ws, t(0)).await;
     let mut again = e.clone();
     again.url = "https://elsewhere.example.com/".into();
-    let err = store.insert_endpoint(&again).await.unwrap_err();
+    let err = store.insert_endpoint(&again, None).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "got {err:?}");
     assert_eq!(get_endpoint(&*store, &e).await, e);
 }
@@ -148,7 +148,7 @@ pub async fn endpoint_update_keeps_immutable_fields(store: Arc<dyn Store>) {
         kind: "api_key".into(),
         name: "ci".into(),
     });
-    store.insert_endpoint(&e).await.unwrap();
+    store.insert_endpoint(&e, None).await.unwrap();
 
     let mut u = e.clone();
     u.name = "renamed".into();
@@ -208,7 +208,7 @@ pub async fn endpoint_list_filters_by_status_and_workspace(store: Arc<dyn Store>
         } else {
             enabled.push(e.clone());
         }
-        store.insert_endpoint(&e).await.unwrap();
+        store.insert_endpoint(&e, None).await.unwrap();
     }
     let foreign = add_endpoint(&*store, &other, t(10 * SEC)).await;
 
@@ -526,7 +526,7 @@ pub async fn load_routing_scopes_by_workspace_and_keeps_disabled(store: Arc<dyn 
     let mut off = endpoint(&ws, t(SEC));
     off.status = EndpointStatus::Disabled;
     off.disabled_reason = Some(DisabledReason::Failing);
-    store.insert_endpoint(&off).await.unwrap();
+    store.insert_endpoint(&off, None).await.unwrap();
     let theirs = add_endpoint(&*store, &other, t(2 * SEC)).await;
     let s_on = add_subscription(&*store, &on, "wf_1", t(3 * SEC)).await;
     let s_theirs = add_subscription(&*store, &theirs, "wf_1", t(4 * SEC)).await;
@@ -546,7 +546,7 @@ pub async fn load_routing_scopes_by_workspace_and_keeps_disabled(store: Arc<dyn 
 pub async fn endpoint_update_from_a_stale_read_is_refused(store: Arc<dyn Store>) {
     let ws = workspace(&*store, "acme").await;
     let e = endpoint(&ws, t(0));
-    store.insert_endpoint(&e).await.unwrap();
+    store.insert_endpoint(&e, None).await.unwrap();
     let mut first = e.clone();
     first.name = "first".into();
     first.updated_at = t(MIN);
@@ -563,8 +563,8 @@ pub async fn endpoint_list_filters_by_api_version(store: Arc<dyn Store>) {
     let a = endpoint(&ws, t(0));
     let mut b = endpoint(&ws, t(SEC));
     b.api_version = "v1".into();
-    store.insert_endpoint(&a).await.unwrap();
-    store.insert_endpoint(&b).await.unwrap();
+    store.insert_endpoint(&a, None).await.unwrap();
+    store.insert_endpoint(&b, None).await.unwrap();
     let page = store
         .list_endpoints(
             &ws,

@@ -46,7 +46,7 @@ pub async fn publish_stores_event_and_deliveries(store: Arc<dyn Store>) {
     let current = add_endpoint(&*store, &ws, t(0)).await;
     let mut legacy = endpoint(&ws, t(1));
     legacy.api_version = "2025-04-21".into();
-    store.insert_endpoint(&legacy).await.unwrap();
+    store.insert_endpoint(&legacy, None).await.unwrap();
 
     let ev = Event {
         // Kept byte for byte: odd spacing, key order and escapes included.

@@ -30,6 +30,7 @@ mod fanout;
 mod history;
 mod maintenance;
 mod postgres_only;
+mod quotas;
 mod sqlite_only;
 mod subscriptions;
 mod tenancy;
@@ -83,6 +84,11 @@ macro_rules! conformance_tests {
             subscriptions::subscription_update_events,
             subscriptions::subscription_delete,
             subscriptions::subscription_is_invisible_to_other_workspace,
+            // --- quotas
+            quotas::endpoint_quota_counts_live_endpoints_of_its_workspace,
+            quotas::subscription_quota_counts_new_subscriptions_only,
+            quotas::concurrent_endpoint_inserts_never_exceed_the_quota,
+            quotas::concurrent_subscription_upserts_never_exceed_the_quota,
             // --- publish and events
             events::publish_stores_event_and_deliveries,
             events::publish_with_lease_hides_deliveries_until_lease_expires,

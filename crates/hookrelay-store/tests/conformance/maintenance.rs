@@ -340,7 +340,7 @@ pub async fn close_then_write_is_closed_error(store: Arc<dyn Store>) {
     assert!(is_closed(&r), "got {r:?}");
     let r = bounded(
         "insert_endpoint",
-        store.insert_endpoint(&endpoint(&ws, t(SEC))),
+        store.insert_endpoint(&endpoint(&ws, t(SEC)), None),
     )
     .await;
     assert!(is_closed(&r), "got {r:?}");

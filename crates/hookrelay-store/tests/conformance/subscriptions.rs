@@ -28,7 +28,7 @@ pub async fn subscription_upsert_creates_then_updates_same_row(store: Arc<dyn St
         "workflow_run.failed".to_owned(),
         "workflow_run.needs_review".to_owned(),
     ];
-    let (stored, created) = store.upsert_subscription(&again).await.unwrap();
+    let (stored, created) = store.upsert_subscription(&again, None).await.unwrap();
     assert!(!created, "the existing subscription is updated");
     let expected = Subscription {
         enabled_events: again.enabled_events.clone(),
@@ -58,7 +58,7 @@ pub async fn subscription_upsert_other_resource_creates_new_row(store: Arc<dyn S
     let mut d = subscription(&e, "wf_1", t(4 * SEC));
     d.resource_type = ResourceType::Extractor;
     d.enabled_events = vec!["extract_run.processed".to_owned()];
-    let (stored, created) = store.upsert_subscription(&d).await.unwrap();
+    let (stored, created) = store.upsert_subscription(&d, None).await.unwrap();
     assert!(created);
     assert_eq!(stored, d);
 

@@ -101,7 +101,10 @@ pub fn endpoint(ws: &WorkspaceId, at: Timestamp) -> Endpoint {
 /// Inserts an endpoint created at `at` and returns it.
 pub async fn add_endpoint(store: &dyn Store, ws: &WorkspaceId, at: Timestamp) -> Endpoint {
     let e = endpoint(ws, at);
-    store.insert_endpoint(&e).await.expect("insert endpoint");
+    store
+        .insert_endpoint(&e, None)
+        .await
+        .expect("insert endpoint");
     e
 }
 
@@ -136,7 +139,7 @@ pub async fn add_subscription(
     at: Timestamp,
 ) -> Subscription {
     let s = subscription(e, resource_id, at);
-    let (stored, created) = store.upsert_subscription(&s).await.expect("upsert");
+    let (stored, created) = store.upsert_subscription(&s, None).await.expect("upsert");
     assert!(created, "a new subscription is created");
     assert_eq!(stored, s);
     s

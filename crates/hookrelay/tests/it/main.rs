@@ -9,6 +9,7 @@ mod endpoints;
 mod events;
 mod fairness;
 mod history;
+mod input;
 mod interop;
 mod lifecycle;
 mod limits;

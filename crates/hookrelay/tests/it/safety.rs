@@ -42,6 +42,13 @@ async fn private_destinations_are_refused_at_send_time_outside_dev_mode() {
             d["attempts"][0]["errorKind"], "blocked_destination",
             "{d:#}"
         );
+        // The tenant learns that the address is not allowed, not which
+        // address its host resolved to.
+        let msg = d["attempts"][0]["errorMessage"].as_str().unwrap();
+        assert!(msg.contains("not allowed"), "{msg}");
+        for address in ["127.0.0.1", "::1", "127.", "::"] {
+            assert!(!msg.contains(address), "{msg} names {address}");
+        }
     }
     assert!(
         r.received().is_empty(),
