@@ -390,6 +390,8 @@ async fn poller(
     stop: CancellationToken,
 ) {
     let _alive = shared.alive.guard();
+    // Claims compare lease times on the database's clock: learn it first.
+    shared.sync_clock().await;
     let mut interval = tokio::time::interval(shared.config.poll_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Where the next page of due workspaces starts: with more due
@@ -493,7 +495,6 @@ fn share(free: usize, rooms: Vec<(WorkspaceId, u32)>) -> Vec<(WorkspaceId, u32)>
 async fn lease_keeper(shared: Arc<Shared>, stop: CancellationToken) {
     let _alive = shared.alive.guard();
     let period = shared.config.lease / 3;
-    shared.sync_clock().await;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -522,6 +523,135 @@ async fn lease_keeper(shared: Arc<Shared>, stop: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hookrelay_core::catalog::Catalog;
+    use hookrelay_core::ids::EventId;
+    use hookrelay_core::model::{
+        AdvancedOptions, DeliveryStatus, EndpointSecrets, EndpointStatus, ErrorKind, Event,
+        SignatureScheme,
+    };
+    use hookrelay_core::secret::Secret;
+    use hookrelay_core::time::SystemClock;
+    use hookrelay_store::sqlite::SqliteStore;
+    use hookrelay_store::{NewDelivery, NewEvent, Published, Workspace};
+
+    /// An attempt that panics is a failed attempt (`internal`): recorded
+    /// with its retry scheduled, its slot and its place in memory freed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_attempt_that_panics_is_recorded_as_a_failed_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("h.db")).unwrap());
+        let now = SystemClock.now();
+        let ws = WorkspaceId::at(now.0);
+        store
+            .create_workspace(&Workspace {
+                id: ws.clone(),
+                name: "acme".into(),
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        let ep = Endpoint {
+            id: EndpointId::at(now.0),
+            workspace_id: ws.clone(),
+            url: "https://receiver.example.com/hook".into(),
+            name: "r".into(),
+            status: EndpointStatus::Enabled,
+            disabled_reason: None,
+            enabled_events: vec!["extract_run.processed".into()],
+            api_version: "2026-02-09".into(),
+            advanced_options: AdvancedOptions::default(),
+            signature_scheme: SignatureScheme::Extend,
+            retry_schedule: Some(vec![3600]),
+            rate_limit_per_second: None,
+            secrets: EndpointSecrets::new(Secret::new("wss_panic_test_secret_0123456789".into())),
+            created_at: now,
+            created_by: None,
+            updated_at: now,
+            failing_since: None,
+        };
+        store.insert_endpoint(&ep, None).await.unwrap();
+        let catalog = Arc::new(Catalog::builtin());
+        let directory = Arc::new(Directory::load(store.clone(), catalog).await.unwrap());
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(DispatchMetrics::new(&mut registry));
+        let (d, tasks) = Dispatcher::start(
+            store.clone(),
+            directory,
+            Arc::new(SystemClock),
+            DispatchConfig::default(),
+            metrics.clone(),
+        );
+        d.shared
+            .panic_on_attempt
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+
+        let event = Event {
+            id: EventId::at(now.0),
+            workspace_id: ws.clone(),
+            event_type: "extract_run.processed".into(),
+            payload: "{}".into(),
+            resource: None,
+            previous_data: None,
+            idempotency_key: None,
+            created_at: now,
+            delivery_count: 1,
+            test: false,
+        };
+        let delivery = NewDelivery {
+            id: DeliveryId::at(now.0),
+            endpoint_id: ep.id.clone(),
+            event_type: event.event_type.clone(),
+            api_version: ep.api_version.clone(),
+        };
+        let id = delivery.id.clone();
+        let published = store
+            .publish(
+                vec![NewEvent {
+                    event,
+                    deliveries: vec![delivery],
+                }],
+                Some(d.lease()),
+            )
+            .await
+            .unwrap();
+        let Ok(Published::Created(ev)) = &published[0] else {
+            panic!("published")
+        };
+        let (delivery, _) = store.get_delivery(&ws, &id).await.unwrap().unwrap();
+        d.submit(vec![DueDelivery {
+            delivery,
+            event: Arc::new(ev.clone()),
+            manual: false,
+        }]);
+
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let (got, attempts) = loop {
+            let (got, attempts) = store.get_delivery(&ws, &id).await.unwrap().unwrap();
+            if !attempts.is_empty() && d.held() == 0 {
+                break (got, attempts);
+            }
+            assert!(std::time::Instant::now() < deadline, "never recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].error_kind, Some(ErrorKind::Internal));
+        assert_eq!(
+            got.status,
+            DeliveryStatus::Pending,
+            "retried like any failure"
+        );
+        assert_eq!(got.attempt_count, 1);
+        let next = got.next_attempt_at.expect("a retry is scheduled");
+        assert!(
+            next.0 > now.0 + 3_000_000,
+            "after the endpoint's hour: {next:?}"
+        );
+        assert_eq!(metrics.in_flight.get(), 0, "its slot is free");
+        assert!(d.is_running(), "the engine carries on");
+        tasks.shutdown().await;
+        assert!(!d.is_running(), "stopped");
+        store.close().await;
+    }
 
     fn ws(n: &str) -> WorkspaceId {
         WorkspaceId::from_trusted(format!("ws_{n}"))

@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod delivery;
 mod endpoints;
+mod engine;
 mod events;
 mod fairness;
 mod history;
