@@ -49,6 +49,14 @@ pub async fn send(
         req = req.header(AUTHORIZATION, a.clone());
     }
     let req = req.body(Full::new(body)).context("building a request")?;
+    request(client, req).await
+}
+
+/// Sends a request and reads the whole answer.
+pub async fn request(
+    client: &Client,
+    req: Request<Full<Bytes>>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
     let resp = client.request(req).await?;
     let status = resp.status();
     let body = resp.into_body().collect().await?.to_bytes();

@@ -17,6 +17,7 @@
 mod bodies;
 mod http;
 mod loadgen;
+mod noise;
 mod pg;
 mod phase;
 mod procfs;
@@ -69,6 +70,9 @@ enum Command {
     Probe(Common),
     /// `probe` alone, then beside an endpoint that never answers: the healthy p99 in both.
     SlowNeighbour(Common),
+    /// `probe` alone, then while another workspace floods throttled and hanging endpoints
+    /// with a deep backlog: the probe's p50/p99 in both.
+    NoisyNeighbour(Common),
     /// 200,000 deliveries pile up while the receiver is down, then it comes back: drain rate and memory.
     Backlog(Common),
     /// (internal) the recording receiver process.
@@ -79,7 +83,7 @@ enum Command {
 #[derive(Debug, Args)]
 struct Common {
     /// Number of events (scales the scenario; defaults: single 20000, batch 200000,
-    /// fanout 2000, probe/slow-neighbour 1000 (= 20 s), backlog 200000).
+    /// fanout 2000, probe/slow-neighbour/noisy-neighbour 1000 (= 20 s), backlog 200000).
     #[arg(long)]
     events: Option<usize>,
     /// Repeat the whole scenario K times (fresh server each time) and print the medians.
@@ -125,6 +129,7 @@ fn main() -> anyhow::Result<()> {
         Command::Fanout(c) => (Scenario::Fanout, c),
         Command::Probe(c) => (Scenario::Probe, c),
         Command::SlowNeighbour(c) => (Scenario::SlowNeighbour, c),
+        Command::NoisyNeighbour(c) => (Scenario::NoisyNeighbour, c),
         Command::Backlog(c) => (Scenario::Backlog, c),
     };
     let opts = options(scenario, common)?;

@@ -115,6 +115,9 @@ struct Measured {
     logs: Vec<ServerLog>,
     /// Marker deliveries made while checking the nodes' routing.
     marker_deliveries: u64,
+    /// Events the noisy workspace published, and the deliveries its
+    /// receiver got (hanging requests included).
+    noise: Option<(u64, u64)>,
     samples: Vec<Sample>,
     notes: Vec<String>,
 }
@@ -192,6 +195,16 @@ async fn measure_on(b: &Bench, ph: &Phase, database_url: Option<&str>) -> anyhow
     let pids = cluster.pids();
     let bases = cluster.bases();
     let auth = cluster.first().auth().clone();
+
+    // Workspace A's noise, on a receiver of its own, before the load.
+    let noise = match ph.noise {
+        Some(n) => {
+            let r = Receiver::start(&b.opts.exe, "127.0.0.1:0".parse()?, Some(HANG_PREFIX)).await?;
+            let running = crate::noise::start(client, cluster.first(), r.addr, n).await?;
+            Some((r, running))
+        }
+        None => None,
+    };
 
     // Sample the server's RSS (and the progress) every second.
     let progress = Arc::new(AtomicU64::new(0));
@@ -277,6 +290,18 @@ async fn measure_on(b: &Bench, ph: &Phase, database_url: Option<&str>) -> anyhow
         .map(|&p| procfs::status_kib(p, "VmHWM"))
         .collect();
     sampler.abort();
+    let noise = match noise {
+        Some((r, running)) => {
+            let published = running.stop().await?;
+            let got = r
+                .records(client)
+                .await
+                .map(|rec| rec.recs.len() as u64 + rec.hung);
+            r.stop().await;
+            Some((published, got.unwrap_or(0)))
+        }
+        None => None,
+    };
     if let Some(o) = &mut outage {
         o.exhausted = Some(
             server::metric_over(client, &bases, EXHAUSTED)
@@ -301,6 +326,7 @@ async fn measure_on(b: &Bench, ph: &Phase, database_url: Option<&str>) -> anyhow
         cpu1,
         logs,
         marker_deliveries,
+        noise,
         samples,
         notes,
     })
@@ -408,6 +434,20 @@ fn figures(ph: &Phase, m: Measured, rep: &mut Report) -> PhaseOut {
             "unexpected requests at the receiver",
             Unit::Count,
             Some(t.unexpected as f64),
+        );
+    }
+    if let Some((published, got)) = m.noise {
+        add(
+            "noise_events",
+            "workspace A: events published",
+            Unit::Count,
+            Some(published as f64),
+        );
+        add(
+            "noise_requests",
+            "workspace A: requests its receiver got (hanging included)",
+            Unit::Count,
+            Some(got as f64),
         );
     }
     if !ph.hang_paths.is_empty() {
@@ -605,6 +645,7 @@ fn figures(ph: &Phase, m: Measured, rep: &mut Report) -> PhaseOut {
     PhaseOut {
         deliveries_per_s,
         drain_per_s,
+        e2e_p50_ms: e2e(50.0),
         e2e_p99_ms: e2e(99.0),
     }
 }

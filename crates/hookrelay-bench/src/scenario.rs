@@ -30,6 +30,7 @@ pub enum Scenario {
     Fanout,
     Probe,
     SlowNeighbour,
+    NoisyNeighbour,
     Backlog,
 }
 
@@ -41,6 +42,7 @@ impl Scenario {
             Scenario::Fanout => "fanout",
             Scenario::Probe => "probe",
             Scenario::SlowNeighbour => "slow-neighbour",
+            Scenario::NoisyNeighbour => "noisy-neighbour",
             Scenario::Backlog => "backlog",
         }
     }
@@ -50,7 +52,7 @@ impl Scenario {
             Scenario::Single => 20_000,
             Scenario::Batch => 200_000,
             Scenario::Fanout => 2_000,
-            Scenario::Probe | Scenario::SlowNeighbour => 1_000,
+            Scenario::Probe | Scenario::SlowNeighbour | Scenario::NoisyNeighbour => 1_000,
             Scenario::Backlog => 200_000,
         }
     }
@@ -133,6 +135,8 @@ pub struct Phase {
     pub receiver_down: bool,
     /// Stop waiting for deliveries after this long without progress.
     pub idle: Duration,
+    /// Another workspace floods endpoints that cannot keep up meanwhile.
+    pub noise: Option<crate::noise::Noise>,
 }
 
 /// What a phase hands to the figures that compare phases.
@@ -140,6 +144,7 @@ pub struct Phase {
 pub struct PhaseOut {
     pub deliveries_per_s: Option<f64>,
     pub drain_per_s: Option<f64>,
+    pub e2e_p50_ms: Option<f64>,
     pub e2e_p99_ms: Option<f64>,
 }
 
@@ -176,6 +181,7 @@ impl Bench {
             retry_schedule: None,
             receiver_down: false,
             idle: idle(10),
+            noise: None,
         };
         let probe = Phase {
             ingest: Ingest::Paced { per_second: 50.0 },
@@ -209,6 +215,19 @@ impl Bench {
                     label: "beside /hang: ",
                     paths: one("/healthy"),
                     hang_paths: one(HANG_PREFIX),
+                    ..probe
+                },
+            ],
+            Scenario::NoisyNeighbour => vec![
+                Phase {
+                    key: "alone_",
+                    label: "alone: ",
+                    ..probe.clone()
+                },
+                Phase {
+                    key: "noisy_",
+                    label: "beside workspace A: ",
+                    noise: Some(crate::noise::NOISE),
                     ..probe
                 },
             ],
@@ -247,6 +266,15 @@ impl Bench {
                 if let Some(r) = &p.retry_schedule {
                     s.push_str(&format!(", retrySchedule {r:?}"));
                 }
+                if let Some(n) = &p.noise {
+                    s.push_str(&format!(
+                        ", while workspace A publishes {} events (then {}/s) to {} endpoints limited to 1 attempt/s and {} never answered (its own receiver)",
+                        n.backlog_events,
+                        n.per_second,
+                        n.throttled,
+                        n.hanging
+                    ));
+                }
                 if p.receiver_down {
                     s.push_str(", receiver down until every delivery has failed once");
                 }
@@ -272,15 +300,32 @@ impl Bench {
             _ => None,
         };
         match self.opts.scenario {
-            Scenario::SlowNeighbour => {
+            Scenario::SlowNeighbour | Scenario::NoisyNeighbour => {
                 let (a, b) = (outs[0], outs[1]);
+                let beside = if self.opts.scenario == Scenario::SlowNeighbour {
+                    "beside /hang"
+                } else {
+                    "beside workspace A"
+                };
+                if self.opts.scenario == Scenario::NoisyNeighbour {
+                    let p50 = match (a.e2e_p50_ms, b.e2e_p50_ms) {
+                        (Some(a), Some(b)) if a > 0.0 => Some(b / a),
+                        _ => None,
+                    };
+                    rep.add(
+                        "p50_ratio",
+                        "probe p50: beside workspace A ÷ alone",
+                        Unit::Ratio,
+                        p50,
+                    );
+                }
                 let ratio = match (a.e2e_p99_ms, b.e2e_p99_ms) {
                     (Some(a), Some(b)) if a > 0.0 => Some(b / a),
                     _ => None,
                 };
                 rep.add(
                     "p99_ratio",
-                    "healthy p99: beside /hang ÷ alone",
+                    &format!("healthy p99: {beside} ÷ alone"),
                     Unit::Ratio,
                     ratio,
                 );

@@ -23,6 +23,9 @@ use crate::http::{self, Client};
 
 /// The bootstrap key the bench gives the server (`HOOKRELAY_API_KEY`).
 pub const API_KEY: &str = "sk_bench_0000000000000000000000000000000000000000";
+/// The org admin key the bench gives the server (`HOOKRELAY_ADMIN_KEY`), to
+/// create other workspaces.
+pub const ADMIN_KEY: &str = "admin_bench_00000000000000000000000000000000";
 
 /// A free loopback port (bound and released: good enough on one machine).
 pub fn free_port() -> anyhow::Result<SocketAddr> {
@@ -107,6 +110,7 @@ impl Server {
             .env("HOOKRELAY_DATABASE_URL", db)
             .env("HOOKRELAY_DEV", "1")
             .env("HOOKRELAY_API_KEY", API_KEY)
+            .env("HOOKRELAY_ADMIN_KEY", ADMIN_KEY)
             .env("HOOKRELAY_LOG", "warn")
             // The bench measures the server, not the API rate limiter.
             .env("HOOKRELAY_API_RATE_LIMIT", "0")

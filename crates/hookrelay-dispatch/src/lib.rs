@@ -448,6 +448,7 @@ async fn poller(
                 lease: shared.lease(),
                 workspaces,
                 endpoints: room.endpoints,
+                default_room: Some(room.default_room),
             };
             match shared.store.claim(&claim).await {
                 Ok(due) => {

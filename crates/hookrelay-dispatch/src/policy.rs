@@ -14,8 +14,12 @@
 //!   a free global slot (`max_in_flight`), a free slot of its workspace
 //!   (`max_in_flight_per_workspace`, well below the global cap, so one
 //!   workspace's hanging endpoints can never occupy every slot), a free slot
-//!   of its endpoint (`endpoint_concurrency`; one while its circuit breaker
-//!   probes), a token of the endpoint's rate limit, and a closed breaker.
+//!   of its endpoint, a token of the endpoint's rate limit, and a closed
+//!   breaker. An endpoint's slots start at [`INITIAL_WINDOW`] and grow by one
+//!   with each success up to `endpoint_concurrency`; each timeout halves
+//!   them (one while its breaker probes). So an endpoint that hangs holds a
+//!   few slots, not its workspace's all, and a fast one reaches its full
+//!   concurrency within a few dozen answers.
 //! - **An endpoint holds what it can send soon**: at most what it sent in
 //!   the last [`LOOKAHEAD`] while it had work waiting (measured every
 //!   second), or what its rate limit lets through in that time, never less
@@ -43,6 +47,8 @@ use tokio::time::Instant;
 pub const LOOKAHEAD: Duration = Duration::from_secs(2);
 /// How often the policy measures what each endpoint sent.
 pub const WINDOW: Duration = Duration::from_secs(1);
+/// The slots an endpoint starts with (see the module docs).
+pub const INITIAL_WINDOW: usize = 4;
 /// A workspace the store reported deliveries due for counts as wanting room
 /// for this long.
 const WANTS_ROOM_FOR: Duration = Duration::from_secs(10);
@@ -138,6 +144,8 @@ impl Breaker {
 struct Meter {
     since: Instant,
     done: u32,
+    /// What it sent in the window before.
+    before: u32,
     /// It had deliveries waiting the whole window: what it sent is what it
     /// can send.
     busy: bool,
@@ -154,6 +162,8 @@ struct Ep<J> {
     /// How many it may hold queued, from what it sent while busy; `None`
     /// when it kept up with its work.
     measured: Option<usize>,
+    /// Attempts it may have in flight now (see the module docs).
+    window: usize,
     /// Waiting for a rate-limit token or the end of a breaker pause.
     timer: Option<Instant>,
     /// In its workspace's ready list.
@@ -166,6 +176,7 @@ struct Ep<J> {
 impl<J> Ep<J> {
     fn new(ws: WorkspaceId, now: Instant) -> Self {
         Self {
+            window: INITIAL_WINDOW,
             ws,
             jobs: VecDeque::new(),
             in_flight: 0,
@@ -175,6 +186,7 @@ impl<J> Ep<J> {
             meter: Meter {
                 since: now,
                 done: 0,
+                before: 0,
                 busy: false,
             },
             measured: None,
@@ -182,6 +194,15 @@ impl<J> Ep<J> {
             in_ready: false,
             capped: false,
             last_used: now,
+        }
+    }
+
+    /// Attempts it may start in all (in flight included).
+    fn slots(&self, concurrency: usize) -> usize {
+        if self.breaker.probing {
+            1
+        } else {
+            self.window.clamp(1, concurrency.max(1))
         }
     }
 
@@ -215,6 +236,8 @@ pub struct Room {
     pub workspaces: Vec<(WorkspaceId, u32)>,
     /// Endpoints of those workspaces with a limited room (0: none).
     pub endpoints: HashMap<EndpointId, u32>,
+    /// The room of an endpoint not in `endpoints`.
+    pub default_room: u32,
 }
 
 /// See the module docs.
@@ -324,6 +347,22 @@ impl<J: Queued> Policy<J> {
         a
     }
 
+    /// The most an endpoint may hold when the poller claims for it: its
+    /// allowance, but no more than twice what it sent lately (at least
+    /// twice its concurrency), so that an endpoint nobody has measured yet
+    /// (a deep backlog after a restart, a fan-out from the store) is not
+    /// handed thousands of deliveries before its first second shows whether
+    /// it can take them. A fast endpoint's room grows with every claim.
+    fn claim_allowance(&self, e: &Ep<J>, now: Instant) -> usize {
+        let lately = 2 * (e.meter.done.max(e.meter.before) as usize);
+        self.allowance(e, now).min(lately.max(self.initial_room()))
+    }
+
+    /// The room of an endpoint the policy knows nothing of yet.
+    fn initial_room(&self) -> usize {
+        2 * self.limits.endpoint_concurrency.max(1)
+    }
+
     /// A workspace's share of memory right now.
     fn workspace_cap(&self) -> usize {
         let active = (self.holding + self.wanting.len()).max(1);
@@ -361,6 +400,7 @@ impl<J: Queued> Policy<J> {
             e.meter = Meter {
                 since: now,
                 done: 0,
+                before: e.meter.done.max(e.meter.before),
                 busy: true,
             };
         }
@@ -384,7 +424,7 @@ impl<J: Queued> Policy<J> {
         let Some(e) = self.eps.get_mut(ep_id) else {
             return;
         };
-        let limit = if e.breaker.probing { 1 } else { conc };
+        let limit = e.slots(conc);
         if e.jobs.is_empty() || e.in_flight >= limit || e.timer.is_some() || e.in_ready {
             return;
         }
@@ -435,11 +475,7 @@ impl<J: Queued> Policy<J> {
                     continue;
                 };
                 e.in_ready = false;
-                let limit = if e.breaker.probing {
-                    1
-                } else {
-                    self.limits.endpoint_concurrency
-                };
+                let limit = e.slots(self.limits.endpoint_concurrency);
                 if e.jobs.is_empty() || e.in_flight >= limit || e.timer.is_some() {
                     continue;
                 }
@@ -463,7 +499,7 @@ impl<J: Queued> Policy<J> {
                 let job = e.pop().expect("not empty");
                 e.in_flight += 1;
                 e.last_used = now;
-                if e.capped && e.jobs.len() <= self.allowance(&self.eps[&ep_id], now) / 4 {
+                if e.capped && e.jobs.len() <= self.claim_allowance(&self.eps[&ep_id], now) / 4 {
                     // Running low while the store may hold more for it.
                     let e = self.eps.get_mut(&ep_id).expect("present");
                     e.capped = false;
@@ -481,9 +517,9 @@ impl<J: Queued> Policy<J> {
         None
     }
 
-    /// An attempt of `ep` ended: `ok` is whether it succeeded (`None`: no
-    /// attempt was made). The delivery stays held until [`Policy::recorded`].
-    pub fn finished(&mut self, ep_id: &EndpointId, ok: Option<bool>, now: Instant) -> Finished {
+    /// An attempt of `ep` ended (or was not made). The delivery stays held
+    /// until [`Policy::recorded`].
+    pub fn finished(&mut self, ep_id: &EndpointId, ended: Ended, now: Instant) -> Finished {
         let mut report = Finished::default();
         let Some(e) = self.eps.get_mut(ep_id) else {
             return report;
@@ -491,6 +527,18 @@ impl<J: Queued> Policy<J> {
         e.in_flight = e.in_flight.saturating_sub(1);
         e.meter.done += 1;
         e.last_used = now;
+        match ended {
+            Ended::Succeeded => {
+                e.window = (e.window + 1).min(self.limits.endpoint_concurrency.max(1));
+            }
+            Ended::TimedOut => e.window = (e.window / 2).max(1),
+            Ended::Failed | Ended::NotAttempted => {}
+        }
+        let ok = match ended {
+            Ended::Succeeded => Some(true),
+            Ended::Failed | Ended::TimedOut => Some(false),
+            Ended::NotAttempted => None,
+        };
         match ok {
             Some(true) => e.breaker = Breaker::default(),
             Some(false) => {
@@ -659,6 +707,7 @@ impl<J: Queued> Policy<J> {
                 e.meter = Meter {
                     since: now,
                     done: 0,
+                    before: e.meter.done,
                     busy: !e.jobs.is_empty(),
                 };
             }
@@ -714,6 +763,7 @@ impl<J: Queued> Policy<J> {
         }
         let mut room = Room {
             free,
+            default_room: self.initial_room() as u32,
             ..Room::default()
         };
         for ws_id in due {
@@ -732,7 +782,7 @@ impl<J: Queued> Policy<J> {
             .map(|(id, _)| id.clone())
             .collect();
         for id in ids {
-            let allowance = self.allowance(&self.eps[&id], now);
+            let allowance = self.claim_allowance(&self.eps[&id], now);
             let e = self.eps.get_mut(&id).expect("listed");
             // Paused, or half full already: nothing now, so that claims are
             // not spent on a few deliveries at a time.
@@ -742,12 +792,22 @@ impl<J: Queued> Policy<J> {
             } else {
                 allowance - e.jobs.len()
             };
-            if left < self.limits.max_held_per_endpoint {
-                room.endpoints.insert(id, left as u32);
-            }
+            room.endpoints.insert(id, left as u32);
         }
         (room, evicted)
     }
+}
+
+/// How an attempt ended, as far as the policy cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Succeeded,
+    /// No answer within the timeout.
+    TimedOut,
+    /// Any other failure.
+    Failed,
+    /// No attempt was made (the delivery was settled without one).
+    NotAttempted,
 }
 
 /// What [`Policy::finished`] noticed.
@@ -846,7 +906,7 @@ mod tests {
         assert_eq!(p.in_flight(), 6);
         assert!(p.next(now).is_none(), "the global cap is reached");
         // A slot that frees goes to the next in turn.
-        p.finished(&ep("b1"), Some(true), now);
+        p.finished(&ep("b1"), Ended::Succeeded, now);
         assert_eq!(p.next(now).unwrap().ep, ep("a2"));
     }
 
@@ -867,13 +927,50 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_starts_with_a_few_slots_grows_with_answers_and_halves_on_timeouts() {
+        let now = Instant::now();
+        let mut p = Policy::new(Limits {
+            max_in_flight: 100,
+            max_in_flight_per_workspace: 100,
+            endpoint_concurrency: 32,
+            ..limits()
+        });
+        offer(&mut p, "a", "e", 150, now);
+        assert_eq!(start_all(&mut p, now).len(), INITIAL_WINDOW);
+        // An answer frees its slot and adds one.
+        p.finished(&ep("e"), Ended::Succeeded, now);
+        assert_eq!(start_all(&mut p, now).len(), 2);
+        assert_eq!(p.in_flight(), 5);
+        // A timeout halves them: 2, with 4 still in flight.
+        p.finished(&ep("e"), Ended::TimedOut, now);
+        assert!(p.next(now).is_none());
+        for _ in 0..3 {
+            p.finished(&ep("e"), Ended::TimedOut, now);
+        }
+        assert_eq!(p.in_flight(), 1);
+        assert!(p.next(now).is_none(), "one slot left, and it is taken");
+        // Answers again: the slots double with each round of them, up to
+        // its concurrency.
+        p.finished(&ep("e"), Ended::Succeeded, now);
+        let mut rounds = Vec::new();
+        for _ in 0..5 {
+            let started = start_all(&mut p, now);
+            rounds.push(started.len());
+            for j in &started {
+                p.finished(&j.ep, Ended::Succeeded, now);
+            }
+        }
+        assert_eq!(rounds, [2, 4, 8, 16, 32]);
+    }
+
+    #[test]
     fn an_endpoints_rate_limit_spaces_its_attempts() {
         let mut now = Instant::now();
         let mut p = Policy::new(limits());
         p.configure(&ep("slow"), &ws("a"), Some(1), now);
         offer(&mut p, "a", "slow", 5, now);
         assert_eq!(start_all(&mut p, now).len(), 1, "a burst of one");
-        p.finished(&ep("slow"), Some(true), now);
+        p.finished(&ep("slow"), Ended::Succeeded, now);
         assert!(p.next(now).is_none());
         let at = p.next_timer().expect("waits for a token");
         assert_eq!(at - now, Duration::from_secs(1));
@@ -888,20 +985,20 @@ mod tests {
         let mut p = Policy::new(limits());
         offer(&mut p, "a", "dead", 20, now);
         assert_eq!(start_all(&mut p, now).len(), 2);
-        assert!(!p.finished(&ep("dead"), Some(false), now).breaker_opened);
-        assert!(!p.finished(&ep("dead"), Some(false), now).breaker_opened);
+        assert!(!p.finished(&ep("dead"), Ended::Failed, now).breaker_opened);
+        assert!(!p.finished(&ep("dead"), Ended::Failed, now).breaker_opened);
         assert_eq!(start_all(&mut p, now).len(), 2);
         assert!(
-            p.finished(&ep("dead"), Some(false), now).breaker_opened,
+            p.finished(&ep("dead"), Ended::Failed, now).breaker_opened,
             "three failures in a row"
         );
-        p.finished(&ep("dead"), Some(false), now);
+        p.finished(&ep("dead"), Ended::Failed, now);
         assert!(p.next(now).is_none(), "paused");
         assert_eq!(p.next_timer(), Some(now + Duration::from_secs(1)));
         now += Duration::from_secs(1);
         p.fire_timers(now);
         assert_eq!(start_all(&mut p, now).len(), 1, "one probe");
-        p.finished(&ep("dead"), Some(true), now);
+        p.finished(&ep("dead"), Ended::Succeeded, now);
         assert_eq!(start_all(&mut p, now).len(), 2, "closed again");
     }
 
@@ -942,11 +1039,11 @@ mod tests {
         assert_eq!(offer(&mut p, "a", "hang", 10, now), 0, "and takes no more");
         // Answers come: it kept up for a window, so it may hold as many as
         // any endpoint again.
-        p.finished(&ep("hang"), Some(true), now);
-        p.finished(&ep("hang"), Some(true), now);
+        p.finished(&ep("hang"), Ended::Succeeded, now);
+        p.finished(&ep("hang"), Ended::Succeeded, now);
         start_all(&mut p, now);
-        p.finished(&ep("hang"), Some(true), now);
-        p.finished(&ep("hang"), Some(true), now);
+        p.finished(&ep("hang"), Ended::Succeeded, now);
+        p.finished(&ep("hang"), Ended::Succeeded, now);
         now += WINDOW;
         assert!(p.tick(now).is_empty());
         assert_eq!(offer(&mut p, "a", "hang", 300, now), 200);
@@ -958,10 +1055,10 @@ mod tests {
         let mut p = Policy::new(limits());
         offer(&mut p, "a", "dead", 50, now);
         start_all(&mut p, now);
-        p.finished(&ep("dead"), Some(false), now);
-        p.finished(&ep("dead"), Some(false), now);
+        p.finished(&ep("dead"), Ended::Failed, now);
+        p.finished(&ep("dead"), Ended::Failed, now);
         start_all(&mut p, now);
-        assert!(p.finished(&ep("dead"), Some(false), now).breaker_opened);
+        assert!(p.finished(&ep("dead"), Ended::Failed, now).breaker_opened);
         let back = p.tick(now);
         assert_eq!(back.len(), 50 - 4 - 1, "one kept for the probe");
         assert_eq!(p.eps[&ep("dead")].jobs.len(), 1);
@@ -1003,7 +1100,30 @@ mod tests {
         offer(&mut p, "a", "light", 10, now);
         let (room, _) = p.room(&[ws("a")], now);
         assert_eq!(room.endpoints.get(&ep("full")), Some(&0));
-        assert_eq!(room.endpoints.get(&ep("light")), Some(&190));
+        // Not measured yet: room for twice its concurrency (4), and it holds 10.
+        assert_eq!(room.endpoints.get(&ep("light")), Some(&0));
+    }
+
+    #[test]
+    fn claims_give_an_endpoint_room_for_twice_what_it_sent_lately() {
+        let now = Instant::now();
+        let mut p = Policy::new(limits());
+        let (room, _) = p.room(&[ws("a")], now);
+        assert_eq!(
+            room.default_room, 4,
+            "an unknown endpoint: twice its concurrency"
+        );
+        offer(&mut p, "a", "e", 60, now);
+        let mut sent = 0;
+        while sent < 50 {
+            for j in start_all(&mut p, now) {
+                p.finished(&j.ep, Ended::Succeeded, now);
+                sent += 1;
+            }
+        }
+        let (room, _) = p.room(&[ws("a")], now);
+        let queued = 60 - sent;
+        assert_eq!(room.endpoints.get(&ep("e")), Some(&(2 * sent - queued)));
     }
 
     #[test]
@@ -1017,7 +1137,7 @@ mod tests {
         assert!(!p.take_wake());
         let started = start_all(&mut p, now);
         for j in &started {
-            p.finished(&j.ep, Some(true), now);
+            p.finished(&j.ep, Ended::Succeeded, now);
         }
         p.recorded(&ws("a"), started.len());
         assert!(p.take_wake(), "a has room again");

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::policy::{self, Policy, Queued, Room};
+use crate::policy::{self, Ended, Policy, Queued, Room};
 use crate::render::Job;
 use crate::{sender, Shared};
 
@@ -329,12 +329,21 @@ impl State {
     fn finished(&mut self, outcome: Outcome) {
         let ep = outcome.endpoint_id.clone();
         let id = outcome.delivery_id.clone();
-        let ok = outcome.attempt.as_ref().map(|a| a.succeeded());
+        let ended = match &outcome.attempt {
+            None => Ended::NotAttempted,
+            Some(a) if a.succeeded() => Ended::Succeeded,
+            Some(a) if a.error_kind == Some(ErrorKind::Timeout) => Ended::TimedOut,
+            Some(_) => Ended::Failed,
+        };
         let ws = self.policy.workspace_of(&ep).cloned();
         // Sent from here, not from the attempt's task, so that the recorder
         // never settles an outcome the scheduler has not yet seen finish.
         let _ = self.out.send(outcome);
-        if self.policy.finished(&ep, ok, Instant::now()).breaker_opened {
+        if self
+            .policy
+            .finished(&ep, ended, Instant::now())
+            .breaker_opened
+        {
             self.shared.metrics.circuit_opened.inc();
             tracing::info!(endpoint = %ep, "endpoint failing: pausing its deliveries");
         }

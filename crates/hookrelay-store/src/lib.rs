@@ -175,11 +175,35 @@ pub struct Claim {
     /// The workspaces to take from, each with the most to take from it.
     pub workspaces: Vec<(WorkspaceId, u32)>,
     /// Endpoints with a limited room: at most this many of theirs (0: none).
-    /// Other endpoints are limited only by their workspace's number.
     pub endpoints: HashMap<EndpointId, u32>,
+    /// The room of every other endpoint (`None`: limited only by its
+    /// workspace's number).
+    pub default_room: Option<u32>,
 }
 
 impl Claim {
+    /// Takes one delivery of `endpoint` out of `rooms` (keyed as the caller
+    /// likes), filling in `default` for an endpoint first seen; false when it
+    /// has no room left.
+    pub fn take_room<K: std::hash::Hash + Eq>(
+        rooms: &mut HashMap<K, u32>,
+        endpoint: K,
+        default: Option<u32>,
+    ) -> bool {
+        let left = match default {
+            Some(d) => rooms.entry(endpoint).or_insert(d),
+            None => match rooms.get_mut(&endpoint) {
+                Some(n) => n,
+                None => return true,
+            },
+        };
+        if *left == 0 {
+            return false;
+        }
+        *left -= 1;
+        true
+    }
+
     /// Endpoints the claim takes nothing of.
     pub fn skipped(&self) -> impl Iterator<Item = &EndpointId> {
         self.endpoints
@@ -406,6 +430,7 @@ pub trait Store: Send + Sync + 'static {
                     lease: lease.clone(),
                     workspaces: vec![(ws, left)],
                     endpoints: endpoints.clone(),
+                    default_room: None,
                 })
                 .await?;
             out.extend(got);

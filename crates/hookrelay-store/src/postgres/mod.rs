@@ -1383,10 +1383,8 @@ impl Store for PostgresStore {
             if *left == 0 {
                 continue;
             }
-            match rooms.get_mut(endpoint.as_str()) {
-                Some(0) => continue,
-                Some(n) => *n -= 1,
-                None => {}
+            if !Claim::take_room(&mut rooms, endpoint.as_str(), claim.default_room) {
+                continue;
             }
             *left -= 1;
             chosen.push(id);

@@ -25,14 +25,82 @@
 //! skipped makes W's fact void. Writes whose due times are not known make
 //! every fact void with [`DueScan::forget`].
 //!
+//! The same kind of fact is kept for fan-out rows (`fanout.rs`): a claim
+//! leaves the entries of endpoints it skips in their fan-out rows, and a
+//! claim of W that read every due fan-out row of W learned that every fan-out
+//! row created at or before `now` holds only entries of the endpoints it
+//! skipped; the next such claim reads only fan-out rows created after that.
+//! A fan-out row published for an earlier time voids it.
+//!
 //! SQLite has one writer per file, and every claim and write runs on it in
 //! order, so this bookkeeping sees every change.
 
 use std::collections::HashMap;
 
-/// See the module docs.
+/// See the module docs: what claims learned of the due delivery rows, and
+/// of the due fan-out rows.
 #[derive(Debug, Default)]
 pub(crate) struct DueScan {
+    rows: Facts,
+    fanouts: Facts,
+}
+
+impl DueScan {
+    /// A pending delivery row of `endpoint` in `ws` is due at `ready`.
+    pub(crate) fn touch(&mut self, ready: i64, ws: &str, endpoint: &str) {
+        self.rows.touch(ready, ws, endpoint);
+    }
+
+    /// Pending delivery rows of unknown endpoints are due at `ready`.
+    pub(crate) fn touch_any(&mut self, ready: i64) {
+        self.rows.touch_any(ready);
+    }
+
+    /// Deliveries may have become due at unknown times.
+    pub(crate) fn forget(&mut self) {
+        self.rows.forget();
+        self.fanouts.forget();
+    }
+
+    /// See [`Facts::start`], for delivery rows.
+    pub(crate) fn start(&self, ws: &str, exclude: &[String]) -> Option<i64> {
+        self.rows.start(ws, exclude)
+    }
+
+    /// See [`Facts::exhausted`], for delivery rows.
+    pub(crate) fn exhausted(&mut self, ws: &str, now: i64, exclude: Vec<String>, lease_until: i64) {
+        self.rows.exhausted(ws, now, exclude, lease_until);
+    }
+
+    /// A fan-out row of `ws` was published for `created_at`.
+    pub(crate) fn fanout_published(&mut self, ws: &str, created_at: i64) {
+        self.fanouts.touch_any_of(ws, created_at);
+    }
+
+    /// What is known of `ws`'s fan-out rows: every one created at or before
+    /// the time holds only entries of the endpoints listed.
+    pub(crate) fn fanouts_known(&self, ws: &str) -> Option<(i64, Vec<String>)> {
+        self.fanouts
+            .known
+            .get(ws)
+            .map(|k| (k.upto, k.skipped.clone()))
+    }
+
+    /// A claim of `ws` at `now` left in its fan-out rows created at or
+    /// before `now` only entries of `skipped`.
+    pub(crate) fn fanouts_exhausted(&mut self, ws: &str, now: i64, skipped: Vec<String>) {
+        let older = self.fanouts.known.get(ws).is_some_and(|k| k.upto > now);
+        if !older {
+            self.fanouts
+                .known
+                .insert(ws.to_owned(), Known { upto: now, skipped });
+        }
+    }
+}
+
+/// Facts per workspace (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct Facts {
     known: HashMap<String, Known>,
 }
 
@@ -44,7 +112,7 @@ struct Known {
     skipped: Vec<String>,
 }
 
-impl DueScan {
+impl Facts {
     /// A pending delivery of `endpoint` in workspace `ws` is due at `ready`
     /// (written so by the transaction in progress).
     pub(crate) fn touch(&mut self, ready: i64, ws: &str, endpoint: &str) {
@@ -59,6 +127,13 @@ impl DueScan {
     /// `ready`.
     pub(crate) fn touch_any(&mut self, ready: i64) {
         self.known.retain(|_, k| ready > k.upto);
+    }
+
+    /// Pending deliveries of unknown endpoints of `ws` are due at `ready`.
+    pub(crate) fn touch_any_of(&mut self, ws: &str, ready: i64) {
+        if self.known.get(ws).is_some_and(|k| ready <= k.upto) {
+            self.known.remove(ws);
+        }
     }
 
     /// Deliveries may have become due at unknown times.
@@ -182,5 +257,29 @@ mod tests {
         assert_eq!(d.start("w2", &["b".to_owned()]), None);
         d.touch_any(100);
         assert_eq!(d.start("w1", &["a".to_owned()]), None);
+    }
+}
+
+#[cfg(test)]
+mod fanout_facts {
+    use super::*;
+
+    #[test]
+    fn a_fanout_row_published_for_an_earlier_time_voids_what_was_learned() {
+        let mut d = DueScan::default();
+        d.fanouts_exhausted("w", 100, vec!["a".into()]);
+        assert_eq!(d.fanouts_known("w"), Some((100, vec!["a".to_owned()])));
+        d.fanout_published("w", 101);
+        assert!(
+            d.fanouts_known("w").is_some(),
+            "later: claims read it anyway"
+        );
+        d.fanout_published("v", 50);
+        assert!(d.fanouts_known("w").is_some(), "another workspace's");
+        d.fanout_published("w", 100);
+        assert_eq!(d.fanouts_known("w"), None);
+        d.fanouts_exhausted("w", 100, vec![]);
+        d.forget();
+        assert_eq!(d.fanouts_known("w"), None);
     }
 }

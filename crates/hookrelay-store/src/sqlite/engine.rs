@@ -662,6 +662,7 @@ mod tests {
                     lease,
                     ws: Arc::from("workspace_1"),
                     limit: 10,
+                    default_room: None,
                 },
                 Arc::default(),
                 due.clone(),

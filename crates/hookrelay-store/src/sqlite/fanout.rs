@@ -12,13 +12,16 @@
 //! which then wakes the poller instead of handing the deliveries over); their
 //! deliveries are pending, due at the event's time, and not held by any
 //! dispatcher. The publish writes the event and one fan-out row. The next
-//! claims ([`claim`]) take fan-out rows oldest first and write their entries
-//! as delivery rows, in id order (so at the right edge of every index, as a
-//! publish would have): as many as the claim has room for leased to the
-//! claimer, those of endpoints it skips unleased and due; the rest stay in
-//! the fan-out row, which is rewritten without the entries written out, or
-//! deleted when none is left. So a delivery row is written once, already
-//! leased, and its outcome updates it in place.
+//! claims of its workspace ([`claim`]) take fan-out rows oldest first and
+//! write their entries as delivery rows, in id order (so at the right edge
+//! of every index, as a publish would have), leased to the claimer, as many
+//! as the claim has room for; the rest (entries of endpoints it has no room
+//! for, and what is past its limit) stay in the fan-out row, which is
+//! rewritten without the entries written out, or deleted when none is left.
+//! So a delivery row is written once, already leased, and its outcome
+//! updates it in place; and an endpoint that cannot take anything (throttled,
+//! paused, hanging) costs its workspace's claims no writes, however deep its
+//! backlog.
 //!
 //! **The rule:** an entry of a fan-out row has no delivery row; it is a
 //! pending delivery, never attempted, due at the event's `created_at`.
@@ -97,10 +100,14 @@ fn decode(s: &str) -> Result<Vec<Line<'_>>> {
 }
 
 /// Writes the event's fan-out row (in the publish's transaction). The
-/// claim's memory (`due`) is about delivery rows, so it hears of these
-/// deliveries only when [`write_rows`] writes them.
-pub(crate) fn insert(c: &Connection, ne: &NewEvent) -> Result<()> {
+/// claim's memory of delivery rows (`due`) hears of these deliveries when
+/// [`write_rows`] writes them; its memory of fan-out rows hears of this one
+/// now.
+pub(crate) fn insert(c: &Connection, ne: &NewEvent, due: &std::sync::Mutex<DueScan>) -> Result<()> {
     let ev = &ne.event;
+    due.lock()
+        .expect("due lock")
+        .fanout_published(ev.workspace_id.as_str(), ev.created_at.0);
     c.prepare_cached(
         "INSERT INTO fanouts (event_id, workspace_id, created_at, test, n, deliveries) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -318,6 +325,7 @@ fn write_rows(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?9, 0, ?10, ?7, ?7)",
     )?;
     let mut entries = decode(&f.deliveries)?;
+    let n_total = entries.len() as i64;
     // In id order: each index is written at its right edge.
     entries.sort_unstable_by(|a, b| a[0].cmp(b[0]));
     let mut taken = Vec::new();
@@ -364,6 +372,10 @@ fn write_rows(
         }
     }
     drop(due);
+    if taken.is_empty() && n_kept == n_total {
+        // Nothing written out: the row stays as it is.
+        return Ok(taken);
+    }
     if n_kept == 0 {
         c.prepare_cached("DELETE FROM fanouts WHERE event_id = ?1")?
             .execute(params![f.event_id])?;
@@ -377,8 +389,14 @@ fn write_rows(
 /// The claim's part: takes entries of the workspace's fan-out rows due at
 /// `now`, oldest first, up to `limit`, and writes their delivery rows leased
 /// to `lease` (see [`write_rows`]), taking from `rooms` (endpoints not in it
-/// have room). Entries of endpoints without room are written due, and what
-/// is past the limit stays in its fan-out row. Returns the deliveries taken.
+/// have room). Entries of endpoints without room, and what is past the
+/// limit, stay in their fan-out row: a workspace whose endpoints cannot take
+/// anything may have thousands of fan-out rows waiting, and writing them
+/// out would only keep the writer, and every other workspace's writes,
+/// waiting. Nor are they read again at every claim: `due` remembers up to
+/// when the fan-out rows hold only entries of endpoints without room; the
+/// next claim reads the older rows only for such endpoints that have room
+/// again, and only until that room is used. Returns the deliveries taken.
 pub(crate) fn claim(
     c: &Connection,
     piece: &super::ClaimPiece,
@@ -386,44 +404,108 @@ pub(crate) fn claim(
     rooms: &mut HashMap<String, u32>,
     due: &std::sync::Mutex<DueScan>,
 ) -> Result<Vec<Delivery>> {
+    let ws: &str = &piece.ws;
+    let known = due.lock().expect("due lock").fanouts_known(ws);
     let mut taken = Vec::new();
-    while taken.len() < limit {
-        let next: Vec<String> = c
-            .prepare_cached(
-                "SELECT event_id FROM fanouts WHERE workspace_id = ?1 AND created_at <= ?2 \
-                 ORDER BY created_at, event_id LIMIT 32",
-            )?
-            .query_map(params![&*piece.ws, piece.now.0], |r| r.get(0))?
+    // Rows up to `upto` hold only entries of `only`: read them while some of
+    // those have room.
+    let mut after = (i64::MIN, String::new());
+    if let Some((upto, only)) = &known {
+        let default = piece.default_room;
+        let has_room = |rooms: &HashMap<String, u32>| {
+            only.iter()
+                .any(|e| rooms.get(e).map_or(default != Some(0), |n| *n > 0))
+        };
+        if has_room(rooms) {
+            scan(
+                c,
+                piece,
+                (i64::MIN, String::new()),
+                *upto,
+                limit,
+                rooms,
+                due,
+                &mut taken,
+                |r| !has_room(r),
+            )?;
+        }
+        // Everything up to `upto` is read, or holds nothing this claim may
+        // take.
+        after = (*upto, "\u{10ffff}".to_owned());
+    }
+    let read_all = taken.len() < limit
+        && scan(
+            c,
+            piece,
+            after,
+            piece.now.0,
+            limit,
+            rooms,
+            due,
+            &mut taken,
+            |_| false,
+        )?;
+    if read_all && taken.len() < limit {
+        // Every entry left in a row created by now holds an endpoint
+        // without room.
+        let skipped = rooms
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(e, _)| e.clone())
+            .collect();
+        due.lock()
+            .expect("due lock")
+            .fanouts_exhausted(ws, piece.now.0, skipped);
+    }
+    Ok(taken)
+}
+
+/// Reads the workspace's fan-out rows after `after` and created at or
+/// before `upto`, in order, taking what the rooms allow, until `limit` is
+/// taken or `done(rooms)` says nothing more can be. True if it read them all.
+#[allow(clippy::too_many_arguments)]
+fn scan(
+    c: &Connection,
+    piece: &super::ClaimPiece,
+    mut after: (i64, String),
+    upto: i64,
+    limit: usize,
+    rooms: &mut HashMap<String, u32>,
+    due: &std::sync::Mutex<DueScan>,
+    taken: &mut Vec<Delivery>,
+    done: impl Fn(&HashMap<String, u32>) -> bool,
+) -> Result<bool> {
+    loop {
+        let next: Vec<Fanout> = c
+            .prepare_cached(&format!(
+                "SELECT {FANOUT_COLS} FROM fanouts WHERE workspace_id = ?1 \
+                 AND (created_at, event_id) > (?2, ?3) AND created_at <= ?4 \
+                 ORDER BY created_at, event_id LIMIT 64"
+            ))?
+            .query_map(params![&*piece.ws, after.0, after.1, upto], fanout_row)?
             .collect::<rusqlite::Result<_>>()?;
         if next.is_empty() {
-            break;
+            return Ok(true);
         }
-        for event_id in next {
-            if taken.len() >= limit {
-                break;
+        for f in next {
+            if taken.len() >= limit || done(rooms) {
+                return Ok(false);
             }
-            let Some(f) = read(c, &event_id)? else {
-                continue;
-            };
-            // Entries of endpoints without room become due rows (they would
-            // only be skipped again); past the limit they stay where they are.
+            after = (f.created_at, f.event_id.clone());
             let room = limit - taken.len();
             let mut n = 0;
             let got = write_rows(
                 c,
                 &f,
                 Some(&piece.lease),
-                |endpoint| match rooms.get_mut(endpoint) {
-                    Some(0) => Fate::Due,
-                    _ if n >= room => Fate::Keep,
-                    Some(left) => {
-                        *left -= 1;
+                |endpoint| {
+                    if n < room
+                        && crate::Claim::take_room(rooms, endpoint.to_owned(), piece.default_room)
+                    {
                         n += 1;
                         Fate::Take
-                    }
-                    None => {
-                        n += 1;
-                        Fate::Take
+                    } else {
+                        Fate::Keep
                     }
                 },
                 due,
@@ -431,7 +513,6 @@ pub(crate) fn claim(
             taken.extend(got);
         }
     }
-    Ok(taken)
 }
 
 /// The events of the workspace whose fan-out rows have an entry mentioning

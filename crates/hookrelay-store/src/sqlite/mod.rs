@@ -795,6 +795,7 @@ impl Store for SqliteStore {
                             lease: claim.lease.clone(),
                             ws: ws.clone(),
                             limit: n,
+                            default_room: claim.default_room,
                         },
                         rooms.clone(),
                         self.due.clone(),
@@ -1200,6 +1201,8 @@ pub(crate) struct ClaimPiece {
     pub(crate) lease: Lease,
     pub(crate) ws: Arc<str>,
     pub(crate) limit: u32,
+    /// The room of an endpoint not in the rooms (see [`Claim::default_room`]).
+    pub(crate) default_room: Option<u32>,
 }
 
 /// Rooms left per endpoint (by id), shared by the pieces of one claim.
@@ -1273,6 +1276,7 @@ fn claim_piece(
     due: &std::sync::Mutex<DueScan>,
 ) -> Result<Vec<DueDelivery>> {
     let (mut rows, read_all) = claim_rows(c, piece, rooms, due)?;
+    let from_rows = rows.len();
     // Then events published without a lease to many endpoints:
     // their delivery rows are written now, leased to us.
     let room = (piece.limit as usize).saturating_sub(rows.len());
@@ -1281,10 +1285,10 @@ fn claim_piece(
         let fresh = fanout::claim(c, piece, room, &mut rooms, due)?;
         rows.extend(fresh.into_iter().map(|d| (d, false)));
     }
-    if read_all && rows.len() < piece.limit as usize {
+    if read_all && from_rows < piece.limit as usize {
         // Every due row of the workspace not taken belongs to an endpoint
-        // out of room, and every fan-out row due was written out above, so
-        // the claim's finding holds for them too.
+        // out of room (fan-out entries written out above are leased, so not
+        // due).
         let skipped: Vec<String> = rooms
             .lock()
             .expect("rooms lock")
@@ -1380,10 +1384,8 @@ fn claim_rows(
             if chosen.len() >= piece.limit as usize {
                 break;
             }
-            match rooms.get_mut(&endpoint) {
-                Some(0) => continue,
-                Some(n) => *n -= 1,
-                None => {}
+            if !Claim::take_room(&mut rooms, endpoint, piece.default_room) {
+                continue;
             }
             chosen.push(id);
         }
@@ -1454,7 +1456,7 @@ fn publish_one(
     let mut ev = ev.clone();
     ev.delivery_count = ne.deliveries.len() as u32;
     if fanout::wanted(ne) {
-        fanout::insert(c, ne)?;
+        fanout::insert(c, ne, due)?;
         return Ok(Published::Created(ev));
     }
     let mut stmt = c.prepare_cached(

@@ -18,6 +18,7 @@ fn claim_of(now: i64, owner: &str, workspaces: &[(&WorkspaceId, u32)]) -> Claim 
         lease: lease(owner, t(now + 30 * SEC)),
         workspaces: workspaces.iter().map(|(w, n)| ((*w).clone(), *n)).collect(),
         endpoints: HashMap::new(),
+        default_room: None,
     }
 }
 
@@ -218,4 +219,31 @@ pub async fn outcomes_are_recorded_only_by_the_lease_owner(store: Arc<dyn Store>
     let (got, attempts) = get_delivery(&*store, &ws, &d).await;
     assert_eq!(got.status, DeliveryStatus::Succeeded);
     assert_eq!(attempts.len(), 1);
+}
+
+/// Endpoints the dispatcher names nothing of get the claim's default room.
+pub async fn claim_gives_unnamed_endpoints_the_default_room(store: Arc<dyn Store>) {
+    let ws = workspace(&*store, "acme").await;
+    let e1 = add_endpoint(&*store, &ws, t(-DAY)).await;
+    let e2 = add_endpoint(&*store, &ws, t(-DAY + 1)).await;
+    let mut eps = Vec::new();
+    for i in 0..3 {
+        eps.push(add_endpoint(&*store, &ws, t(-DAY + 10 + i)).await);
+    }
+    let refs: Vec<_> = eps.iter().collect();
+    for i in 0..5 {
+        publish_to(&*store, &e1, t(i)).await;
+        publish_to(&*store, &e2, t(i)).await;
+        // A wide event (a fan-out row on SQLite) too.
+        publish(&*store, &ws, t(i), &refs).await;
+    }
+    let mut c = claim_of(SEC, "node-a", &[(&ws, 100)]);
+    c.endpoints.insert(e1.id.clone(), 4);
+    c.default_room = Some(2);
+    let got = store.claim(&c).await.unwrap();
+    assert_eq!(of_endpoint(&got, &e1.id), 4, "named: its own room");
+    assert_eq!(of_endpoint(&got, &e2.id), 2, "unnamed: the default");
+    for e in &eps {
+        assert_eq!(of_endpoint(&got, &e.id), 2, "in fan-out rows too");
+    }
 }

@@ -110,6 +110,7 @@ macro_rules! conformance_tests {
             claims::claim_takes_at_most_each_workspaces_number,
             claims::claim_gives_an_endpoint_no_more_than_its_room,
             claims::claim_of_a_wide_event_obeys_the_rooms,
+            claims::claim_gives_unnamed_endpoints_the_default_room,
             claims::outcomes_are_recorded_only_by_the_lease_owner,
             engine::claim_due_respects_limit,
             engine::claim_due_respects_due_time,
