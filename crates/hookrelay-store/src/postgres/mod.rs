@@ -6,9 +6,9 @@
 //! `current_schema()`: names are never qualified, so a URL carrying
 //! `?options=-csearch_path%3Dmyschema` puts a whole deployment (or a test) in
 //! a schema of its own. [`PostgresStore::connect`] applies the migrations it
-//! lacks (`schema.sql` is version 1; applied versions are rows of
-//! `hookrelay_migrations`) in one transaction that first takes
-//! `pg_advisory_xact_lock` on a key derived from the schema name, so nodes
+//! lacks (`schema.sql` is version 1, `migrate_2.sql` version 2; applied
+//! versions are rows of `hookrelay_migrations`) in one transaction that
+//! first takes `pg_advisory_xact_lock` on a key derived from the schema name, so nodes
 //! starting together migrate one after the other, and tests in different
 //! schemas do not wait for each other. Columns mirror SQLite's: ids are
 //! `TEXT COLLATE "C"` (ordered byte for byte, like the ULIDs in them), times
@@ -29,15 +29,22 @@
 //!
 //! **Claims and leases.** `ready_at` is when a pending delivery is next
 //! visible: its scheduled attempt, or the end of the lease while a node holds
-//! it. [`Store::claim_due`] is one `UPDATE … WHERE id = ANY(ARRAY(SELECT id …
-//! ORDER BY ready_at LIMIT n FOR UPDATE SKIP LOCKED)) RETURNING …` (and one
-//! read of the events): concurrent claimers (on any node) skip
-//! each other's rows instead of waiting, and a row another claimer leased
-//! meanwhile is re-checked and dropped, so no delivery is handed to two
-//! claimers while a lease is live. A lease that ran out is simply due again:
-//! the next claimer takes it over and becomes its owner. Renewing and
-//! releasing only touch rows whose `lease_owner` is still the caller, so a
-//! node that lost its lease cannot take it back.
+//! it. [`Store::due_workspaces`] finds the workspaces with due deliveries by
+//! a loose scan of the due index (which leads with the workspace: one probe
+//! per workspace). [`Store::claim`] is one short transaction: per workspace
+//! asked for, a `LATERAL` select of its oldest due rows, skipping endpoints
+//! without room, `FOR UPDATE SKIP LOCKED`; the node chooses what each
+//! endpoint's room allows, and one `UPDATE … WHERE id = ANY(…) RETURNING …`
+//! leases them; the commit unlocks the rest (then one read of the events).
+//! Concurrent claimers (on any node) skip each other's rows instead of
+//! waiting, and a row another claimer leased meanwhile is re-checked and
+//! dropped, so no delivery is handed to two claimers while a lease is live.
+//! A lease that ran out is simply due again: the next claimer takes it over
+//! and becomes its owner. Renewing, releasing and recording outcomes only
+//! touch rows whose `lease_owner` is still the caller, so a node that lost its
+//! lease cannot take it back or overwrite the new owner's work. Nodes set and
+//! compare lease times on the database's clock
+//! ([`Store::database_now`]).
 //!
 //! **Notifications.** Changes other nodes must hear of are announced with
 //! `pg_notify` inside the transaction that makes them (so they are heard
