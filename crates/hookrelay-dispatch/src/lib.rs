@@ -24,7 +24,6 @@
 //! **Architecture invariant:** no store transaction is held across an
 //! outbound HTTP call; an attempt only reads the in-memory directory.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -183,9 +182,11 @@ pub(crate) struct Shared {
     pub client: client::Client,
     pub metrics: Arc<DispatchMetrics>,
     /// Delivery ids this node holds (queued or in flight), for lease renewal.
-    pub held: Mutex<HashMap<DeliveryId, EndpointId>>,
+    /// (FxHash: looked up several times per delivery; the keys are ids this
+    /// server minted.)
+    pub held: Mutex<rustc_hash::FxHashMap<DeliveryId, EndpointId>>,
     /// Known failing-since per endpoint (for auto-disable without reading the store).
-    pub health: Mutex<HashMap<EndpointId, Option<Timestamp>>>,
+    pub health: Mutex<rustc_hash::FxHashMap<EndpointId, Option<Timestamp>>>,
     pub wake_poller: Notify,
     pub alive: Alive,
     /// The database's clock minus this node's (ms): lease times are set and
@@ -289,8 +290,8 @@ impl Dispatcher {
             config,
             client,
             metrics,
-            held: Mutex::new(HashMap::new()),
-            health: Mutex::new(HashMap::new()),
+            held: Mutex::default(),
+            health: Mutex::default(),
             wake_poller: Notify::new(),
             alive: Alive::new(),
             clock_offset: AtomicI64::new(0),

@@ -40,6 +40,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use hookrelay_core::ids::{EndpointId, WorkspaceId};
+use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 
 /// How far ahead an endpoint's memory reaches: it holds at most what it
@@ -247,10 +248,14 @@ pub struct Room {
 }
 
 /// See the module docs.
+///
+/// Its maps hash with FxHash: every delivery passes through several lookups,
+/// and the keys are ids this server minted (random ULIDs), which no client
+/// can choose to collide.
 pub struct Policy<J> {
     limits: Limits,
-    eps: HashMap<EndpointId, Ep<J>>,
-    wss: HashMap<WorkspaceId, Ws>,
+    eps: FxHashMap<EndpointId, Ep<J>>,
+    wss: FxHashMap<WorkspaceId, Ws>,
     /// Workspaces with a ready endpoint and a free slot, in turn order.
     ring: VecDeque<WorkspaceId>,
     timers: BTreeMap<Instant, Vec<EndpointId>>,
@@ -260,7 +265,7 @@ pub struct Policy<J> {
     holding: usize,
     /// Workspaces holding nothing that the store said have deliveries due,
     /// and when it said so.
-    wanting: HashMap<WorkspaceId, Instant>,
+    wanting: FxHashMap<WorkspaceId, Instant>,
     /// The poller stopped for want of room in all: wake it when half is free.
     capped: bool,
     /// The poller should look for work now.
@@ -271,14 +276,14 @@ impl<J: Queued> Policy<J> {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            eps: HashMap::new(),
-            wss: HashMap::new(),
+            eps: FxHashMap::default(),
+            wss: FxHashMap::default(),
             ring: VecDeque::new(),
             timers: BTreeMap::new(),
             in_flight: 0,
             held: 0,
             holding: 0,
-            wanting: HashMap::new(),
+            wanting: FxHashMap::default(),
             capped: false,
             wake: false,
         }

@@ -61,7 +61,7 @@ struct State {
     /// Finished attempts whose outcome the recorder has not yet settled, and
     /// their workspace: they count as held until then, so outcomes waiting
     /// for a busy writer cannot pile up without bound.
-    unrecorded: HashMap<DeliveryId, WorkspaceId>,
+    unrecorded: rustc_hash::FxHashMap<DeliveryId, WorkspaceId>,
     shutting_down: bool,
 }
 
@@ -79,7 +79,7 @@ pub(crate) async fn run(
         out,
         policy,
         attempts: JoinSet::new(),
-        unrecorded: HashMap::new(),
+        unrecorded: Default::default(),
         shutting_down: false,
     };
     let mut tick = tokio::time::interval(policy::WINDOW);
