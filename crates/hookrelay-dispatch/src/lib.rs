@@ -301,7 +301,7 @@ impl Dispatcher {
         let (tx, rx) = mpsc::unbounded_channel();
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let stop = CancellationToken::new();
-        let scheduler = tokio::spawn(scheduler::run(shared.clone(), rx, out_tx));
+        let scheduler = tokio::spawn(scheduler::run(shared.clone(), rx, out_tx, tx.downgrade()));
         let recorder = tokio::spawn(recorder::run(shared.clone(), out_rx, tx.downgrade()));
         let poller = tokio::spawn(poller(shared.clone(), tx.clone(), stop.clone()));
         let keeper = tokio::spawn(lease_keeper(shared.clone(), stop.clone()));
@@ -327,6 +327,13 @@ impl Dispatcher {
     /// The lease new deliveries get when they are handed over in memory.
     pub fn lease(&self) -> Lease {
         self.shared.lease()
+    }
+
+    /// Learns the database's clock (see [`Store::database_now`]), so that
+    /// the leases of the first deliveries handed over already end on it.
+    /// The server calls it before it serves; the engine keeps it up to date.
+    pub async fn sync_clock(&self) {
+        self.shared.sync_clock().await;
     }
 
     /// Whether every task of the engine is running (not stopped, none died).
@@ -422,7 +429,7 @@ async fn poller(
             };
             let wrapped = cursor.is_some();
             cursor = if due.len() as u32 == DUE_PAGE {
-                due.last().cloned()
+                due.iter().max().cloned()
             } else {
                 None
             };
@@ -444,26 +451,44 @@ async fn poller(
                 }
                 break;
             }
-            let claim = Claim {
-                now,
-                lease: shared.lease(),
-                workspaces,
-                endpoints: room.endpoints,
-                default_room: Some(room.default_room),
-            };
-            match shared.store.claim(&claim).await {
-                Ok(due) => {
-                    let n = due.len();
-                    if n > 0 {
-                        let _ = tx.send(scheduler::Msg::Jobs(render::entries(due)));
-                    } else if cursor.is_none() {
-                        break;
+            // One claim per workspace, all at once: each with only its own
+            // endpoints' rooms (what a claim learns of skipped endpoints is
+            // kept per workspace).
+            let lease = shared.lease();
+            let mut rooms = room.endpoints;
+            let claims = workspaces.iter().map(|(ws, n)| {
+                let claim = Claim {
+                    now,
+                    lease: lease.clone(),
+                    workspaces: vec![(ws.clone(), *n)],
+                    endpoints: rooms.remove(ws).unwrap_or_default(),
+                    default_room: Some(room.default_room),
+                };
+                let store = shared.store.clone();
+                async move { store.claim(&claim).await }
+            });
+            let results = futures::future::join_all(claims).await;
+            let mut took_any = false;
+            let mut failed = false;
+            let mut claimed = Vec::with_capacity(workspaces.len());
+            for ((ws, allotted), res) in workspaces.into_iter().zip(results) {
+                match res {
+                    Ok(due) => {
+                        claimed.push((ws, allotted, due.len()));
+                        if !due.is_empty() {
+                            took_any = true;
+                            let _ = tx.send(scheduler::Msg::Jobs(render::entries(due)));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming due deliveries failed");
+                        failed = true;
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming due deliveries failed");
-                    break;
-                }
+            }
+            let _ = tx.send(scheduler::Msg::Claimed(claimed));
+            if failed || (!took_any && cursor.is_none()) {
+                break;
             }
         }
     }

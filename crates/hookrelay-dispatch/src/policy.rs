@@ -11,25 +11,28 @@
 //!
 //! - **Slots go round-robin**: workspaces with work take turns, one attempt
 //!   each, and within a workspace its endpoints take turns. An attempt needs
-//!   a free global slot (`max_in_flight`), a free slot of its workspace
-//!   (`max_in_flight_per_workspace`, well below the global cap, so one
-//!   workspace's hanging endpoints can never occupy every slot), a free slot
-//!   of its endpoint, a token of the endpoint's rate limit, and a closed
-//!   breaker. An endpoint's slots start at [`INITIAL_WINDOW`] and grow by one
-//!   with each success up to `endpoint_concurrency`; each timeout halves
-//!   them (one while its breaker probes). So an endpoint that hangs holds a
-//!   few slots, not its workspace's all, and a fast one reaches its full
-//!   concurrency within a few dozen answers.
+//!   a free global slot (`max_in_flight`), a slot of its workspace (below
+//!   `max_in_flight_per_workspace`, or beyond it while the free global
+//!   slots would still hold another workspace's cap: a workspace alone may
+//!   use the whole server, but one workspace's hanging endpoints never take
+//!   the last slots), a free slot of its endpoint, a token of the
+//!   endpoint's rate limit, and a closed breaker. An endpoint's slots start
+//!   at [`INITIAL_WINDOW`] and grow by one with each success up to
+//!   `endpoint_concurrency`; each timeout halves them (one while its breaker
+//!   probes). So an endpoint that hangs holds a few slots, and a fast one
+//!   reaches its full concurrency within a few dozen answers.
 //! - **An endpoint holds what it can send soon**: at most what it sent in
 //!   the last [`LOOKAHEAD`] while it had work waiting (measured every
-//!   second), or what its rate limit lets through in that time, never less
-//!   than its concurrency, never more than `max_held_per_endpoint`; while
-//!   its breaker is open, one. Whatever it holds beyond that is given back
-//!   to the store, where it waits without costing memory.
-//! - **A workspace holds its fair share**: at most
-//!   `max_held_per_workspace`, and at most an equal share of `max_held`
-//!   among the workspaces that hold deliveries or have deliveries due in the
-//!   store. When more workspaces need room, those above their share give
+//!   second, forgotten as soon as its queue runs empty), or what its rate
+//!   limit lets through in that time, never less than its concurrency, never
+//!   more than `max_held_per_endpoint`; while its breaker has it paused, one
+//!   (for the probe). Whatever it holds beyond that is given back to the
+//!   store, where it waits without costing memory.
+//! - **A workspace holds its fair share**, and more while nobody else needs
+//!   it: at most `max_held_per_workspace`; and, while other workspaces have
+//!   deliveries due in the store that their claims had no room to take
+//!   ("wanting"), no more than leaves each of them an equal share of
+//!   `max_held`. When a workspace starts wanting, those above that give
 //!   their newest queued deliveries back.
 //!
 //! So whatever one workspace's endpoints do (throttled, paused, hanging until
@@ -135,8 +138,9 @@ impl Default for Breaker {
 }
 
 impl Breaker {
-    fn is_open(&self, now: Instant) -> bool {
-        self.open_until.is_some_and(|u| now < u)
+    /// Open, or half open until a probe succeeds: it takes no more work.
+    fn paused(&self) -> bool {
+        self.open_until.is_some()
     }
 }
 
@@ -230,6 +234,8 @@ struct Ws {
     /// Endpoints that could start an attempt now, in turn order.
     ready: VecDeque<EndpointId>,
     in_ring: bool,
+    /// At its slot cap, waiting for the global reserve to allow more.
+    over_cap: bool,
     /// The poller was told it has no room: wake the poller when it has.
     capped: bool,
 }
@@ -241,8 +247,8 @@ pub struct Room {
     pub free: usize,
     /// Per workspace asked about, how many more it may hold.
     pub workspaces: Vec<(WorkspaceId, u32)>,
-    /// Endpoints of those workspaces with a limited room (0: none).
-    pub endpoints: HashMap<EndpointId, u32>,
+    /// Per workspace asked about, its endpoints with a limited room (0: none).
+    pub endpoints: HashMap<WorkspaceId, HashMap<EndpointId, u32>>,
     /// The room of an endpoint not in `endpoints`.
     pub default_room: u32,
 }
@@ -258,14 +264,22 @@ pub struct Policy<J> {
     wss: FxHashMap<WorkspaceId, Ws>,
     /// Workspaces with a ready endpoint and a free slot, in turn order.
     ring: VecDeque<WorkspaceId>,
+    /// Workspaces with a ready endpoint, at their slot cap: back in the ring
+    /// when the global reserve allows (see `may_start`).
+    over_cap: VecDeque<WorkspaceId>,
     timers: BTreeMap<Instant, Vec<EndpointId>>,
     in_flight: usize,
     held: usize,
     /// Workspaces holding something.
     holding: usize,
-    /// Workspaces holding nothing that the store said have deliveries due,
-    /// and when it said so.
+    /// Workspaces the store said have deliveries due that their claim had
+    /// no room to take all of, and when.
     wanting: FxHashMap<WorkspaceId, Instant>,
+    /// Workspaces holding something or wanting room (counted by `settle`).
+    active: usize,
+    /// What the wanting workspaces are short of their share (counted by
+    /// `settle`): memory kept for them.
+    reserve: usize,
     /// The poller stopped for want of room in all: wake it when half is free.
     capped: bool,
     /// The poller should look for work now.
@@ -279,11 +293,14 @@ impl<J: Queued> Policy<J> {
             eps: FxHashMap::default(),
             wss: FxHashMap::default(),
             ring: VecDeque::new(),
+            over_cap: VecDeque::new(),
             timers: BTreeMap::new(),
             in_flight: 0,
             held: 0,
             holding: 0,
             wanting: FxHashMap::default(),
+            active: 0,
+            reserve: 0,
             capped: false,
             wake: false,
         }
@@ -342,8 +359,8 @@ impl<J: Queued> Policy<J> {
     }
 
     /// The most an endpoint may hold queued now.
-    fn allowance(&self, e: &Ep<J>, now: Instant) -> usize {
-        if e.breaker.is_open(now) {
+    fn allowance(&self, e: &Ep<J>) -> usize {
+        if e.breaker.paused() {
             return 1;
         }
         let floor = self.limits.endpoint_concurrency.max(1);
@@ -360,32 +377,75 @@ impl<J: Queued> Policy<J> {
 
     /// The most an endpoint may hold when the poller claims for it: its
     /// allowance, but no more than twice what it sent lately (at least
-    /// twice its concurrency), so that an endpoint nobody has measured yet
+    /// its concurrency), so that an endpoint nobody has measured yet
     /// (a deep backlog after a restart, a fan-out from the store) is not
     /// handed thousands of deliveries before its first second shows whether
     /// it can take them. A fast endpoint's room grows with every claim.
-    fn claim_allowance(&self, e: &Ep<J>, now: Instant) -> usize {
+    fn claim_allowance(&self, e: &Ep<J>) -> usize {
         let lately = 2 * (e.this_second.max(e.last_second) as usize);
-        self.allowance(e, now).min(lately.max(self.initial_room()))
+        self.allowance(e).min(lately.max(self.initial_room()))
     }
 
-    /// The room of an endpoint the policy knows nothing of yet.
+    /// The room of an endpoint the policy knows nothing of yet: its
+    /// concurrency, which is also the least any endpoint may hold (so a
+    /// throttled endpoint is never claimed more than it keeps).
     fn initial_room(&self) -> usize {
-        2 * self.limits.endpoint_concurrency.max(1)
+        self.limits.endpoint_concurrency.max(1)
     }
 
-    /// A workspace's share of memory right now.
-    fn workspace_cap(&self) -> usize {
-        let active = (self.holding + self.wanting.len()).max(1);
-        (self.limits.max_held / active)
-            .max(1)
+    /// The most a workspace holding `ws_held` (and short of its share by
+    /// `own_deficit`, if it wants room) may hold now: its equal share of
+    /// memory among the active workspaces, or more while memory is free
+    /// beyond what the other wanting workspaces are short of (so a busy
+    /// workspace alone uses what nobody else needs); never more than
+    /// `max_held_per_workspace`.
+    fn workspace_cap(&self, ws_held: usize, own_deficit: usize) -> usize {
+        let free = self.limits.max_held.saturating_sub(self.held);
+        let others = self.reserve.saturating_sub(own_deficit);
+        self.share()
+            .max((ws_held + free).saturating_sub(others))
             .min(self.limits.max_held_per_workspace)
+    }
+
+    /// An equal share of memory among the active workspaces.
+    fn share(&self) -> usize {
+        (self.limits.max_held / self.active.max(1)).max(1)
+    }
+
+    /// How far `ws` is below its share, if it wants room.
+    fn deficit(&self, ws: &WorkspaceId, held: usize) -> usize {
+        if self.wanting.contains_key(ws) {
+            self.share().saturating_sub(held)
+        } else {
+            0
+        }
+    }
+
+    /// The cap of workspace `ws` now.
+    fn cap_of(&self, ws: &WorkspaceId) -> usize {
+        let held = self.wss.get(ws).map_or(0, |w| w.held);
+        self.workspace_cap(held, self.deficit(ws, held))
+    }
+
+    /// Counts the active workspaces and what the wanting ones are short of.
+    fn settle(&mut self) {
+        let idle_wanting = self
+            .wanting
+            .keys()
+            .filter(|w| self.wss.get(*w).is_none_or(|x| x.held == 0))
+            .count();
+        self.active = self.holding + idle_wanting;
+        let share = self.share();
+        self.reserve = self
+            .wanting
+            .keys()
+            .map(|w| share.saturating_sub(self.wss.get(w).map_or(0, |x| x.held)))
+            .sum();
     }
 
     /// Takes a delivery into memory, or hands it back (`Err`) when there is
     /// no room for it: it then stays in the store for a later claim.
     pub fn offer(&mut self, job: J, now: Instant) -> Result<(), J> {
-        let cap = self.workspace_cap();
         if self.held >= self.limits.max_held {
             self.capped = true;
             return Err(job);
@@ -393,6 +453,7 @@ impl<J: Queued> Policy<J> {
         let ws_id = job.workspace().clone();
         let ep_id = job.endpoint().clone();
         let ws_held = self.wss.get(&ws_id).map_or(0, |w| w.held);
+        let cap = self.workspace_cap(ws_held, self.deficit(&ws_id, ws_held));
         if ws_held >= cap {
             self.wss.entry(ws_id).or_default().capped = true;
             return Err(job);
@@ -400,7 +461,7 @@ impl<J: Queued> Policy<J> {
         self.eps
             .entry(ep_id.clone())
             .or_insert_with(|| Ep::new(ws_id.clone(), now));
-        let allowance = self.allowance(&self.eps[&ep_id], now);
+        let allowance = self.allowance(&self.eps[&ep_id]);
         let e = self.eps.get_mut(&ep_id).expect("just inserted");
         if e.jobs.len() >= allowance {
             e.capped = true;
@@ -420,7 +481,6 @@ impl<J: Queued> Policy<J> {
         let ws = self.wss.entry(ws_id.clone()).or_default();
         if ws.held == 0 {
             self.holding += 1;
-            self.wanting.remove(&ws_id);
         }
         ws.held += 1;
         self.make_ready(&ep_id);
@@ -440,20 +500,52 @@ impl<J: Queued> Policy<J> {
         }
         e.in_ready = true;
         let ws_id = e.ws.clone();
-        let ws = self.wss.entry(ws_id.clone()).or_default();
-        ws.ready.push_back(ep_id.clone());
-        Self::ring_in(
-            &mut self.ring,
-            &ws_id,
-            ws,
-            self.limits.max_in_flight_per_workspace,
-        );
+        self.wss
+            .entry(ws_id.clone())
+            .or_default()
+            .ready
+            .push_back(ep_id.clone());
+        self.ring_in(&ws_id);
     }
 
-    fn ring_in(ring: &mut VecDeque<WorkspaceId>, id: &WorkspaceId, ws: &mut Ws, cap: usize) {
-        if !ws.in_ring && !ws.ready.is_empty() && ws.in_flight < cap {
+    /// Whether a workspace with `ws_in_flight` attempts may start another:
+    /// below its cap, or beyond it while the global slots left would still
+    /// hold another workspace's cap (so a workspace alone may use the whole
+    /// server, and one workspace's slow endpoints never take the last slots).
+    fn may_start(limits: &Limits, in_flight: usize, ws_in_flight: usize) -> bool {
+        let cap = limits.max_in_flight_per_workspace;
+        ws_in_flight < cap || in_flight + cap < limits.max_in_flight
+    }
+
+    /// Puts a workspace with ready endpoints in the ring if it may start an
+    /// attempt, or among those waiting for the reserve if it may not.
+    fn ring_in(&mut self, id: &WorkspaceId) {
+        let Some(ws) = self.wss.get_mut(id) else {
+            return;
+        };
+        if ws.in_ring || ws.over_cap || ws.ready.is_empty() {
+            return;
+        }
+        if Self::may_start(&self.limits, self.in_flight, ws.in_flight) {
             ws.in_ring = true;
-            ring.push_back(id.clone());
+            self.ring.push_back(id.clone());
+        } else {
+            ws.over_cap = true;
+            self.over_cap.push_back(id.clone());
+        }
+    }
+
+    /// Slots came free: workspaces waiting at their cap may try again.
+    fn reserve_freed(&mut self) {
+        let cap = self.limits.max_in_flight_per_workspace;
+        if self.over_cap.is_empty() || self.in_flight + cap >= self.limits.max_in_flight {
+            return;
+        }
+        for id in std::mem::take(&mut self.over_cap) {
+            if let Some(ws) = self.wss.get_mut(&id) {
+                ws.over_cap = false;
+            }
+            self.ring_in(&id);
         }
     }
 
@@ -469,15 +561,15 @@ impl<J: Queued> Policy<J> {
     /// The next attempt to start, if a slot is free and someone may use it:
     /// the next workspace in turn, its next endpoint in turn.
     pub fn next(&mut self, now: Instant) -> Option<J> {
-        let ws_cap = self.limits.max_in_flight_per_workspace;
         while self.in_flight < self.limits.max_in_flight {
             let ws_id = self.ring.pop_front()?;
             let Some(ws) = self.wss.get_mut(&ws_id) else {
                 continue;
             };
             ws.in_ring = false;
-            if ws.in_flight >= ws_cap {
-                // Back in the ring when one of its attempts ends.
+            if !Self::may_start(&self.limits, self.in_flight, ws.in_flight) {
+                // Back when one of its attempts ends or the reserve allows.
+                self.ring_in(&ws_id);
                 continue;
             }
             while let Some(ep_id) = self.wss.get_mut(&ws_id).and_then(|w| w.ready.pop_front()) {
@@ -509,7 +601,7 @@ impl<J: Queued> Policy<J> {
                 let job = e.pop().expect("not empty");
                 e.in_flight += 1;
                 e.last_used = now;
-                if e.capped && e.jobs.len() <= self.claim_allowance(&self.eps[&ep_id], now) / 4 {
+                if e.capped && e.jobs.len() <= self.claim_allowance(&self.eps[&ep_id]) / 4 {
                     // Running low while the store may hold more for it.
                     let e = self.eps.get_mut(&ep_id).expect("present");
                     e.capped = false;
@@ -519,8 +611,7 @@ impl<J: Queued> Policy<J> {
                 let ws = self.wss.get_mut(&ws_id).expect("present");
                 ws.in_flight += 1;
                 self.make_ready(&ep_id);
-                let ws = self.wss.get_mut(&ws_id).expect("present");
-                Self::ring_in(&mut self.ring, &ws_id, ws, ws_cap);
+                self.ring_in(&ws_id);
                 return Some(job);
             }
         }
@@ -576,28 +667,24 @@ impl<J: Queued> Policy<J> {
         if let Some(ws) = self.wss.get_mut(&ws_id) {
             ws.in_flight = ws.in_flight.saturating_sub(1);
         }
-        self.make_ready(ep_id);
         if let Some(ws) = self.wss.get_mut(&ws_id) {
-            Self::ring_in(
-                &mut self.ring,
-                &ws_id,
-                ws,
-                self.limits.max_in_flight_per_workspace,
-            );
+            // Its cap may allow it again: out of the reserve's queue.
+            if ws.over_cap && ws.in_flight < self.limits.max_in_flight_per_workspace {
+                ws.over_cap = false;
+                self.over_cap.retain(|w| w != &ws_id);
+            }
         }
+        self.make_ready(ep_id);
+        self.ring_in(&ws_id);
+        self.reserve_freed();
         report
     }
 
     /// The outcomes of `n` deliveries of `ws` were recorded: they leave memory.
     pub fn recorded(&mut self, ws_id: &WorkspaceId, n: usize) {
-        self.held = self.held.saturating_sub(n);
-        let cap = self.workspace_cap();
+        self.forget_held(ws_id, n);
+        let cap = self.cap_of(ws_id);
         if let Some(ws) = self.wss.get_mut(ws_id) {
-            let before = ws.held;
-            ws.held = ws.held.saturating_sub(n);
-            if before > 0 && ws.held == 0 {
-                self.holding -= 1;
-            }
             if ws.capped && ws.held <= cap / 2 {
                 ws.capped = false;
                 self.wake = true;
@@ -651,7 +738,7 @@ impl<J: Queued> Policy<J> {
             let before = ws.held;
             ws.held = ws.held.saturating_sub(n);
             if before > 0 && ws.held == 0 {
-                self.holding -= 1;
+                self.holding = self.holding.saturating_sub(1);
             }
         }
     }
@@ -706,6 +793,7 @@ impl<J: Queued> Policy<J> {
         let mut out = Vec::new();
         self.wanting
             .retain(|_, at| now.saturating_duration_since(*at) < WANTS_ROOM_FOR);
+        self.settle();
         let ids: Vec<EndpointId> = self.eps.keys().cloned().collect();
         for id in &ids {
             let e = self.eps.get_mut(id).expect("listed");
@@ -722,29 +810,45 @@ impl<J: Queued> Policy<J> {
                     busy: !e.jobs.is_empty(),
                 };
             }
-            let allowance = self.allowance(&self.eps[id], now);
+            let allowance = self.allowance(&self.eps[id]);
             self.trim(id, allowance, &mut out);
         }
-        let cap = self.workspace_cap();
-        let over: Vec<WorkspaceId> = self
-            .wss
-            .iter()
-            .filter(|(_, w)| w.held > cap)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for ws in over {
-            self.shed(&ws, cap, &mut out);
-        }
+        self.shed_over_caps(&mut out);
+        // Long idle endpoints are forgotten, a failing one too once nothing
+        // of it has been tried for that long (its breaker starts afresh).
         self.eps.retain(|_, e| {
             !(e.jobs.is_empty()
                 && e.in_flight == 0
                 && e.timer.is_none()
-                && e.breaker.failures == 0
                 && now.saturating_duration_since(e.last_used) >= FORGET_AFTER)
         });
-        self.wss
-            .retain(|_, w| w.held > 0 || w.in_flight > 0 || w.in_ring || !w.ready.is_empty());
+        self.wss.retain(|_, w| {
+            w.held > 0 || w.in_flight > 0 || w.in_ring || w.over_cap || !w.ready.is_empty()
+        });
         out
+    }
+
+    /// Workspaces above their cap give their newest queued deliveries back.
+    fn shed_over_caps(&mut self, out: &mut Vec<J>) {
+        let over: Vec<(WorkspaceId, usize)> = self
+            .wss
+            .iter()
+            .map(|(id, w)| (id, w.held))
+            .filter(|(id, held)| *held > self.workspace_cap(*held, self.deficit(id, *held)))
+            .map(|(id, held)| (id.clone(), self.workspace_cap(held, self.deficit(id, held))))
+            .collect();
+        for (ws, cap) in over {
+            self.shed(&ws, cap, out);
+        }
+    }
+
+    /// The poller's claim for `ws` took `took` of the `allotted` it had room
+    /// for: if it took less, the workspace has nothing more waiting that it
+    /// can take now, and wants no more room than it holds.
+    pub fn claimed(&mut self, ws: &WorkspaceId, allotted: u32, took: usize) {
+        if took < allotted as usize && self.wanting.remove(ws).is_some() {
+            self.settle();
+        }
     }
 
     /// Room for a claim from the store, whose due deliveries belong to
@@ -753,21 +857,11 @@ impl<J: Queued> Policy<J> {
     /// deliveries back (returned).
     pub fn room(&mut self, due: &[WorkspaceId], now: Instant) -> (Room, Vec<J>) {
         for ws in due {
-            if self.wss.get(ws).is_none_or(|w| w.held == 0) {
-                self.wanting.insert(ws.clone(), now);
-            }
+            self.wanting.insert(ws.clone(), now);
         }
-        let cap = self.workspace_cap();
+        self.settle();
         let mut evicted = Vec::new();
-        let over: Vec<WorkspaceId> = self
-            .wss
-            .iter()
-            .filter(|(_, w)| w.held > cap)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for ws in over {
-            self.shed(&ws, cap, &mut evicted);
-        }
+        self.shed_over_caps(&mut evicted);
         let free = self.limits.max_held.saturating_sub(self.held);
         if free < 16 {
             self.capped = true;
@@ -779,7 +873,7 @@ impl<J: Queued> Policy<J> {
         };
         for ws_id in due {
             let held = self.wss.get(ws_id).map_or(0, |w| w.held);
-            let left = cap.saturating_sub(held);
+            let left = self.cap_of(ws_id).saturating_sub(held);
             if left == 0 {
                 self.wss.entry(ws_id.clone()).or_default().capped = true;
             }
@@ -793,17 +887,22 @@ impl<J: Queued> Policy<J> {
             .map(|(id, _)| id.clone())
             .collect();
         for id in ids {
-            let allowance = self.claim_allowance(&self.eps[&id], now);
+            let allowance = self.claim_allowance(&self.eps[&id]);
             let e = self.eps.get_mut(&id).expect("listed");
-            // Paused, or half full already: nothing now, so that claims are
-            // not spent on a few deliveries at a time.
-            let left = if e.breaker.is_open(now) || e.jobs.len() >= allowance / 2 {
+            // Paused: one for its next probe. Half full already: nothing
+            // now, so that claims are not spent on a few deliveries at a time.
+            let left = if e.breaker.paused() {
+                usize::from(e.jobs.is_empty())
+            } else if e.jobs.len() >= allowance / 2 {
                 e.capped = true;
                 0
             } else {
                 allowance - e.jobs.len()
             };
-            room.endpoints.insert(id, left as u32);
+            room.endpoints
+                .entry(e.ws.clone())
+                .or_default()
+                .insert(id, left as u32);
         }
         (room, evicted)
     }
@@ -1059,7 +1158,7 @@ mod tests {
 
     #[test]
     fn a_paused_endpoint_keeps_one_delivery_for_its_probe() {
-        let now = Instant::now();
+        let mut now = Instant::now();
         let mut p = Policy::new(limits());
         offer(&mut p, "a", "dead", 50, now);
         start_all(&mut p, now);
@@ -1072,10 +1171,19 @@ mod tests {
         assert_eq!(p.eps[&ep("dead")].jobs.len(), 1);
         let (room, _) = p.room(&[ws("a")], now);
         assert_eq!(
-            room.endpoints.get(&ep("dead")),
+            room.endpoints[&ws("a")].get(&ep("dead")),
             Some(&0),
-            "nothing claimed for it while paused"
+            "nothing more claimed for it while paused"
         );
+        // The attempt still out fails too; then its probe fails and takes
+        // the one it kept: one more, for the next.
+        p.finished(&ep("dead"), Ended::Failed, now);
+        now += Duration::from_secs(1);
+        p.fire_timers(now);
+        assert_eq!(start_all(&mut p, now).len(), 1);
+        p.finished(&ep("dead"), Ended::Failed, now);
+        let (room, _) = p.room(&[ws("a")], now);
+        assert_eq!(room.endpoints[&ws("a")].get(&ep("dead")), Some(&1));
     }
 
     #[test]
@@ -1086,18 +1194,78 @@ mod tests {
             offer(&mut p, "a", &format!("e{i}"), 200, now);
         }
         assert_eq!(p.held(), 500, "alone: its own cap");
-        // b has deliveries due in the store: a gives half back.
+        // b has deliveries due in the store: 1,000 / 2 = 500, a is at its
+        // share and gives nothing back.
         let (room, evicted) = p.room(&[ws("b")], now);
-        assert_eq!(evicted.len(), 0, "1,000 / 2 = 500: a is at its share");
+        assert_eq!(evicted.len(), 0);
         assert_eq!(room.workspaces, vec![(ws("b"), 500)]);
-        // A third workspace wants room: shares of 333.
+        // A third workspace wants room: shares of 333. What b and c are
+        // short of (666) is kept free for them; a keeps the rest (334).
         let (room, evicted) = p.room(&[ws("b"), ws("c")], now);
-        assert_eq!(evicted.len(), 500 - 333);
+        assert_eq!(evicted.len(), 500 - 334);
         assert!(evicted.iter().all(|j| j.ws == ws("a")));
         assert_eq!(room.workspaces, vec![(ws("b"), 333), (ws("c"), 333)]);
-        assert_eq!(room.free, 1_000 - 333);
+        assert_eq!(room.free, 1_000 - 334);
         // And a's new deliveries are refused meanwhile.
         assert_eq!(offer(&mut p, "a", "e9", 5, now), 0);
+        // c's claim finds nothing it can take: it wants no room, and a may
+        // use what c no longer needs.
+        p.claimed(&ws("c"), 333, 0);
+        assert_eq!(offer(&mut p, "a", "e9", 500, now), 500 - 334);
+    }
+
+    #[test]
+    fn a_busy_workspace_alone_uses_the_memory_nobody_else_needs() {
+        let now = Instant::now();
+        let mut p = Policy::new(Limits {
+            max_held_per_workspace: 1_000,
+            ..limits()
+        });
+        for i in 0..5 {
+            offer(&mut p, "a", &format!("e{i}"), 200, now);
+        }
+        assert_eq!(p.held(), 1_000);
+        // Many workspaces due whose claims take nothing (their endpoints
+        // are paused, say) do not shrink it.
+        let idle: Vec<WorkspaceId> = (0..100).map(|i| ws(&format!("idle{i}"))).collect();
+        let (_, evicted) = p.room(&idle, now);
+        assert_eq!(
+            evicted.len(),
+            100 * 9,
+            "at first each is kept its share (1,000 / 101 = 9)"
+        );
+        for w in &idle {
+            p.claimed(w, 9, 0);
+        }
+        assert_eq!(
+            offer(&mut p, "a", "e9", 1_000, now),
+            200,
+            "then a may hold it all again (200: one endpoint's cap)"
+        );
+    }
+
+    #[test]
+    fn a_workspace_alone_may_use_every_slot_but_the_reserve() {
+        let now = Instant::now();
+        let mut p = Policy::new(Limits {
+            max_in_flight: 16,
+            max_in_flight_per_workspace: 4,
+            endpoint_concurrency: 4,
+            ..limits()
+        });
+        for i in 0..8 {
+            offer(&mut p, "a", &format!("e{i}"), 10, now);
+        }
+        assert_eq!(
+            start_all(&mut p, now).len(),
+            12,
+            "16 less another workspace's 4"
+        );
+        offer(&mut p, "b", "b1", 10, now);
+        assert_eq!(start_all(&mut p, now).len(), 4, "b's cap, from the reserve");
+        // A slot of a's frees while the reserve is taken: it stays b's.
+        p.finished(&ep("e0"), Ended::Succeeded, now);
+        assert!(start_all(&mut p, now).iter().all(|j| j.ws == ws("b")));
     }
 
     #[test]
@@ -1106,10 +1274,29 @@ mod tests {
         let mut p = Policy::new(limits());
         offer(&mut p, "a", "full", 100, now);
         offer(&mut p, "a", "light", 10, now);
+        offer(&mut p, "a", "dead", 10, now);
+        // Three failures in a row pause it.
+        for _ in 0..3 {
+            let j = start_all(&mut p, now)
+                .into_iter()
+                .find(|j| j.ep == ep("dead"))
+                .expect("one of dead's started");
+            for other in ["full", "light"] {
+                while p.eps[&ep(other)].in_flight > 0 {
+                    p.finished(&ep(other), Ended::Succeeded, now);
+                }
+            }
+            p.finished(&j.ep, Ended::Failed, now);
+        }
         let (room, _) = p.room(&[ws("a")], now);
-        assert_eq!(room.endpoints.get(&ep("full")), Some(&0));
-        // Not measured yet: room for twice its concurrency (4), and it holds 10.
-        assert_eq!(room.endpoints.get(&ep("light")), Some(&0));
+        assert_eq!(
+            room.endpoints[&ws("a")].get(&ep("dead")),
+            Some(&0),
+            "paused"
+        );
+        assert_eq!(room.endpoints[&ws("a")].get(&ep("full")), Some(&0));
+        // Not measured yet: room for its concurrency (2), and it holds 10.
+        assert_eq!(room.endpoints[&ws("a")].get(&ep("light")), Some(&0));
     }
 
     #[test]
@@ -1117,10 +1304,7 @@ mod tests {
         let now = Instant::now();
         let mut p = Policy::new(limits());
         let (room, _) = p.room(&[ws("a")], now);
-        assert_eq!(
-            room.default_room, 4,
-            "an unknown endpoint: twice its concurrency"
-        );
+        assert_eq!(room.default_room, 2, "an unknown endpoint: its concurrency");
         offer(&mut p, "a", "e", 60, now);
         let mut sent = 0;
         while sent < 50 {
@@ -1131,7 +1315,10 @@ mod tests {
         }
         let (room, _) = p.room(&[ws("a")], now);
         let queued = 60 - sent;
-        assert_eq!(room.endpoints.get(&ep("e")), Some(&(2 * sent - queued)));
+        assert_eq!(
+            room.endpoints[&ws("a")].get(&ep("e")),
+            Some(&(2 * sent - queued))
+        );
     }
 
     #[test]

@@ -40,6 +40,14 @@ pub enum Msg {
     /// failed to be written: then the lease runs out and they are attempted
     /// again). Until then each still counts as held.
     Recorded(Vec<DeliveryId>),
+    /// What the poller's claims took, per workspace: (workspace, what it
+    /// had room for, what it took).
+    Claimed(Vec<(WorkspaceId, u32, usize)>),
+    /// An endpoint missing from the directory is gone from the store too
+    /// (deleted): its queued deliveries leave memory.
+    Gone(EndpointId),
+    /// An endpoint missing from the directory is still in the store.
+    Checked(EndpointId),
 }
 
 impl Queued for Job {
@@ -62,6 +70,10 @@ struct State {
     /// their workspace: they count as held until then, so outcomes waiting
     /// for a busy writer cannot pile up without bound.
     unrecorded: rustc_hash::FxHashMap<DeliveryId, WorkspaceId>,
+    /// Endpoints missing from the directory being looked up in the store.
+    checking: rustc_hash::FxHashSet<EndpointId>,
+    /// To send itself what a lookup found.
+    to_self: mpsc::WeakUnboundedSender<Msg>,
     shutting_down: bool,
 }
 
@@ -70,6 +82,7 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     out: mpsc::UnboundedSender<Outcome>,
+    to_self: mpsc::WeakUnboundedSender<Msg>,
 ) {
     let _alive = shared.alive.guard();
     let policy = Policy::new(shared.config.limits());
@@ -80,6 +93,8 @@ pub(crate) async fn run(
         policy,
         attempts: JoinSet::new(),
         unrecorded: Default::default(),
+        checking: Default::default(),
+        to_self,
         shutting_down: false,
     };
     let mut tick = tokio::time::interval(policy::WINDOW);
@@ -94,6 +109,21 @@ pub(crate) async fn run(
                 Some(Msg::Jobs(jobs)) => st.accept(jobs),
                 Some(Msg::Room(due, reply)) => { let _ = reply.send(st.room(&due)); }
                 Some(Msg::Recorded(ids)) => st.recorded(ids),
+                Some(Msg::Gone(ep)) => {
+                    st.checking.remove(&ep);
+                    if st.shared.directory.endpoint(&ep).is_none() {
+                        let jobs = st.policy.drain(&ep);
+                        st.give_back(jobs);
+                    }
+                }
+                Some(Msg::Checked(ep)) => {
+                    st.checking.remove(&ep);
+                }
+                Some(Msg::Claimed(took)) => {
+                    for (ws, allotted, n) in took {
+                        st.policy.claimed(&ws, allotted, n);
+                    }
+                }
                 Some(Msg::Shutdown(done)) => {
                     st.begin_shutdown();
                     deadline = Some(Instant::now() + st.shared.config.shutdown_grace);
@@ -290,15 +320,14 @@ impl State {
 
     /// The directory changed: a disabled endpoint's queued deliveries fail
     /// at once, a deleted one's go back to the store (which cancelled them),
-    /// and rate limits follow their endpoint.
+    /// and rate limits follow their endpoint. An endpoint the directory does
+    /// not list may only be unknown to it yet (created on another node): the
+    /// store says whether it is gone.
     fn review_endpoints(&mut self) {
         let now = Instant::now();
         for ep in self.policy.queued_endpoints() {
             match self.shared.directory.endpoint(&ep) {
-                None => {
-                    let jobs = self.policy.drain(&ep);
-                    self.give_back(jobs);
-                }
+                None => self.check_gone(ep),
                 Some(e) if e.status == EndpointStatus::Disabled => {
                     let jobs = self.policy.drain(&ep);
                     let (keep, fail): (Vec<Job>, Vec<Job>) =
@@ -324,6 +353,29 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Asks the store whether an endpoint missing from the directory still
+    /// exists; if not, [`Msg::Gone`] drops its queued deliveries.
+    fn check_gone(&mut self, ep: EndpointId) {
+        let Some(ws) = self.policy.workspace_of(&ep).cloned() else {
+            return;
+        };
+        if !self.checking.insert(ep.clone()) {
+            return;
+        }
+        let (store, to_self) = (self.shared.store.clone(), self.to_self.clone());
+        tokio::spawn(async move {
+            let gone = matches!(store.get_endpoint(&ws, &ep).await, Ok(None));
+            if let Some(tx) = to_self.upgrade() {
+                if gone {
+                    let _ = tx.send(Msg::Gone(ep));
+                } else {
+                    // Still there (or unknown): its attempts will read it.
+                    let _ = tx.send(Msg::Checked(ep));
+                }
+            }
+        });
     }
 
     fn finished(&mut self, outcome: Outcome) {

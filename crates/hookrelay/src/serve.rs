@@ -309,6 +309,8 @@ pub async fn run(
             metrics,
         )
     };
+    // Leases of publishes end on the database's clock from the first one.
+    dispatcher.sync_clock().await;
     let api_config = ApiConfig {
         admin_key_hash: settings.admin_key.as_deref().map(ApiKeyHash::of),
         allow_http: settings.dev,

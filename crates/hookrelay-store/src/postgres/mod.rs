@@ -1339,13 +1339,16 @@ impl Store for PostgresStore {
     ) -> Result<Vec<WorkspaceId>> {
         let c = self.conn().await?;
         let after = after.map_or("", |w| w.as_str());
-        let rows = query_all(
+        let mut rows = query_all(
             &c,
             DUE_WORKSPACES,
             &[&after, &now.0, &i64::from(limit)],
             |r| Ok(WorkspaceId::from_trusted(col(r, 0)?)),
         )
         .await?;
+        // The scan walks up the index, but SQL promises no order without an
+        // ORDER BY (which would read every workspace before the LIMIT).
+        rows.sort();
         Ok(rows)
     }
 

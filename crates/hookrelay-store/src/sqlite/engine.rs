@@ -378,7 +378,8 @@ impl Engine {
         sender.send(job).map_err(|_| StoreError::Closed)
     }
 
-    /// Runs `f` on a read connection, off the async threads.
+    /// Runs `f` on a read connection, off the async threads, in one read
+    /// transaction (one snapshot of the database).
     pub(crate) async fn read<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
@@ -410,7 +411,18 @@ impl Engine {
                     c
                 }
             };
-            let r = f(&conn);
+            // One snapshot for the whole read: a read that looks in two
+            // places (a delivery's row, then its fan-out row) must not see a
+            // claim that moved it from one to the other in between.
+            let r = conn
+                .unchecked_transaction()
+                .map_err(StoreError::from)
+                .and_then(|tx| {
+                    let r = f(&tx);
+                    // Read only: ending it cannot lose anything.
+                    let _ = tx.finish();
+                    r
+                });
             let mut pool = pool.lock().expect("reader pool");
             if pool.len() < READERS {
                 pool.push(conn);
