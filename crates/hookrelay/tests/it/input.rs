@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::support::{Receiver, Reply, TestServer, ADMIN, KEY};
+use crate::support::{Backend, Receiver, Reply, TestServer, ADMIN, KEY};
 
 /// POSTs a raw body with [`KEY`]; returns the status and the JSON answer.
 async fn post_raw(s: &TestServer, path: &str, body: String) -> (u16, Value) {
@@ -55,8 +55,19 @@ async fn event_count(s: &TestServer) -> usize {
 }
 
 #[tokio::test]
-async fn json_nested_deeper_than_128_is_refused_anywhere_in_a_body() {
-    let s = TestServer::start().await;
+async fn sqlite_json_nested_deeper_than_128_is_refused_anywhere_in_a_body() {
+    json_nested_deeper_than_128_is_refused_anywhere_in_a_body(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_json_nested_deeper_than_128_is_refused_anywhere_in_a_body() {
+    json_nested_deeper_than_128_is_refused_anywhere_in_a_body(Backend::Postgres).await;
+}
+
+async fn json_nested_deeper_than_128_is_refused_anywhere_in_a_body(backend: Backend) {
+    let Some(s) = TestServer::on(backend, |_| {}).await else {
+        return;
+    };
     let r = Receiver::start().await;
     s.endpoint(
         &format!("{}/hook", r.url),
@@ -112,10 +123,21 @@ async fn json_nested_deeper_than_128_is_refused_anywhere_in_a_body() {
 }
 
 #[tokio::test]
-async fn previous_data_counts_toward_the_event_size_limit() {
+async fn sqlite_previous_data_counts_toward_the_event_size_limit() {
+    previous_data_counts_toward_the_event_size_limit(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_previous_data_counts_toward_the_event_size_limit() {
+    previous_data_counts_toward_the_event_size_limit(Backend::Postgres).await;
+}
+
+async fn previous_data_counts_toward_the_event_size_limit(backend: Backend) {
     // The default limit (1 MiB), as in the report: a batch item whose
     // previousData alone is over it.
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::on(backend, |_| {}).await else {
+        return;
+    };
     let big = "x".repeat(1536 * 1024);
     let (status, v) = s
         .post(

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{TestServer, ADMIN, KEY};
+use crate::support::{Backend, TestServer, ADMIN, KEY};
 
 /// How long the server may take, beyond a timeout, to act on it: generous,
 /// for a slow shared CI machine.
@@ -126,8 +126,20 @@ async fn stays_quiet_for(stream: &mut TcpStream, d: Duration) {
 }
 
 #[tokio::test]
-async fn slow_request_heads_are_closed_after_the_header_timeout() {
-    let s = TestServer::start_with(|c| c.header_read_timeout = Duration::from_secs(1)).await;
+async fn sqlite_slow_request_heads_are_closed_after_the_header_timeout() {
+    slow_request_heads_are_closed_after_the_header_timeout(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_slow_request_heads_are_closed_after_the_header_timeout() {
+    slow_request_heads_are_closed_after_the_header_timeout(Backend::Postgres).await;
+}
+
+async fn slow_request_heads_are_closed_after_the_header_timeout(backend: Backend) {
+    let Some(s) = TestServer::on(backend, |c| c.header_read_timeout = Duration::from_secs(1)).await
+    else {
+        return;
+    };
     let start = Instant::now();
     let mut slow = Vec::new();
     for _ in 0..3 {
