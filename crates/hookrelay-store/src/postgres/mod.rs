@@ -6,7 +6,7 @@
 //! `current_schema()`: names are never qualified, so a URL carrying
 //! `?options=-csearch_path%3Dmyschema` puts a whole deployment (or a test) in
 //! a schema of its own. [`PostgresStore::connect`] applies the migrations it
-//! lacks (`schema.sql` is version 1, `migrate_2.sql` version 2; applied
+//! lacks (`schema.sql` is version 1, then `migrate_2.sql`, `migrate_3.sql`; applied
 //! versions are rows of `hookrelay_migrations`) in one transaction that
 //! first takes `pg_advisory_xact_lock` on a key derived from the schema name, so nodes
 //! starting together migrate one after the other, and tests in different
@@ -32,10 +32,11 @@
 //! it. [`Store::due_workspaces`] finds the workspaces with due deliveries by
 //! a loose scan of the due index (which leads with the workspace: one probe
 //! per workspace). [`Store::claim`] is one short transaction: per workspace
-//! asked for, a `LATERAL` select of its oldest due rows, skipping endpoints
-//! without room, `FOR UPDATE SKIP LOCKED`; the node chooses what each
-//! endpoint's room allows, and one `UPDATE … WHERE id = ANY(…) RETURNING …`
-//! leases them; the commit unlocks the rest (then one read of the events).
+//! asked for, the endpoints with pending deliveries (a loose scan of the
+//! due-by-endpoint index) each give their oldest due rows, as many as their
+//! room, `FOR UPDATE SKIP LOCKED`; the node keeps the workspace's oldest up to
+//! its number, and one `UPDATE … WHERE id = ANY(…) RETURNING …` leases them;
+//! the commit unlocks the rest (then one read of the events).
 //! Concurrent claimers (on any node) skip each other's rows instead of
 //! waiting, and a row another claimer leased meanwhile is re-checked and
 //! dropped, so no delivery is handed to two claimers while a lease is live.
@@ -89,7 +90,11 @@ mod rows;
 use listen::{Listener, DUE, ROUTING};
 use rows::*;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("migrate_2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("migrate_2.sql"),
+    include_str!("migrate_3.sql"),
+];
 /// How many migrations a fully migrated schema has applied.
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
 
@@ -100,9 +105,6 @@ const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
 const CHANGES_CAPACITY: usize = 1024;
 /// Tries of a write that hit a deadlock or serialization failure.
 const TRIES: u32 = 4;
-/// Due rows a claim reads beyond what it may take of a workspace, at most,
-/// to step over rows of endpoints that run out of room during the claim.
-const CLAIM_SLACK: u32 = 256;
 
 /// Why an internal step failed: a PostgreSQL error (kept whole, to tell a
 /// deadlock or a lost connection from the rest), a pool error, or a store
@@ -568,18 +570,28 @@ static DELETE_SUBSCRIPTION: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The due deliveries a claim may choose from: per workspace (in the order
-/// given), the oldest first, skipping endpoints without room, locked so
-/// that concurrent claimers (on any node) skip them instead of waiting.
+/// The due deliveries of workspace `$1` a claim may choose from, endpoint by
+/// endpoint: a loose scan of `deliveries_due_endpoint` finds the endpoints
+/// with pending deliveries (one probe each), and each gets its oldest due
+/// ones, as many as its room (`$3`/`$4`, else `$5`; at most `$6`), locked
+/// so that concurrent claimers (on any node) skip them instead of waiting.
+/// An endpoint without room costs one probe, however many it has waiting.
 /// Locking re-checks the row against the `WHERE` (READ COMMITTED), so a row
 /// another claimer leased meanwhile is dropped.
-const CLAIM_CANDIDATES: &str = "SELECT c.id, c.endpoint_id, w.i \
-     FROM unnest($1::text[], $2::int8[]) WITH ORDINALITY AS w(ws, lim, i) \
-     CROSS JOIN LATERAL (SELECT id, endpoint_id, ready_at FROM deliveries \
-       WHERE status = 'pending' AND workspace_id = w.ws AND ready_at <= $3 \
-         AND endpoint_id <> ALL($4::text[]) \
-       ORDER BY ready_at LIMIT w.lim FOR UPDATE SKIP LOCKED) c \
-     ORDER BY w.i, c.ready_at";
+const CLAIM_CANDIDATES: &str = "WITH RECURSIVE e AS ( \
+       (SELECT endpoint_id FROM deliveries WHERE status = 'pending' AND workspace_id = $1 \
+        ORDER BY endpoint_id LIMIT 1) \
+       UNION ALL \
+       SELECT n.endpoint_id FROM e, LATERAL (SELECT endpoint_id FROM deliveries \
+         WHERE status = 'pending' AND workspace_id = $1 AND endpoint_id > e.endpoint_id \
+         ORDER BY endpoint_id LIMIT 1) n) \
+     SELECT c.id FROM e \
+     LEFT JOIN unnest($3::text[], $4::int8[]) AS x(ep, room) ON x.ep = e.endpoint_id \
+     CROSS JOIN LATERAL (SELECT id, ready_at FROM deliveries \
+       WHERE status = 'pending' AND workspace_id = $1 AND endpoint_id = e.endpoint_id \
+         AND ready_at <= $2 \
+       ORDER BY ready_at LIMIT LEAST(COALESCE(x.room, $5), $6) FOR UPDATE SKIP LOCKED) c \
+     ORDER BY c.ready_at";
 
 static CLAIM_TAKE: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -1358,46 +1370,25 @@ impl Store for PostgresStore {
         }
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(Fail::from)?;
-        let ws: Vec<&str> = claim.workspaces.iter().map(|(w, _)| w.as_str()).collect();
-        // Read a little more than each may take, to step over rows of
-        // endpoints that run out of room; what is not chosen is unlocked
-        // when the transaction ends, a moment later.
-        let scan: Vec<i64> = claim
-            .workspaces
-            .iter()
-            .map(|(_, n)| i64::from(*n) + i64::from((*n).min(CLAIM_SLACK)))
-            .collect();
-        let skipped: Vec<&str> = claim.skipped().map(|e| e.as_str()).collect();
-        let candidates = query_all(
-            &tx,
-            CLAIM_CANDIDATES,
-            &[&ws, &scan, &claim.now.0, &skipped],
-            |r| {
-                Ok((
-                    col::<String>(r, 0)?,
-                    col::<String>(r, 1)?,
-                    col::<i64>(r, 2)?,
-                ))
-            },
-        )
-        .await?;
-        let mut rooms: std::collections::HashMap<&str, u32> = claim
+        let (named, rooms): (Vec<&str>, Vec<i64>) = claim
             .endpoints
             .iter()
-            .map(|(e, n)| (e.as_str(), *n))
-            .collect();
-        let mut per_ws: Vec<u32> = claim.workspaces.iter().map(|(_, n)| *n).collect();
-        let mut chosen: Vec<&str> = Vec::new();
-        for (id, endpoint, i) in &candidates {
-            let left = &mut per_ws[(*i - 1) as usize];
-            if *left == 0 {
-                continue;
-            }
-            if !Claim::take_room(&mut rooms, endpoint.as_str(), claim.default_room) {
-                continue;
-            }
-            *left -= 1;
-            chosen.push(id);
+            .map(|(e, n)| (e.as_str(), i64::from(*n)))
+            .unzip();
+        let mut chosen: Vec<String> = Vec::new();
+        for (ws, n) in &claim.workspaces {
+            let n = i64::from(*n);
+            let default = claim.default_room.map_or(n, i64::from);
+            let ids = query_all(
+                &tx,
+                CLAIM_CANDIDATES,
+                &[&ws.as_str(), &claim.now.0, &named, &rooms, &default, &n],
+                |r| col::<String>(r, 0),
+            )
+            .await?;
+            // The oldest first, up to the workspace's number; the rest is
+            // unlocked when the transaction ends, a moment later.
+            chosen.extend(ids.into_iter().take(n as usize));
         }
         let rows = if chosen.is_empty() {
             Vec::new()
