@@ -153,20 +153,25 @@ fn read(c: &Connection, event_id: &str) -> Result<Option<Fanout>> {
 fn as_deliveries(f: &Fanout) -> Result<Vec<Delivery>> {
     Ok(decode(&f.deliveries)?
         .into_iter()
-        .map(|[id, endpoint, event_type, version]| Delivery {
-            id: DeliveryId::from_trusted(id.to_owned()),
-            workspace_id: WorkspaceId::from_trusted(f.workspace_id.clone()),
-            event_id: EventId::from_trusted(f.event_id.clone()),
-            endpoint_id: EndpointId::from_trusted(endpoint.to_owned()),
-            event_type: event_type.to_owned(),
-            api_version: version.to_owned(),
-            status: DeliveryStatus::Pending,
-            attempt_count: 0,
-            next_attempt_at: Some(Timestamp(f.created_at)),
-            created_at: Timestamp(f.created_at),
-            test: f.test,
-        })
+        .map(|line| entry_delivery(f, line))
         .collect())
+}
+
+/// One entry of a fan-out row as the delivery it stands for.
+fn entry_delivery(f: &Fanout, [id, endpoint, event_type, version]: Line<'_>) -> Delivery {
+    Delivery {
+        id: DeliveryId::from_trusted(id.to_owned()),
+        workspace_id: WorkspaceId::from_trusted(f.workspace_id.clone()),
+        event_id: EventId::from_trusted(f.event_id.clone()),
+        endpoint_id: EndpointId::from_trusted(endpoint.to_owned()),
+        event_type: event_type.to_owned(),
+        api_version: version.to_owned(),
+        status: DeliveryStatus::Pending,
+        attempt_count: 0,
+        next_attempt_at: Some(Timestamp(f.created_at)),
+        created_at: Timestamp(f.created_at),
+        test: f.test,
+    }
 }
 
 const FANOUT_COLS: &str = "event_id, workspace_id, created_at, test, deliveries";
@@ -356,19 +361,7 @@ fn write_rows(
         ])?;
         due.touch(ready, &f.workspace_id, endpoint);
         if owner.is_some() {
-            taken.push(Delivery {
-                id: DeliveryId::from_trusted(id.to_owned()),
-                workspace_id: WorkspaceId::from_trusted(f.workspace_id.clone()),
-                event_id: EventId::from_trusted(f.event_id.clone()),
-                endpoint_id: EndpointId::from_trusted(endpoint.to_owned()),
-                event_type: event_type.to_owned(),
-                api_version: version.to_owned(),
-                status: DeliveryStatus::Pending,
-                attempt_count: 0,
-                next_attempt_at: Some(Timestamp(f.created_at)),
-                created_at: Timestamp(f.created_at),
-                test: f.test,
-            });
+            taken.push(entry_delivery(f, [id, endpoint, event_type, version]));
         }
     }
     drop(due);
@@ -448,14 +441,9 @@ pub(crate) fn claim(
     if read_all && taken.len() < limit {
         // Every entry left in a row created by now holds an endpoint
         // without room.
-        let skipped = rooms
-            .iter()
-            .filter(|(_, n)| **n == 0)
-            .map(|(e, _)| e.clone())
-            .collect();
         due.lock()
             .expect("due lock")
-            .fanouts_exhausted(ws, piece.now.0, skipped);
+            .fanouts_exhausted(ws, piece.now.0, super::skipped(rooms));
     }
     Ok(taken)
 }

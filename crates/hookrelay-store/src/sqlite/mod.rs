@@ -1208,6 +1208,15 @@ pub(crate) struct ClaimPiece {
 /// Rooms left per endpoint (by id), shared by the pieces of one claim.
 type Rooms = Arc<std::sync::Mutex<HashMap<String, u32>>>;
 
+/// The endpoints without room left.
+fn skipped(rooms: &HashMap<String, u32>) -> Vec<String> {
+    rooms
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(e, _)| e.clone())
+        .collect()
+}
+
 /// Workspaces with pending deliveries (rows or fan-out entries) due at
 /// `now`, in id order after `after`: a loose scan of the due index and of
 /// the fan-out index, one seek per workspace (the first entry after a
@@ -1289,13 +1298,7 @@ fn claim_piece(
         // Every due row of the workspace not taken belongs to an endpoint
         // out of room (fan-out entries written out above are leased, so not
         // due).
-        let skipped: Vec<String> = rooms
-            .lock()
-            .expect("rooms lock")
-            .iter()
-            .filter(|(_, n)| **n == 0)
-            .map(|(e, _)| e.clone())
-            .collect();
+        let skipped = skipped(&rooms.lock().expect("rooms lock"));
         due.lock().expect("due lock").exhausted(
             &piece.ws,
             piece.now.0,
@@ -1343,13 +1346,7 @@ fn claim_rows(
 ) -> Result<(Vec<(Delivery, bool)>, bool)> {
     let ws: &str = &piece.ws;
     let now = piece.now.0;
-    let skipped: Vec<String> = rooms
-        .lock()
-        .expect("rooms lock")
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(e, _)| e.clone())
-        .collect();
+    let skipped = skipped(&rooms.lock().expect("rooms lock"));
     // Rows due at or before `after` are known to belong to skipped
     // endpoints (see `due`): start reading after them.
     let after = due.lock().expect("due lock").start(ws, &skipped);
