@@ -2,14 +2,14 @@
 """Interoperability check of hookrelay's payload formats and wire profiles
 with reference receiver code:
 
-1. Signed-URL payloads (§7, advancedOptions.payload.format = "url") with
+1. Signed-URL payloads (advancedOptions.payload.format = "url") with
    Extend's official Python SDK (PyPI `extend-ai`, tested with 1.20.0):
    `verify_and_parse` refuses them by default (SignedUrlNotAllowedError),
    accepts them with allow_signed_url=True, and `fetch_signed_payload_sync`
    fetches exactly the published payload (for a 2025-04-21 endpoint, its
    legacy rendering). The signed URL works without an API key; an altered one
    answers 403.
-2. Standard Webhooks (§5, signatureScheme "standard-webhooks") with the
+2. Standard Webhooks (signatureScheme "standard-webhooks") with the
    reference library (PyPI `standardwebhooks`), before and after a secret
    rotation with a grace period (both secrets must verify), and the body-HMAC
    profile (X-Webhook-Signature = hex HMAC-SHA256 of the raw body).

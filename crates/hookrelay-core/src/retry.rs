@@ -9,10 +9,10 @@ use rand::Rng;
 
 use crate::time::Timestamp;
 
-/// The default schedule (§7): 5 s, 1 min, 5 min, 30 min, 2 h, 6 h, 12 h, 24 h.
+/// The default schedule: 5 s, 1 min, 5 min, 30 min, 2 h, 6 h, 12 h, 24 h.
 pub const DEFAULT_SCHEDULE: &[u32] = &[5, 60, 300, 1800, 7200, 21600, 43200, 86400];
 
-/// The v1 API's schedule (§6): immediately, then 1 min, 5 min, 30 min, 2 h.
+/// The v1 API's schedule: immediately, then 1 min, 5 min, 30 min, 2 h.
 pub const V1_SCHEDULE: &[u32] = &[60, 300, 1800, 7200];
 
 /// The longest wait a `Retry-After` header can impose (6 hours).

@@ -1,4 +1,4 @@
-//! Signed download URLs for large payloads (§7, payload format `url`).
+//! Signed download URLs for large payloads (payload format `url`).
 //!
 //! A URL names an event and the API version to render it for, expires after
 //! one hour, and carries an HMAC-SHA256 over both made with a server key that

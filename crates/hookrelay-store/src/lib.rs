@@ -373,7 +373,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores events and their deliveries durably (committed before this
     /// returns). Deliveries are leased to `lease` when given, except those of
     /// events with at least [`Store::fanout_through_claims`] deliveries: they
-    /// are left unleased, due at the event's time, for `claim_due`. Each item
+    /// are left unleased, due at the event's time, for [`Store::claim`]. Each item
     /// succeeds or fails on its own.
     async fn publish(
         &self,
@@ -491,7 +491,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Events with at least this many deliveries are stored unleased by
     /// [`Store::publish`], whatever lease it is given, and left for
-    /// `claim_due` instead of being handed to the dispatcher in memory;
+    /// [`Store::claim`] instead of being handed to the dispatcher in memory;
     /// `None` (the default): every publish is leased as asked. SQLite stores
     /// one fan-out row for such an event and writes its delivery rows when a
     /// claim takes them (`sqlite/fanout.rs`), so a wide publish costs one

@@ -1,4 +1,4 @@
-//! The v1 webhooks API (§6): a simpler surface over the same store and
+//! The v1 webhooks API: a simpler surface over the same store and
 //! dispatcher. A v1 webhook is an endpoint with id `wh_…`, API version `v1`
 //! (the v1 envelope and events), the body-HMAC profile, the v1 retry schedule
 //! and disable-after-one-exhausted-delivery. They show up in

@@ -478,7 +478,7 @@ async fn write_items<C: GenericClient + Sync>(
     let mut due = false;
     for it in &new {
         let e = &it.ne.event;
-        // Leased at birth: invisible to claim_due until the lease ends.
+        // Leased at birth: invisible to claims until the lease ends.
         let (r, o) = match it.lease {
             Some(l) => (l.until.0, Some(l.owner.as_str())),
             None => (e.created_at.0, None),

@@ -825,7 +825,7 @@ impl Store for SqliteStore {
     }
 
     async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()> {
-        // In pieces queued at once, like claims (see `claim_due`): the
+        // In pieces queued at once, like claims (see `claim`): the
         // dispatcher renews every lease it holds at once (up to 20,000), and
         // an API write must not wait for all of them. Retryable for the same
         // reason as claims: each renewal moves a row in the due index.
@@ -882,7 +882,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_outcomes(&self, mut outcomes: Vec<Outcome>) -> Result<()> {
-        // In pieces queued at once, like claims (see `claim_due`).
+        // In pieces queued at once, like claims (see `claim`).
         let mut pieces = Vec::new();
         while !outcomes.is_empty() {
             let rest = outcomes.split_off(outcomes.len().min(OUTCOME_PIECE));

@@ -1,4 +1,4 @@
-//! §2: keys, the admin key, workspace isolation, the error shape and request ids.
+//! Keys, the admin key, workspace isolation, the error shape and request ids.
 
 use reqwest::Method;
 use serde_json::json;

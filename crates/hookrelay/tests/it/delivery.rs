@@ -1,4 +1,4 @@
-//! §5/§7: the dispatcher — signing at send time, timeouts, what counts as
+//! The dispatcher — signing at send time, timeouts, what counts as
 //! success, retries, Retry-After, custom headers, isolation, rate limits.
 
 use std::time::{Duration, Instant};

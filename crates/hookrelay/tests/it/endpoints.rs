@@ -1,4 +1,4 @@
-//! §3: `/webhook_endpoints` — fields, validation against the catalog,
+//! `/webhook_endpoints` — fields, validation against the catalog,
 //! pagination, updates, deletion, and the secret shown only once.
 
 use std::collections::HashSet;

@@ -1,4 +1,4 @@
-//! §3/§4: publishing, idempotency, batches, fan-out and per-version rendering.
+//! Publishing, idempotency, batches, fan-out and per-version rendering.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! §3/§7: delivery history, manual retry, recovery, test events, auto-disable
+//! Delivery history, manual retry, recovery, test events, auto-disable
 //! and cancellation on delete.
 
 use std::time::Duration;

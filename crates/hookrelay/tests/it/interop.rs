@@ -1,4 +1,4 @@
-//! §3/§5/§7: interoperability with reference receiver code, each check a
+//! Interoperability with reference receiver code, each check a
 //! Python script run against an in-process server:
 //!
 //! - `scripts/interop/extend_sdk_check.py`: Extend's official Python SDK
@@ -158,7 +158,7 @@ async fn extend_python_sdk_manages_endpoints_and_verifies_deliveries() {
     server.shutdown().await;
 }
 
-/// §5/§7: signed-URL payloads through Extend's SDK (refused by default,
+/// Signed-URL payloads through Extend's SDK (refused by default,
 /// fetched exactly with `allow_signed_url`, legacy rendering for 2025-04-21,
 /// no API key needed, altered URLs 403), and the Standard Webhooks and
 /// body-HMAC profiles checked with the reference `standardwebhooks` library

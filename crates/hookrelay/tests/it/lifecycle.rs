@@ -1,4 +1,4 @@
-//! §1/§7: restarts, crashes and graceful shutdown. The process-level tests
+//! Restarts, crashes and graceful shutdown. The process-level tests
 //! run the real `hookrelay` binary and signal it.
 
 use std::collections::HashSet;

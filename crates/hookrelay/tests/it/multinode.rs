@@ -1,4 +1,4 @@
-//! §8: several `hookrelay serve` processes sharing one PostgreSQL database.
+//! Several `hookrelay serve` processes sharing one PostgreSQL database.
 //!
 //! Runs when `HOOKRELAY_TEST_POSTGRES_URL` is set (each test in a schema of
 //! its own, dropped afterwards); skips otherwise, and fails instead of

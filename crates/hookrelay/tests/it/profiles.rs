@@ -1,4 +1,4 @@
-//! §5/§7: the three wire profiles, secret rotation, and signed-URL payloads,
+//! The three wire profiles, secret rotation, and signed-URL payloads,
 //! checked on real deliveries from a running server.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! §7 and §2: destination guard, body limits, malformed input.
+//! Destination guard, body limits, malformed input.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! §3: `/webhook_subscriptions` — resource-scoped interest with upsert.
+//! `/webhook_subscriptions` — resource-scoped interest with upsert.
 
 use serde_json::json;
 

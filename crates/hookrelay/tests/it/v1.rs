@@ -1,4 +1,4 @@
-//! §6: the v1 webhooks API — its envelope, body-HMAC signatures, retry
+//! The v1 webhooks API — its envelope, body-HMAC signatures, retry
 //! schedule, disable-after-exhaustion, and a shared history.
 
 use std::time::Duration;
