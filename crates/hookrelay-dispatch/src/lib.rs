@@ -39,6 +39,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod client;
+mod deliveries;
 pub mod guard;
 pub mod metrics;
 pub mod policy;
@@ -47,6 +48,7 @@ mod render;
 pub mod scheduler;
 pub mod sender;
 
+pub use deliveries::{Deliveries, Draft};
 pub use metrics::DispatchMetrics;
 pub use render::{delivery_body, render_for, render_payload_for, EventEntry};
 
@@ -339,6 +341,15 @@ impl Dispatcher {
     /// Whether every task of the engine is running (not stopped, none died).
     pub fn is_running(&self) -> bool {
         self.shared.alive.all()
+    }
+
+    /// The service that publishes, retries and recovers through this engine.
+    pub fn deliveries(&self) -> Deliveries {
+        Deliveries::new(
+            self.shared.store.clone(),
+            self.shared.directory.clone(),
+            self.clone(),
+        )
     }
 
     /// Hands over deliveries already leased to this node.
@@ -641,13 +652,13 @@ mod tests {
             )
             .await
             .unwrap();
-        let Ok(Published::Created(ev)) = &published[0] else {
+        let Ok(Published::Created { event: ev, .. }) = &published[0] else {
             panic!("published")
         };
         let (delivery, _) = store.get_delivery(&ws, &id).await.unwrap().unwrap();
         d.submit(vec![DueDelivery {
             delivery,
-            event: Arc::new(ev.clone()),
+            event: ev.clone(),
             manual: false,
         }]);
 

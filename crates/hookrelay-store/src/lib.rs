@@ -1,19 +1,20 @@
-//! Storage: the one interface every backend implements ([`Store`]), the
-//! records it speaks in, and the backends themselves: `sqlite` (one process,
-//! one file) and `postgres` (any number of nodes sharing one database).
+//! Storage: the interfaces every backend implements — [`DeliveryQueue`]
+//! (publish, claim, renew, release, record, requeue: what the delivery
+//! engine needs) and [`Store`] (tenancy, endpoints and subscriptions,
+//! history, maintenance) — the records they speak in, and the backends
+//! themselves: `sqlite` (one process, one file) and `postgres` (any number
+//! of nodes sharing one database).
 //!
 //! **Architecture invariant:** only this crate contains SQL. Everything above
-//! it talks in domain records from `hookrelay-core`.
+//! it talks in domain records from `hookrelay-core`, and nothing above it
+//! knows which backend it talks to.
 //!
-//! The interface is shaped by the hot path: [`Store::publish`] takes a batch of
-//! events with their deliveries and commits them together (backends group
-//! concurrent calls into one transaction and one fsync), deliveries are created
-//! already leased to the publishing node so they can be handed to its
-//! dispatcher in memory, and [`Store::record_outcomes`] writes attempt results
-//! in batches.
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! The queue is shaped by the hot path: [`DeliveryQueue::publish`] takes a
+//! batch of events with their deliveries and commits them together (backends
+//! group concurrent calls into one transaction and one fsync), deliveries
+//! come back already leased to the publishing node so they can be handed to
+//! its dispatcher in memory, and [`DeliveryQueue::record_outcomes`] writes
+//! attempt results in batches.
 
 use async_trait::async_trait;
 use hookrelay_core::cursor::SortDir;
@@ -27,9 +28,14 @@ use hookrelay_core::time::Timestamp;
 pub mod directory;
 mod error;
 pub mod postgres;
+mod queue;
 pub mod sqlite;
 
 pub use error::StoreError;
+pub use queue::{
+    Backlog, Claim, DeliveryQueue, DueDelivery, EndpointEffect, Lease, NewDelivery, NewEvent,
+    Outcome, Published,
+};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -108,140 +114,6 @@ pub struct EventFilter {
     pub until: Option<Timestamp>,
 }
 
-/// A node's claim on deliveries until a time.
-#[derive(Clone, Debug)]
-pub struct Lease {
-    pub owner: String,
-    pub until: Timestamp,
-}
-
-/// A delivery to create with its event.
-#[derive(Clone, Debug)]
-pub struct NewDelivery {
-    pub id: DeliveryId,
-    pub endpoint_id: EndpointId,
-    /// The event type as rendered for the endpoint.
-    pub event_type: String,
-    /// The endpoint's API version.
-    pub api_version: String,
-}
-
-/// An event to publish, with the deliveries fan-out chose for it.
-#[derive(Clone, Debug)]
-pub struct NewEvent {
-    pub event: Event,
-    pub deliveries: Vec<NewDelivery>,
-}
-
-/// What [`Store::publish`] did with one event.
-#[derive(Clone, Debug)]
-pub enum Published {
-    /// Stored with its deliveries (leased to the caller when a lease was given).
-    Created(Event),
-    /// Its idempotency key was used within 24 h; this is the first event, and
-    /// nothing new was stored.
-    Duplicate(Event),
-}
-
-impl Published {
-    pub fn event(&self) -> &Event {
-        match self {
-            Published::Created(e) | Published::Duplicate(e) => e,
-        }
-    }
-}
-
-/// A delivery ready to attempt, with its event.
-#[derive(Clone, Debug)]
-pub struct DueDelivery {
-    pub delivery: Delivery,
-    pub event: Arc<Event>,
-    /// A manual retry / recovery: one attempt outside the automatic schedule.
-    pub manual: bool,
-}
-
-/// What one [`Store::claim`] may take: due deliveries of these workspaces,
-/// at most so many of each, and at most so many of some endpoints.
-///
-/// The dispatcher decides the numbers (how much room each workspace and
-/// endpoint has in its memory); the store only obeys them, so that a
-/// workspace with a deep backlog cannot crowd the others out of a claim, and
-/// an endpoint that can take little is not handed more than it can hold.
-#[derive(Clone, Debug)]
-pub struct Claim {
-    /// Deliveries due at or before this time are taken.
-    pub now: Timestamp,
-    pub lease: Lease,
-    /// The workspaces to take from, each with the most to take from it.
-    pub workspaces: Vec<(WorkspaceId, u32)>,
-    /// Endpoints with a limited room: at most this many of theirs (0: none).
-    pub endpoints: HashMap<EndpointId, u32>,
-    /// The room of every other endpoint (`None`: limited only by its
-    /// workspace's number).
-    pub default_room: Option<u32>,
-}
-
-impl Claim {
-    /// Takes one delivery of `endpoint` out of `rooms` (keyed as the caller
-    /// likes), filling in `default` for an endpoint first seen; false when it
-    /// has no room left.
-    pub fn take_room<K: std::hash::Hash + Eq>(
-        rooms: &mut HashMap<K, u32>,
-        endpoint: K,
-        default: Option<u32>,
-    ) -> bool {
-        let left = match default {
-            Some(d) => rooms.entry(endpoint).or_insert(d),
-            None => match rooms.get_mut(&endpoint) {
-                Some(n) => n,
-                None => return true,
-            },
-        };
-        if *left == 0 {
-            return false;
-        }
-        *left -= 1;
-        true
-    }
-
-    /// Endpoints the claim takes nothing of.
-    pub fn skipped(&self) -> impl Iterator<Item = &EndpointId> {
-        self.endpoints
-            .iter()
-            .filter(|(_, n)| **n == 0)
-            .map(|(e, _)| e)
-    }
-}
-
-/// The result of an attempt (or of deciding not to attempt), to record.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    pub delivery_id: DeliveryId,
-    pub endpoint_id: EndpointId,
-    /// Record it only while the delivery is still leased to this owner (the
-    /// node that made the attempt): a node whose lease ran out and was taken
-    /// over must not overwrite the new owner's work. `None`: whoever holds
-    /// the lease (maintenance and tests).
-    pub lease_owner: Option<String>,
-    /// The attempt made, if one was.
-    pub attempt: Option<Attempt>,
-    pub status: DeliveryStatus,
-    pub attempt_count: u32,
-    pub next_attempt_at: Option<Timestamp>,
-    pub endpoint_effect: Option<EndpointEffect>,
-}
-
-/// What an outcome does to its endpoint's health record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EndpointEffect {
-    /// A success: the endpoint is not failing any more.
-    ClearFailing,
-    /// A failure: failing since this time, unless it already was.
-    MarkFailing(Timestamp),
-    /// Failing too long: disable with reason `failing`.
-    DisableFailing(Timestamp),
-}
-
 /// Per-endpoint delivery summary of one event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliverySummary {
@@ -249,15 +121,6 @@ pub struct DeliverySummary {
     pub endpoint_id: EndpointId,
     pub status: DeliveryStatus,
     pub attempt_count: u32,
-}
-
-/// The backlog, for metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Backlog {
-    /// Deliveries still pending (waiting, queued or in flight).
-    pub pending: u64,
-    /// When the oldest pending delivery was created.
-    pub oldest_created_at: Option<Timestamp>,
 }
 
 /// Counts of what a retention purge removed.
@@ -284,10 +147,12 @@ pub enum StoreChange {
     Resync,
 }
 
-/// Everything hookrelay keeps. Implemented by each backend; every method is
-/// one transaction.
+/// Everything hookrelay keeps: tenancy, endpoints and subscriptions, the
+/// history of events and deliveries, maintenance, and (as its supertrait)
+/// the [`DeliveryQueue`]. Implemented by each backend; every method is one
+/// transaction.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DeliveryQueue {
     // --- tenancy -------------------------------------------------------
     async fn create_workspace(&self, ws: &Workspace) -> Result<()>;
     async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>>;
@@ -369,17 +234,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<Subscription>>;
     async fn delete_subscription(&self, ws: &WorkspaceId, id: &SubscriptionId) -> Result<bool>;
 
-    // --- events --------------------------------------------------------
-    /// Stores events and their deliveries durably (committed before this
-    /// returns). Deliveries are leased to `lease` when given, except those of
-    /// events with at least [`Store::fanout_through_claims`] deliveries: they
-    /// are left unleased, due at the event's time, for [`Store::claim`]. Each item
-    /// succeeds or fails on its own.
-    async fn publish(
-        &self,
-        events: Vec<NewEvent>,
-        lease: Option<Lease>,
-    ) -> Result<Vec<Result<Published>>>;
+    // --- history -------------------------------------------------------
     async fn get_event(
         &self,
         ws: &WorkspaceId,
@@ -392,76 +247,6 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<Event>>;
 
-    // --- delivery engine -----------------------------------------------
-    /// Up to `limit` workspaces that have pending deliveries due at `now`
-    /// (not leased, or their lease ran out), in id order, starting after
-    /// `after`. Reads only; the dispatcher's poller asks it before each
-    /// claim, so that it can share its room among them.
-    async fn due_workspaces(
-        &self,
-        now: Timestamp,
-        after: Option<&WorkspaceId>,
-        limit: u32,
-    ) -> Result<Vec<WorkspaceId>>;
-    /// Leases what `claim` allows of the due deliveries of its workspaces:
-    /// per workspace the oldest first, skipping endpoints out of room. A
-    /// claim of one workspace never reads another's rows.
-    async fn claim(&self, claim: &Claim) -> Result<Vec<DueDelivery>>;
-    /// Leases up to `limit` due deliveries of any workspace, skipping
-    /// `exclude` endpoints: [`Store::claim`] over every due workspace in
-    /// turn, for callers that need no fairness (tests, tools).
-    async fn claim_due(
-        &self,
-        now: Timestamp,
-        lease: &Lease,
-        limit: u32,
-        exclude: &[EndpointId],
-    ) -> Result<Vec<DueDelivery>> {
-        let mut out = Vec::new();
-        let endpoints: HashMap<EndpointId, u32> = exclude.iter().map(|e| (e.clone(), 0)).collect();
-        for ws in self.due_workspaces(now, None, u32::MAX).await? {
-            let left = limit.saturating_sub(out.len() as u32);
-            if left == 0 {
-                break;
-            }
-            let got = self
-                .claim(&Claim {
-                    now,
-                    lease: lease.clone(),
-                    workspaces: vec![(ws, left)],
-                    endpoints: endpoints.clone(),
-                    default_room: None,
-                })
-                .await?;
-            out.extend(got);
-        }
-        Ok(out)
-    }
-    /// Extends the lease on deliveries still held by `lease.owner`.
-    async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()>;
-    /// Gives deliveries back unattempted: due again at their scheduled time.
-    async fn release(&self, ids: &[DeliveryId], owner: &str) -> Result<()>;
-    /// Records attempt outcomes (only onto deliveries still pending).
-    async fn record_outcomes(&self, outcomes: Vec<Outcome>) -> Result<()>;
-    /// Makes a delivery pending again for one manual attempt now, leased to
-    /// `lease`. `None` if it does not exist in the workspace.
-    async fn requeue_delivery(
-        &self,
-        ws: &WorkspaceId,
-        id: &DeliveryId,
-        now: Timestamp,
-        lease: &Lease,
-    ) -> Result<Option<DueDelivery>>;
-    /// Requeues (as manual attempts) the failed deliveries of an endpoint
-    /// created in `[since, until)`. They are left unleased, due now.
-    async fn recover_endpoint(
-        &self,
-        ws: &WorkspaceId,
-        endpoint: &EndpointId,
-        since: Timestamp,
-        until: Timestamp,
-        now: Timestamp,
-    ) -> Result<u64>;
     async fn get_delivery(
         &self,
         ws: &WorkspaceId,
@@ -473,14 +258,7 @@ pub trait Store: Send + Sync + 'static {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>>;
-    /// Drops leases whose owner starts with `owner_prefix` (compared
-    /// literally), or every lease with `None` (SQLite at start: one process
-    /// owns the file), so their deliveries are due again.
-    async fn release_stale_leases(&self, owner_prefix: Option<&str>) -> Result<u64>;
-
     // --- maintenance ---------------------------------------------------
-    /// The size and age of the backlog.
-    async fn backlog(&self) -> Result<Backlog>;
     /// Removes finished history created before `before`, and idempotency keys
     /// older than 24 h.
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged>;
@@ -488,24 +266,6 @@ pub trait Store: Send + Sync + 'static {
     async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>>;
     /// Waits for pending writes and closes.
     async fn close(&self);
-
-    /// Events with at least this many deliveries are stored unleased by
-    /// [`Store::publish`], whatever lease it is given, and left for
-    /// [`Store::claim`] instead of being handed to the dispatcher in memory;
-    /// `None` (the default): every publish is leased as asked. SQLite stores
-    /// one fan-out row for such an event and writes its delivery rows when a
-    /// claim takes them (`sqlite/fanout.rs`), so a wide publish costs one
-    /// row instead of one per endpoint.
-    fn fanout_through_claims(&self) -> Option<usize> {
-        None
-    }
-
-    /// The database's own clock, for backends shared by several nodes
-    /// (PostgreSQL): leases are compared against one clock, whatever each
-    /// node's says. `None` when the database is this process (SQLite).
-    async fn database_now(&self) -> Result<Option<Timestamp>> {
-        Ok(None)
-    }
 
     /// Changes other nodes make to a shared database, or `None` when the
     /// backend is single-node (SQLite).

@@ -29,7 +29,7 @@ use hookrelay_core::time::{Clock, SystemClock};
 use hookrelay_dispatch::{DispatchConfig, DispatchMetrics, Dispatcher};
 use hookrelay_store::directory::Directory;
 use hookrelay_store::sqlite::SqliteStore;
-use hookrelay_store::{ApiKeyRecord, Store, StoreChange, StoreError, Workspace};
+use hookrelay_store::{ApiKeyRecord, DeliveryQueue, Store, StoreChange, StoreError, Workspace};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

@@ -130,14 +130,12 @@ pub async fn retry(
 ) -> ApiResult<Response> {
     let id = DeliveryId::parse(&id).ok_or_else(|| ApiError::not_found("webhook delivery"))?;
     let now = state.inner.clock.now();
-    let lease = state.inner.dispatcher.lease();
-    let due = state
+    let delivery = state
         .inner
-        .store
-        .requeue_delivery(&ctx.workspace_id, &id, now, &lease)
+        .dispatcher
+        .deliveries()
+        .retry(&ctx.workspace_id, &id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook delivery"))?;
-    let view = views::delivery(&due.delivery);
-    state.inner.dispatcher.submit(vec![due]);
-    Ok(accepted(view))
+    Ok(accepted(views::delivery(&delivery)))
 }

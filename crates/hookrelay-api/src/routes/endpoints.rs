@@ -4,18 +4,17 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use hookrelay_core::catalog::EventNameError;
-use hookrelay_core::ids::{DeliveryId, EndpointId, EventId};
+use hookrelay_core::ids::EndpointId;
 use hookrelay_core::model::{
-    AdvancedOptions, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointSecrets,
-    EndpointStatus, Event, SignatureScheme,
+    AdvancedOptions, Delivery, DisabledReason, Endpoint, EndpointSecrets, EndpointStatus,
+    SignatureScheme,
 };
 use hookrelay_core::secret::generate_signing_secret;
 use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
-use hookrelay_store::{DueDelivery, EndpointFilter, NewDelivery, NewEvent, Published};
+use hookrelay_store::EndpointFilter;
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::Arc;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Ctx, Json, JsonOrEmpty, Query};
@@ -412,7 +411,7 @@ pub async fn test(
         validate::max_chars("eventType", t, validate::MAX_EVENT_TYPE_LEN)?;
     }
     let endpoint = load(&state, &ctx, &id).await?;
-    let delivery = send_test_event(&state, &ctx, &endpoint, body.event_type).await?;
+    let delivery = send_test_event(&state, &endpoint, body.event_type).await?;
     Ok(accepted(views::delivery(&delivery)))
 }
 
@@ -421,7 +420,6 @@ pub async fn test(
 /// endpoint only, marked as a test.
 pub(crate) async fn send_test_event(
     state: &AppState,
-    ctx: &Ctx,
     endpoint: &Endpoint,
     event_type: Option<String>,
 ) -> ApiResult<Delivery> {
@@ -467,65 +465,12 @@ pub(crate) async fn send_test_event(
         .event(&canonical)
         .ok_or_else(|| ApiError::internal("catalog lookup failed"))?;
     let now = state.inner.clock.now();
-    let event = Event {
-        id: EventId::at(now.0),
-        workspace_id: ctx.workspace_id.clone(),
-        event_type: canonical.clone(),
-        payload: def.example.to_string(),
-        resource: None,
-        previous_data: None,
-        idempotency_key: None,
-        created_at: now,
-        delivery_count: 1,
-        test: true,
-    };
-    let rendered = catalog
-        .rendered_name(&canonical, version)
-        .unwrap_or(&canonical)
-        .to_owned();
-    let nd = NewDelivery {
-        id: DeliveryId::at(now.0),
-        endpoint_id: endpoint.id.clone(),
-        event_type: rendered,
-        api_version: endpoint.api_version.clone(),
-    };
-    let lease = state.inner.dispatcher.lease();
-    let mut res = state
+    Ok(state
         .inner
-        .store
-        .publish(
-            vec![NewEvent {
-                event,
-                deliveries: vec![nd.clone()],
-            }],
-            Some(lease),
-        )
-        .await?;
-    let published = res
-        .pop()
-        .ok_or_else(|| ApiError::internal("publish returned nothing"))??;
-    let Published::Created(ev) = published else {
-        return Err(ApiError::internal("test event was not created"));
-    };
-    let delivery = Delivery {
-        id: nd.id,
-        workspace_id: ctx.workspace_id.clone(),
-        event_id: ev.id.clone(),
-        endpoint_id: endpoint.id.clone(),
-        event_type: nd.event_type,
-        api_version: nd.api_version,
-        status: DeliveryStatus::Pending,
-        attempt_count: 0,
-        next_attempt_at: Some(now),
-        created_at: now,
-        test: true,
-    };
-    state.inner.dispatcher.submit(vec![DueDelivery {
-        delivery: delivery.clone(),
-        event: Arc::new(ev),
-        manual: false,
-    }]);
-    Ok(delivery)
+        .dispatcher
+        .deliveries()
+        .send_test(endpoint, &canonical, def.example.to_string(), now)
+        .await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -566,10 +511,10 @@ pub async fn recover(
     }
     let n = state
         .inner
-        .store
-        .recover_endpoint(&ctx.workspace_id, &endpoint.id, since, until, now)
+        .dispatcher
+        .deliveries()
+        .recover(&endpoint, since, until, now)
         .await?;
-    state.inner.dispatcher.wake();
     Ok(accepted(json!({
         "object": "recovery",
         "webhookEndpointId": endpoint.id,

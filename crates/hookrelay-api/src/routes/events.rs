@@ -1,19 +1,19 @@
 //! `/events`: publishing (single and batch) and reading events back.
 //!
-//! Publishing validates against the catalog, routes through the in-memory
-//! directory, and commits the event with all its deliveries before answering
-//! 202; the deliveries then go straight to this node's dispatcher.
-
-use std::sync::Arc;
+//! Publishing checks each event against the catalog and the limits, then
+//! hands it to the deliveries service (`hookrelay_dispatch::Deliveries`),
+//! which routes it, commits it with all its deliveries before the 202, and
+//! gives the dispatcher what it leased.
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hookrelay_core::ids::{DeliveryId, EventId};
-use hookrelay_core::model::{Delivery, DeliveryStatus, Event, ResourceRef};
+use hookrelay_core::ids::EventId;
+use hookrelay_core::model::ResourceRef;
 use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
-use hookrelay_store::{DueDelivery, EventFilter, NewDelivery, NewEvent, Published};
+use hookrelay_dispatch::Draft;
+use hookrelay_store::{EventFilter, Published};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -45,13 +45,7 @@ fn is_object(raw: &RawValue) -> bool {
 }
 
 /// Validates one input and works out its deliveries.
-fn prepare(
-    state: &AppState,
-    ctx: &Ctx,
-    input: EventInput,
-    header_key: Option<String>,
-    now: Timestamp,
-) -> ApiResult<NewEvent> {
+fn prepare(state: &AppState, input: EventInput, header_key: Option<String>) -> ApiResult<Draft> {
     let catalog = &state.inner.catalog;
     validate::max_chars("eventType", &input.event_type, validate::MAX_EVENT_TYPE_LEN)?;
     if catalog.event(&input.event_type).is_none() {
@@ -100,92 +94,32 @@ fn prepare(
             ));
         }
     }
-    let targets = state.inner.directory.route(
-        &ctx.workspace_id,
-        &input.event_type,
-        input.resource.as_ref(),
-    );
-    let deliveries = targets
-        .iter()
-        .map(|e| NewDelivery {
-            id: DeliveryId::at(now.0),
-            endpoint_id: e.id.clone(),
-            event_type: catalog
-                .rendered_name(&input.event_type, &e.api_version)
-                .unwrap_or(&input.event_type)
-                .to_owned(),
-            api_version: e.api_version.clone(),
-        })
-        .collect::<Vec<_>>();
-    Ok(NewEvent {
-        event: Event {
-            id: EventId::at(now.0),
-            workspace_id: ctx.workspace_id.clone(),
-            event_type: input.event_type,
-            payload: input.payload.get().to_owned(),
-            resource: input.resource,
-            previous_data: input.previous_data.map(|p| p.get().to_owned()),
-            idempotency_key: key,
-            created_at: now,
-            delivery_count: deliveries.len() as u32,
-            test: false,
-        },
-        deliveries,
+    Ok(Draft {
+        event_type: input.event_type,
+        payload: input.payload.get().to_owned(),
+        resource: input.resource,
+        previous_data: input.previous_data.map(|p| p.get().to_owned()),
+        idempotency_key: key,
     })
 }
 
-/// Stores prepared events and hands their deliveries to the dispatcher.
-///
-/// Events to many endpoints are the exception when the store asks for it
-/// ([`hookrelay_store::Store::fanout_through_claims`]): it stores them
-/// unleased (on SQLite as one fan-out row), and the poller, woken here,
-/// claims their deliveries as the dispatcher has room.
-async fn commit(state: &AppState, prepared: Vec<NewEvent>) -> ApiResult<Vec<ApiResult<Published>>> {
-    let lease = state.inner.dispatcher.lease();
-    let wide = state.inner.store.fanout_through_claims();
-    let deliveries: Vec<Vec<NewDelivery>> = prepared.iter().map(|p| p.deliveries.clone()).collect();
-    let results = state.inner.store.publish(prepared, Some(lease)).await?;
-    let mut due = Vec::new();
-    let mut wake = false;
-    let mut out = Vec::with_capacity(results.len());
-    for (res, ds) in results.into_iter().zip(deliveries) {
-        match res {
-            Ok(Published::Created(ev)) if wide.is_some_and(|min| ds.len() >= min) => {
-                wake = true;
-                out.push(Ok(Published::Created(ev)));
-            }
-            Ok(Published::Created(ev)) => {
-                let ev = Arc::new(ev);
-                for d in ds {
-                    due.push(DueDelivery {
-                        delivery: Delivery {
-                            id: d.id,
-                            workspace_id: ev.workspace_id.clone(),
-                            event_id: ev.id.clone(),
-                            endpoint_id: d.endpoint_id,
-                            event_type: d.event_type,
-                            api_version: d.api_version,
-                            status: DeliveryStatus::Pending,
-                            attempt_count: 0,
-                            next_attempt_at: Some(ev.created_at),
-                            created_at: ev.created_at,
-                            test: false,
-                        },
-                        event: ev.clone(),
-                        manual: false,
-                    });
-                }
-                out.push(Ok(Published::Created((*ev).clone())));
-            }
-            Ok(dup) => out.push(Ok(dup)),
-            Err(e) => out.push(Err(ApiError::from(e))),
-        }
-    }
-    state.inner.dispatcher.submit(due);
-    if wake {
-        state.inner.dispatcher.wake();
-    }
-    Ok(out)
+/// Publishes checked drafts through the deliveries service.
+async fn commit(
+    state: &AppState,
+    ctx: &Ctx,
+    drafts: Vec<Draft>,
+    now: Timestamp,
+) -> ApiResult<Vec<ApiResult<Published>>> {
+    let results = state
+        .inner
+        .dispatcher
+        .deliveries()
+        .publish(&ctx.workspace_id, drafts, now)
+        .await?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.map_err(ApiError::from))
+        .collect())
 }
 
 fn header_key(headers: &HeaderMap) -> Option<String> {
@@ -201,8 +135,8 @@ pub async fn publish(State(state): State<AppState>, ctx: Ctx, req: Request) -> A
     let bytes = read_body(req, state.inner.config.max_event_bytes).await?;
     let input: EventInput = parse_json(&bytes)?;
     let now = state.inner.clock.now();
-    let prepared = prepare(&state, &ctx, input, key, now)?;
-    let res = commit(&state, vec![prepared])
+    let prepared = prepare(&state, input, key)?;
+    let res = commit(&state, &ctx, vec![prepared], now)
         .await?
         .pop()
         .ok_or_else(|| ApiError::internal("publish returned nothing"))??;
@@ -234,7 +168,7 @@ pub async fn publish_batch(
     let mut prepared = Vec::new();
     for raw in input.events {
         let item = parse_measured_json::<EventInput>(raw.get().as_bytes())
-            .and_then(|i| prepare(&state, &ctx, i, None, now));
+            .and_then(|i| prepare(&state, i, None));
         match item {
             Ok(p) => {
                 slots.push(Ok(prepared.len()));
@@ -246,7 +180,7 @@ pub async fn publish_batch(
     let mut results: Vec<Option<ApiResult<Published>>> = if prepared.is_empty() {
         Vec::new()
     } else {
-        commit(&state, prepared)
+        commit(&state, &ctx, prepared, now)
             .await?
             .into_iter()
             .map(Some)

@@ -246,7 +246,7 @@ pub async fn test(
         validate::max_chars("event_type", t, validate::MAX_EVENT_TYPE_LEN)?;
     }
     let e = load(&state, &ctx, &body.webhook_id).await?;
-    let d = send_test_event(&state, &ctx, &e, body.event_type).await?;
+    let d = send_test_event(&state, &e, body.event_type).await?;
     Ok(accepted(json!({
         "delivery_id": d.id,
         "webhook_id": e.id,

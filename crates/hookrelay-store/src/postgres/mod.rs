@@ -78,9 +78,9 @@ use hookrelay_core::time::Timestamp;
 
 use crate::error::pg_message;
 use crate::{
-    ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect,
-    EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
-    Result, Store, StoreChange, StoreError, SubscriptionFilter, Workspace,
+    ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
+    EndpointEffect, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
+    Published, Purged, Result, Store, StoreChange, StoreError, SubscriptionFilter, Workspace,
 };
 
 mod listen;
@@ -1289,18 +1289,6 @@ impl Store for PostgresStore {
         Ok(n > 0)
     }
 
-    async fn publish(
-        &self,
-        events: Vec<NewEvent>,
-        lease: Option<Lease>,
-    ) -> Result<Vec<Result<Published>>> {
-        self.check_open()?;
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.writer.publish(events, lease).await
-    }
-
     async fn get_event(
         &self,
         ws: &WorkspaceId,
@@ -1341,6 +1329,104 @@ impl Store for PostgresStore {
         }
         let q = q.page(page);
         Ok(run_page(&c, q, page.limit, event, |e| e.id.to_string()).await?)
+    }
+
+    async fn get_delivery(
+        &self,
+        ws: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<(Delivery, Vec<Attempt>)>> {
+        let c = self.conn().await?;
+        let sql =
+            format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = $1 AND workspace_id = $2");
+        let Some(d) = query_opt(&c, &sql, &[&id.as_str(), &ws.as_str()], delivery).await? else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = $1 ORDER BY attempt_number"
+        );
+        let attempts = query_all(&c, &sql, &[&id.as_str()], attempt).await?;
+        Ok(Some((d, attempts)))
+    }
+
+    async fn list_deliveries(
+        &self,
+        ws: &WorkspaceId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>> {
+        let c = self.conn().await?;
+        let mut q = Query::new(format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE "));
+        q.bind("workspace_id = ", ws.to_string());
+        if let Some(e) = &filter.endpoint_id {
+            q.bind(" AND endpoint_id = ", e.to_string());
+        }
+        if let Some(e) = &filter.event_id {
+            q.bind(" AND event_id = ", e.to_string());
+        }
+        if let Some(t) = &filter.event_type {
+            q.bind(" AND event_type = ", t.clone());
+        }
+        if let Some(s) = filter.status {
+            q.bind(" AND status = ", s.as_str().to_owned());
+        }
+        if let Some(t) = filter.since {
+            q.bind(" AND created_at >= ", t.0);
+        }
+        if let Some(t) = filter.until {
+            q.bind(" AND created_at < ", t.0);
+        }
+        let q = q.page(page);
+        Ok(run_page(&c, q, page.limit, delivery, |d| d.id.to_string()).await?)
+    }
+
+    async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {
+        retrying!(self.purge_once(before, now))
+    }
+
+    async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>> {
+        let c = self.conn().await?;
+        execute(
+            &c,
+            "INSERT INTO server_keys (name, key, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            &[&name, &make, &hookrelay_core::time::now().0],
+        )
+        .await?;
+        let key = query_opt(
+            &c,
+            "SELECT key FROM server_keys WHERE name = $1",
+            &[&name],
+            |r| col::<Vec<u8>>(r, 0),
+        )
+        .await?;
+        key.ok_or_else(|| StoreError::Database(format!("server key {name:?} vanished")))
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        // Queued publishes are still written; later calls are refused.
+        self.writer.close().await;
+        self.listener.stop().await;
+        self.pool.close();
+    }
+
+    fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
+        Some(self.changes.subscribe())
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for PostgresStore {
+    async fn publish(
+        &self,
+        events: Vec<NewEvent>,
+        lease: Option<Lease>,
+    ) -> Result<Vec<Result<Published>>> {
+        self.check_open()?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writer.publish(events, lease).await
     }
 
     async fn due_workspaces(
@@ -1533,55 +1619,6 @@ impl Store for PostgresStore {
         Ok(n as u64)
     }
 
-    async fn get_delivery(
-        &self,
-        ws: &WorkspaceId,
-        id: &DeliveryId,
-    ) -> Result<Option<(Delivery, Vec<Attempt>)>> {
-        let c = self.conn().await?;
-        let sql =
-            format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = $1 AND workspace_id = $2");
-        let Some(d) = query_opt(&c, &sql, &[&id.as_str(), &ws.as_str()], delivery).await? else {
-            return Ok(None);
-        };
-        let sql = format!(
-            "SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = $1 ORDER BY attempt_number"
-        );
-        let attempts = query_all(&c, &sql, &[&id.as_str()], attempt).await?;
-        Ok(Some((d, attempts)))
-    }
-
-    async fn list_deliveries(
-        &self,
-        ws: &WorkspaceId,
-        filter: &DeliveryFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Delivery>> {
-        let c = self.conn().await?;
-        let mut q = Query::new(format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE "));
-        q.bind("workspace_id = ", ws.to_string());
-        if let Some(e) = &filter.endpoint_id {
-            q.bind(" AND endpoint_id = ", e.to_string());
-        }
-        if let Some(e) = &filter.event_id {
-            q.bind(" AND event_id = ", e.to_string());
-        }
-        if let Some(t) = &filter.event_type {
-            q.bind(" AND event_type = ", t.clone());
-        }
-        if let Some(s) = filter.status {
-            q.bind(" AND status = ", s.as_str().to_owned());
-        }
-        if let Some(t) = filter.since {
-            q.bind(" AND created_at >= ", t.0);
-        }
-        if let Some(t) = filter.until {
-            q.bind(" AND created_at < ", t.0);
-        }
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, delivery, |d| d.id.to_string()).await?)
-    }
-
     async fn release_stale_leases(&self, owner_prefix: Option<&str>) -> Result<u64> {
         let n: i64 = retrying!(async {
             let c = self.conn().await?;
@@ -1611,36 +1648,6 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {
-        retrying!(self.purge_once(before, now))
-    }
-
-    async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>> {
-        let c = self.conn().await?;
-        execute(
-            &c,
-            "INSERT INTO server_keys (name, key, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-            &[&name, &make, &hookrelay_core::time::now().0],
-        )
-        .await?;
-        let key = query_opt(
-            &c,
-            "SELECT key FROM server_keys WHERE name = $1",
-            &[&name],
-            |r| col::<Vec<u8>>(r, 0),
-        )
-        .await?;
-        key.ok_or_else(|| StoreError::Database(format!("server key {name:?} vanished")))
-    }
-
-    async fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        // Queued publishes are still written; later calls are refused.
-        self.writer.close().await;
-        self.listener.stop().await;
-        self.pool.close();
-    }
-
     async fn database_now(&self) -> Result<Option<Timestamp>> {
         let c = self.conn().await?;
         let row = c
@@ -1651,9 +1658,5 @@ impl Store for PostgresStore {
             .await
             .map_err(Fail::from)?;
         Ok(Some(Timestamp(col(&row, 0)?)))
-    }
-
-    fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
-        Some(self.changes.subscribe())
     }
 }

@@ -161,11 +161,11 @@ async fn commit(pool: &Pool, channel: &str, jobs: Vec<Job>) {
                     .events
                     .into_iter()
                     .map(|ne| match results.next().expect("one result per event") {
-                        Ok(Resolution::Created) => {
-                            let mut ev = ne.event;
-                            ev.delivery_count = ne.deliveries.len() as u32;
-                            Ok(Published::Created(ev))
-                        }
+                        Ok(Resolution::Created) => Ok(Published::stored(
+                            ne.event,
+                            &ne.deliveries,
+                            job.lease.is_some(),
+                        )),
                         Ok(Resolution::Duplicate(first)) => Ok(Published::Duplicate(*first)),
                         Err(e) => Err(e),
                     })

@@ -19,9 +19,9 @@ use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 
 use crate::{
-    ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliverySummary, DueDelivery, EndpointEffect,
-    EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
-    Result, Store, StoreError, SubscriptionFilter, Workspace,
+    ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
+    EndpointEffect, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
+    Published, Purged, Result, Store, StoreError, SubscriptionFilter, Workspace,
 };
 
 mod due;
@@ -638,53 +638,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn publish(
-        &self,
-        events: Vec<NewEvent>,
-        lease: Option<Lease>,
-    ) -> Result<Vec<Result<Published>>> {
-        let due = self.due.clone();
-        self.engine
-            .write_retryable(Lane::Foreground, move |c, isolated| {
-                let mut out = Vec::with_capacity(events.len());
-                if !isolated {
-                    // First run, no savepoints: any failure sends the whole
-                    // group round again, isolated.
-                    for ne in &events {
-                        out.push(Ok(publish_one(c, ne, lease.as_ref(), &due)?));
-                    }
-                    return Ok(out);
-                }
-                // One event needs no savepoint of its own: the write's savepoint
-                // already isolates it from the rest of the group.
-                if let [ne] = events.as_slice() {
-                    let r = publish_one(c, ne, lease.as_ref(), &due);
-                    if r.is_err() {
-                        // Undo its partial writes (the engine's savepoint stays open).
-                        c.execute_batch("ROLLBACK TO w")?;
-                    }
-                    out.push(r);
-                    return Ok(out);
-                }
-                for ne in &events {
-                    // Each event in its own savepoint: one bad item spoils nothing else.
-                    c.prepare_cached("SAVEPOINT ev")?.execute([])?;
-                    match publish_one(c, ne, lease.as_ref(), &due) {
-                        Ok(p) => {
-                            c.prepare_cached("RELEASE ev")?.execute([])?;
-                            out.push(Ok(p));
-                        }
-                        Err(e) => {
-                            c.execute_batch("ROLLBACK TO ev; RELEASE ev")?;
-                            out.push(Err(e));
-                        }
-                    }
-                }
-                Ok(out)
-            })
-            .await
-    }
-
     async fn get_event(
         &self,
         ws: &WorkspaceId,
@@ -751,6 +704,234 @@ impl Store for SqliteStore {
         let limit = page.limit;
         self.engine
             .read(move |c| run_page(c, &sql, p, limit, |r| event_at(r, 0), |e| e.id.to_string()))
+            .await
+    }
+
+    async fn get_delivery(
+        &self,
+        ws: &WorkspaceId,
+        id: &DeliveryId,
+    ) -> Result<Option<(Delivery, Vec<Attempt>)>> {
+        let (ws, id) = (ws.to_string(), id.clone());
+        self.engine
+            .read(move |c| {
+                let Some(d) = query_all(
+                    c,
+                    &format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1 AND workspace_id = ?2"),
+                    params![id.as_str(), ws],
+                    delivery,
+                )?
+                .into_iter()
+                .next() else {
+                    // Perhaps still an entry of its event's fan-out row.
+                    return Ok(fanout::read_delivery(c, &ws, &id)?.map(|d| (d, Vec::new())));
+                };
+                let id = id.as_str();
+                let attempts = query_all(
+                    c,
+                    &format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = ?1 ORDER BY attempt_number"),
+                    params![id],
+                    attempt,
+                )?;
+                Ok(Some((d, attempts)))
+            })
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        ws: &WorkspaceId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>> {
+        let mut select = format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE workspace_id = ?");
+        let mut p = vec![SqlValue::Text(ws.to_string())];
+        if let Some(e) = &filter.endpoint_id {
+            select.push_str(" AND endpoint_id = ?");
+            p.push(SqlValue::Text(e.to_string()));
+        }
+        if let Some(e) = &filter.event_id {
+            select.push_str(" AND event_id = ?");
+            p.push(SqlValue::Text(e.to_string()));
+        }
+        if let Some(t) = &filter.event_type {
+            select.push_str(" AND event_type = ?");
+            p.push(SqlValue::Text(t.clone()));
+        }
+        if let Some(s) = filter.status {
+            select.push_str(" AND status = ?");
+            p.push(SqlValue::Text(s.as_str().into()));
+        }
+        if let Some(t) = filter.since {
+            select.push_str(" AND created_at >= ?");
+            p.push(SqlValue::Integer(t.0));
+        }
+        if let Some(t) = filter.until {
+            select.push_str(" AND created_at < ?");
+            p.push(SqlValue::Integer(t.0));
+        }
+        let (sql, p) = page_sql(&select, p, page, "id");
+        let (ws, filter, page) = (ws.to_string(), filter.clone(), page.clone());
+        self.engine
+            .read(move |c| {
+                let rows = run_page(c, &sql, p, page.limit, delivery, |d| d.id.to_string())?;
+                // Deliveries not yet written out of their fan-out rows are
+                // read from there, merged into the page by id.
+                let entries = fanout::read_page(c, &ws, &filter, &page)?;
+                if entries.is_empty() {
+                    return Ok(rows);
+                }
+                let mut items = rows.items;
+                items.extend(entries);
+                items.sort_by(|a, b| match page.dir {
+                    SortDir::Asc => a.id.cmp(&b.id),
+                    SortDir::Desc => b.id.cmp(&a.id),
+                });
+                items.dedup_by(|a, b| a.id == b.id);
+                let next = if items.len() > page.limit as usize {
+                    items.truncate(page.limit as usize);
+                    items.last().map(|d| d.id.to_string())
+                } else {
+                    None
+                };
+                Ok(Page { items, next })
+            })
+            .await
+    }
+
+    async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {
+        let mut total = Purged::default();
+        let dcut = cutoff_id(DeliveryId::PREFIX, before);
+        let ecut = cutoff_id(EventId::PREFIX, before);
+        // Small chunks, each its own write, so publishing never waits long.
+        loop {
+            let dcut = dcut.clone();
+            let (d, a) = self
+                .engine
+                .write_in(Lane::Background { rows: 2000 }, move |c| {
+                    let ids: Vec<String> = query_all(
+                        c,
+                        "SELECT id FROM deliveries WHERE id < ?1 AND status != 'pending' LIMIT 2000",
+                        params![dcut],
+                        |r| Ok(r.get(0)?),
+                    )?;
+                    let mut a = 0;
+                    let mut del_a = c.prepare_cached("DELETE FROM attempts WHERE delivery_id = ?1")?;
+                    let mut del_d = c.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?;
+                    for id in &ids {
+                        a += del_a.execute(params![id])? as u64;
+                        del_d.execute(params![id])?;
+                    }
+                    Ok((ids.len() as u64, a))
+                })
+                .await?;
+            total.deliveries += d;
+            total.attempts += a;
+            if d < 2000 {
+                break;
+            }
+        }
+        loop {
+            let ecut = ecut.clone();
+            let n = self
+                .engine
+                .write_in(Lane::Background { rows: 2000 }, move |c| {
+                    let n = c
+                        .prepare_cached(
+                            "DELETE FROM events WHERE id IN (SELECT id FROM events e WHERE e.id < ?1 AND NOT EXISTS \
+                             (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+                             AND NOT EXISTS (SELECT 1 FROM fanouts f WHERE f.event_id = e.id) LIMIT 2000)",
+                        )?
+                        .execute(params![ecut])?;
+                    Ok(n as u64)
+                })
+                .await?;
+            total.events += n;
+            if n < 2000 {
+                break;
+            }
+        }
+        self.engine
+            .write(move |c| {
+                c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+                    .execute(params![now.0 - IDEMPOTENCY_MS])?;
+                c.prepare_cached(
+                    "DELETE FROM endpoints WHERE deleted_at IS NOT NULL AND deleted_at < ?1",
+                )?
+                .execute(params![before.0])?;
+                Ok(())
+            })
+            .await?;
+        Ok(total)
+    }
+
+    async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>> {
+        let name = name.to_owned();
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO server_keys (name, key, created_at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![name, make, hookrelay_core::time::now().0])?;
+                Ok(
+                    c.prepare_cached("SELECT key FROM server_keys WHERE name = ?1")?
+                        .query_row(params![name], |r| r.get(0))?,
+                )
+            })
+            .await
+    }
+
+    async fn close(&self) {
+        self.engine.close().await;
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for SqliteStore {
+    async fn publish(
+        &self,
+        events: Vec<NewEvent>,
+        lease: Option<Lease>,
+    ) -> Result<Vec<Result<Published>>> {
+        let due = self.due.clone();
+        self.engine
+            .write_retryable(Lane::Foreground, move |c, isolated| {
+                let mut out = Vec::with_capacity(events.len());
+                if !isolated {
+                    // First run, no savepoints: any failure sends the whole
+                    // group round again, isolated.
+                    for ne in &events {
+                        out.push(Ok(publish_one(c, ne, lease.as_ref(), &due)?));
+                    }
+                    return Ok(out);
+                }
+                // One event needs no savepoint of its own: the write's savepoint
+                // already isolates it from the rest of the group.
+                if let [ne] = events.as_slice() {
+                    let r = publish_one(c, ne, lease.as_ref(), &due);
+                    if r.is_err() {
+                        // Undo its partial writes (the engine's savepoint stays open).
+                        c.execute_batch("ROLLBACK TO w")?;
+                    }
+                    out.push(r);
+                    return Ok(out);
+                }
+                for ne in &events {
+                    // Each event in its own savepoint: one bad item spoils nothing else.
+                    c.prepare_cached("SAVEPOINT ev")?.execute([])?;
+                    match publish_one(c, ne, lease.as_ref(), &due) {
+                        Ok(p) => {
+                            c.prepare_cached("RELEASE ev")?.execute([])?;
+                            out.push(Ok(p));
+                        }
+                        Err(e) => {
+                            c.execute_batch("ROLLBACK TO ev; RELEASE ev")?;
+                            out.push(Err(e));
+                        }
+                    }
+                }
+                Ok(out)
+            })
             .await
     }
 
@@ -958,98 +1139,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn get_delivery(
-        &self,
-        ws: &WorkspaceId,
-        id: &DeliveryId,
-    ) -> Result<Option<(Delivery, Vec<Attempt>)>> {
-        let (ws, id) = (ws.to_string(), id.clone());
-        self.engine
-            .read(move |c| {
-                let Some(d) = query_all(
-                    c,
-                    &format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1 AND workspace_id = ?2"),
-                    params![id.as_str(), ws],
-                    delivery,
-                )?
-                .into_iter()
-                .next() else {
-                    // Perhaps still an entry of its event's fan-out row.
-                    return Ok(fanout::read_delivery(c, &ws, &id)?.map(|d| (d, Vec::new())));
-                };
-                let id = id.as_str();
-                let attempts = query_all(
-                    c,
-                    &format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = ?1 ORDER BY attempt_number"),
-                    params![id],
-                    attempt,
-                )?;
-                Ok(Some((d, attempts)))
-            })
-            .await
-    }
-
-    async fn list_deliveries(
-        &self,
-        ws: &WorkspaceId,
-        filter: &DeliveryFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Delivery>> {
-        let mut select = format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE workspace_id = ?");
-        let mut p = vec![SqlValue::Text(ws.to_string())];
-        if let Some(e) = &filter.endpoint_id {
-            select.push_str(" AND endpoint_id = ?");
-            p.push(SqlValue::Text(e.to_string()));
-        }
-        if let Some(e) = &filter.event_id {
-            select.push_str(" AND event_id = ?");
-            p.push(SqlValue::Text(e.to_string()));
-        }
-        if let Some(t) = &filter.event_type {
-            select.push_str(" AND event_type = ?");
-            p.push(SqlValue::Text(t.clone()));
-        }
-        if let Some(s) = filter.status {
-            select.push_str(" AND status = ?");
-            p.push(SqlValue::Text(s.as_str().into()));
-        }
-        if let Some(t) = filter.since {
-            select.push_str(" AND created_at >= ?");
-            p.push(SqlValue::Integer(t.0));
-        }
-        if let Some(t) = filter.until {
-            select.push_str(" AND created_at < ?");
-            p.push(SqlValue::Integer(t.0));
-        }
-        let (sql, p) = page_sql(&select, p, page, "id");
-        let (ws, filter, page) = (ws.to_string(), filter.clone(), page.clone());
-        self.engine
-            .read(move |c| {
-                let rows = run_page(c, &sql, p, page.limit, delivery, |d| d.id.to_string())?;
-                // Deliveries not yet written out of their fan-out rows are
-                // read from there, merged into the page by id.
-                let entries = fanout::read_page(c, &ws, &filter, &page)?;
-                if entries.is_empty() {
-                    return Ok(rows);
-                }
-                let mut items = rows.items;
-                items.extend(entries);
-                items.sort_by(|a, b| match page.dir {
-                    SortDir::Asc => a.id.cmp(&b.id),
-                    SortDir::Desc => b.id.cmp(&a.id),
-                });
-                items.dedup_by(|a, b| a.id == b.id);
-                let next = if items.len() > page.limit as usize {
-                    items.truncate(page.limit as usize);
-                    items.last().map(|d| d.id.to_string())
-                } else {
-                    None
-                };
-                Ok(Page { items, next })
-            })
-            .await
-    }
-
     async fn release_stale_leases(&self, owner_prefix: Option<&str>) -> Result<u64> {
         let prefix = owner_prefix.map(str::to_owned);
         let due = self.due.clone();
@@ -1066,72 +1155,6 @@ impl Store for SqliteStore {
                 Ok(n as u64)
             })
             .await
-    }
-
-    async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {
-        let mut total = Purged::default();
-        let dcut = cutoff_id(DeliveryId::PREFIX, before);
-        let ecut = cutoff_id(EventId::PREFIX, before);
-        // Small chunks, each its own write, so publishing never waits long.
-        loop {
-            let dcut = dcut.clone();
-            let (d, a) = self
-                .engine
-                .write_in(Lane::Background { rows: 2000 }, move |c| {
-                    let ids: Vec<String> = query_all(
-                        c,
-                        "SELECT id FROM deliveries WHERE id < ?1 AND status != 'pending' LIMIT 2000",
-                        params![dcut],
-                        |r| Ok(r.get(0)?),
-                    )?;
-                    let mut a = 0;
-                    let mut del_a = c.prepare_cached("DELETE FROM attempts WHERE delivery_id = ?1")?;
-                    let mut del_d = c.prepare_cached("DELETE FROM deliveries WHERE id = ?1")?;
-                    for id in &ids {
-                        a += del_a.execute(params![id])? as u64;
-                        del_d.execute(params![id])?;
-                    }
-                    Ok((ids.len() as u64, a))
-                })
-                .await?;
-            total.deliveries += d;
-            total.attempts += a;
-            if d < 2000 {
-                break;
-            }
-        }
-        loop {
-            let ecut = ecut.clone();
-            let n = self
-                .engine
-                .write_in(Lane::Background { rows: 2000 }, move |c| {
-                    let n = c
-                        .prepare_cached(
-                            "DELETE FROM events WHERE id IN (SELECT id FROM events e WHERE e.id < ?1 AND NOT EXISTS \
-                             (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
-                             AND NOT EXISTS (SELECT 1 FROM fanouts f WHERE f.event_id = e.id) LIMIT 2000)",
-                        )?
-                        .execute(params![ecut])?;
-                    Ok(n as u64)
-                })
-                .await?;
-            total.events += n;
-            if n < 2000 {
-                break;
-            }
-        }
-        self.engine
-            .write(move |c| {
-                c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
-                    .execute(params![now.0 - IDEMPOTENCY_MS])?;
-                c.prepare_cached(
-                    "DELETE FROM endpoints WHERE deleted_at IS NOT NULL AND deleted_at < ?1",
-                )?
-                .execute(params![before.0])?;
-                Ok(())
-            })
-            .await?;
-        Ok(total)
     }
 
     async fn backlog(&self) -> Result<Backlog> {
@@ -1157,30 +1180,6 @@ impl Store for SqliteStore {
                 })
             })
             .await
-    }
-
-    async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>> {
-        let name = name.to_owned();
-        self.engine
-            .write(move |c| {
-                c.prepare_cached(
-                    "INSERT OR IGNORE INTO server_keys (name, key, created_at) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![name, make, hookrelay_core::time::now().0])?;
-                Ok(
-                    c.prepare_cached("SELECT key FROM server_keys WHERE name = ?1")?
-                        .query_row(params![name], |r| r.get(0))?,
-                )
-            })
-            .await
-    }
-
-    async fn close(&self) {
-        self.engine.close().await;
-    }
-
-    fn fanout_through_claims(&self) -> Option<usize> {
-        Some(fanout::MIN_FANOUT)
     }
 }
 
@@ -1450,11 +1449,9 @@ fn publish_one(
         ne.deliveries.len() as i64,
         ev.test,
     ])?;
-    let mut ev = ev.clone();
-    ev.delivery_count = ne.deliveries.len() as u32;
     if fanout::wanted(ne) {
         fanout::insert(c, ne, due)?;
-        return Ok(Published::Created(ev));
+        return Ok(Published::stored(ev.clone(), &ne.deliveries, false));
     }
     let mut stmt = c.prepare_cached(
         "INSERT INTO deliveries (id, workspace_id, event_id, endpoint_id, event_type, api_version, status, \
@@ -1483,7 +1480,11 @@ fn publish_one(
     for d in &ne.deliveries {
         due.touch(ready, ws, d.endpoint_id.as_str());
     }
-    Ok(Published::Created(ev))
+    Ok(Published::stored(
+        ev.clone(),
+        &ne.deliveries,
+        lease.is_some(),
+    ))
 }
 
 fn record_outcomes(

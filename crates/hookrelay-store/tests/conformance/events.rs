@@ -186,7 +186,9 @@ pub async fn publish_idempotency_key_within_24h_returns_first_event(store: Arc<d
         let out = store.publish(vec![ne], None).await.unwrap();
         match out.into_iter().next().unwrap().unwrap() {
             Published::Duplicate(ev) => assert_eq!(ev, first, "the first event, as stored"),
-            Published::Created(ev) => panic!("same key within 24 h created {}", ev.id),
+            Published::Created { event: ev, .. } => {
+                panic!("same key within 24 h created {}", ev.id)
+            }
         }
         assert_eq!(store.get_event(&ws, &again.id).await.unwrap(), None);
         assert_eq!(store.get_delivery(&ws, &dup_delivery).await.unwrap(), None);
@@ -220,7 +222,9 @@ pub async fn publish_idempotency_key_after_24h_creates_new_event(store: Arc<dyn 
         .unwrap();
     match out.into_iter().next().unwrap().unwrap() {
         Published::Duplicate(ev) => assert_eq!(ev, second),
-        Published::Created(ev) => panic!("expected a duplicate of the second event, got {}", ev.id),
+        Published::Created { event: ev, .. } => {
+            panic!("expected a duplicate of the second event, got {}", ev.id)
+        }
     }
     // Both events stay readable.
     assert!(store.get_event(&ws, &first.id).await.unwrap().is_some());
@@ -284,13 +288,13 @@ pub async fn publish_idempotency_key_repeated_within_one_batch(store: Arc<dyn St
         .await
         .unwrap();
     let out: Vec<Published> = out.into_iter().map(|r| r.unwrap()).collect();
-    assert!(matches!(&out[0], Published::Created(ev) if ev.id == a.id));
+    assert!(matches!(&out[0], Published::Created { event: ev, .. } if ev.id == a.id));
     assert!(
         matches!(&out[1], Published::Duplicate(ev) if ev.id == a.id),
         "got {:?}",
         out[1]
     );
-    assert!(matches!(&out[2], Published::Created(ev) if ev.id == c.id));
+    assert!(matches!(&out[2], Published::Created { event: ev, .. } if ev.id == c.id));
     assert_eq!(store.get_event(&ws, &b.id).await.unwrap(), None);
     assert_eq!(count_deliveries(&*store, &ws).await, 2);
 }
@@ -327,7 +331,7 @@ pub async fn publish_failed_item_does_not_affect_others(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(out.len(), 4, "one result per item, in order");
-    assert!(matches!(&out[0], Ok(Published::Created(ev)) if ev.id == ok1.id));
+    assert!(matches!(&out[0], Ok(Published::Created { event: ev, .. }) if ev.id == ok1.id));
     assert!(
         matches!(&out[1], Err(StoreError::Conflict(_))),
         "got {:?}",
@@ -338,7 +342,7 @@ pub async fn publish_failed_item_does_not_affect_others(store: Arc<dyn Store>) {
         "got {:?}",
         out[2]
     );
-    assert!(matches!(&out[3], Ok(Published::Created(ev)) if ev.id == ok2.id));
+    assert!(matches!(&out[3], Ok(Published::Created { event: ev, .. }) if ev.id == ok2.id));
 
     assert!(store.get_event(&ws, &ok1.id).await.unwrap().is_some());
     assert!(store.get_event(&ws, &ok2.id).await.unwrap().is_some());
@@ -582,7 +586,7 @@ pub async fn failed_publishes_among_concurrent_writes_spoil_nothing_else(store: 
     let (mut created, mut conflicts, mut outcomes) = (0, 0, 0);
     while let Some(r) = tasks.join_next().await {
         match r.expect("task") {
-            Done::Fresh(Ok(Published::Created(_))) => created += 1,
+            Done::Fresh(Ok(Published::Created { .. })) => created += 1,
             Done::Dup(Err(StoreError::Conflict(_))) => conflicts += 1,
             Done::Outcome => outcomes += 1,
             other => panic!("unexpected {other:?}"),

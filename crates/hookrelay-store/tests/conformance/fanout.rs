@@ -11,7 +11,7 @@ use hookrelay_core::cursor::SortDir;
 use hookrelay_core::ids::{DeliveryId, EndpointId, WorkspaceId};
 use hookrelay_core::model::{DeliveryStatus, Endpoint, Event};
 use hookrelay_core::time::Timestamp;
-use hookrelay_store::{Backlog, DeliveryFilter, Lease, PageRequest, Store};
+use hookrelay_store::{Backlog, DeliveryFilter, Lease, PageRequest, Published, Store};
 
 use crate::support::*;
 
@@ -291,22 +291,39 @@ pub async fn fanout_purge_keeps_events_with_unclaimed_deliveries(store: Arc<dyn 
     );
 }
 
-/// A publish given a lease leases what the backend does not send through
-/// claims, and leaves the rest due.
-pub async fn fanout_publish_with_a_lease_follows_fanout_through_claims(store: Arc<dyn Store>) {
+/// A publish given a lease answers with what it leased (for the
+/// publisher's dispatcher); whatever it did not lease is due at once for any
+/// claimer, and what it leased is nobody else's until the lease ends.
+pub async fn fanout_publish_with_a_lease_answers_what_it_leased(store: Arc<dyn Store>) {
     let (ws, eps) = endpoints(&*store, 4).await;
     let refs: Vec<&Endpoint> = eps.iter().collect();
     let ne = new_event(event(&ws, t(0)), &refs);
     let ids = sorted(ne.deliveries.iter().map(|d| d.id.clone()).collect());
-    publish_new(&*store, ne, Some(lease("node-a", t(30 * SEC)))).await;
-    let now = claim_ids(&*store, t(SEC), "node-b").await;
-    match store.fanout_through_claims() {
-        Some(min) if min <= 4 => assert_eq!(now, ids, "unleased: due at once"),
-        _ => {
-            assert!(now.is_empty(), "leased to node-a");
-            assert_eq!(claim_ids(&*store, t(30 * SEC + 1), "node-b").await, ids);
-        }
-    }
+    let mut out = store
+        .publish(vec![ne], Some(lease("node-a", t(30 * SEC))))
+        .await
+        .expect("publish");
+    let published = out.pop().expect("one result").expect("created");
+    let Published::Created { leased, .. } = &published else {
+        panic!("expected a new event");
+    };
+    let leased = sorted(leased.iter().map(|d| d.delivery.id.clone()).collect());
+    let unleased: Vec<DeliveryId> = ids
+        .iter()
+        .filter(|i| !leased.contains(i))
+        .cloned()
+        .collect();
+    assert_eq!(published.left_for_claims(), !unleased.is_empty());
+    assert_eq!(
+        claim_ids(&*store, t(SEC), "node-b").await,
+        unleased,
+        "unleased: due at once"
+    );
+    assert_eq!(
+        claim_ids(&*store, t(30 * SEC + 1), "node-b").await,
+        leased,
+        "leased until the lease ends"
+    );
 }
 
 /// [`wide`], all four claimed at `t(SEC)` by "node-a" until `t(MIN)`.

@@ -275,7 +275,7 @@ pub async fn concurrent_publishes_all_commit_exactly_once(store: Arc<dyn Store>)
         let out = bounded("publish", task).await.unwrap().unwrap();
         assert_eq!(out.len(), 1);
         assert!(
-            matches!(out[0], Ok(Published::Created(_))),
+            matches!(out[0], Ok(Published::Created { .. })),
             "got {:?}",
             out[0]
         );
@@ -307,13 +307,13 @@ pub async fn concurrent_publishes_with_one_idempotency_key_create_one_event(stor
     for task in tasks {
         let mut out = bounded("publish", task).await.unwrap().unwrap();
         match out.pop().unwrap() {
-            Ok(Published::Created(ev)) => created.push(ev),
+            Ok(Published::Created { event: ev, .. }) => created.push(ev),
             Ok(Published::Duplicate(ev)) => duplicates.push(ev),
             Err(e) => panic!("a racing duplicate must not fail: {e}"),
         }
     }
     assert_eq!(created.len(), 1, "exactly one event is created");
-    assert!(duplicates.iter().all(|d| *d == created[0]));
+    assert!(duplicates.iter().all(|d| *d == *created[0]));
     assert_eq!(
         all_event_ids(&*store, &ws).await,
         vec![created[0].id.clone()]
@@ -409,7 +409,7 @@ pub async fn close_during_writes_never_hangs(store: Arc<dyn Store>) {
     for task in tasks {
         let r = bounded("publish racing close", task).await.unwrap();
         match r {
-            Ok(out) => assert!(matches!(out[0], Ok(Published::Created(_)))),
+            Ok(out) => assert!(matches!(out[0], Ok(Published::Created { .. }))),
             Err(StoreError::Closed) => {}
             Err(e) => panic!("expected success or Closed, got {e:?}"),
         }

@@ -294,20 +294,20 @@ async fn postgres_one_idempotency_key_from_two_nodes_creates_one_event() {
             .pop()
             .unwrap()
         {
-            Ok(Published::Created(ev)) => created.push(ev),
+            Ok(Published::Created { event: ev, .. }) => created.push(ev),
             Ok(Published::Duplicate(ev)) => duplicates.push(ev),
             Err(e) => panic!("a racing duplicate must not fail: {e}"),
         }
     }
     assert_eq!(created.len(), 1, "exactly one event is created");
     assert_eq!(duplicates.len(), 23);
-    assert!(duplicates.iter().all(|d| *d == created[0]));
+    assert!(duplicates.iter().all(|d| *d == *created[0]));
     for node in [&a, &b] {
         let page = node
             .list_events(&ws, &Default::default(), &Default::default())
             .await
             .unwrap();
-        assert_eq!(page.items, vec![created[0].clone()]);
+        assert_eq!(page.items, vec![(*created[0]).clone()]);
     }
     assert_eq!(claim(&*b, t(MIN), "node-b").await.len(), 1, "one delivery");
     close(&[&a, &b]).await;

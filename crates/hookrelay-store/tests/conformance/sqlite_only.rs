@@ -111,7 +111,7 @@ async fn sqlite_writes_acknowledged_before_close_are_on_disk() {
     for task in tasks {
         let (id, r) = bounded("publish", task).await.unwrap();
         if let Ok(out) = r {
-            assert!(matches!(out[0], Ok(Published::Created(_))));
+            assert!(matches!(out[0], Ok(Published::Created { .. })));
             acknowledged.push(id);
         }
     }

@@ -184,7 +184,7 @@ pub async fn publish_new(store: &dyn Store, ne: NewEvent, lease: Option<Lease>) 
     let mut out = store.publish(vec![ne], lease).await.expect("publish");
     assert_eq!(out.len(), 1, "one result per event");
     match out.pop().expect("one result").expect("publish item") {
-        Published::Created(e) => e,
+        Published::Created { event: e, .. } => (*e).clone(),
         Published::Duplicate(e) => panic!("expected a new event, got duplicate of {}", e.id),
     }
 }

@@ -106,7 +106,7 @@ async fn publish(store: &dyn Store, e: &Endpoint, lease: Option<Lease>, tag: &st
         )
         .await
         .unwrap();
-    let Ok(Published::Created(ev)) = out.pop().unwrap() else {
+    let Ok(Published::Created { event: ev, .. }) = out.pop().unwrap() else {
         panic!("published")
     };
     let (delivery, _) = store
@@ -116,7 +116,7 @@ async fn publish(store: &dyn Store, e: &Endpoint, lease: Option<Lease>, tag: &st
         .unwrap();
     DueDelivery {
         delivery,
-        event: Arc::new(ev),
+        event: ev,
         manual: false,
     }
 }
