@@ -116,6 +116,8 @@ pub struct AppInner {
     pub dispatcher: Dispatcher,
     pub catalog: Arc<Catalog>,
     pub clock: Arc<dyn Clock>,
+    /// Mints the ids of what the API creates (on `clock`).
+    pub ids: Arc<hookrelay_core::ids::Ids>,
     pub config: ApiConfig,
     pub registry: Arc<Registry>,
     pub keys: extract::KeyCache,

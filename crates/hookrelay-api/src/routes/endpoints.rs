@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use hookrelay_core::catalog::EventNameError;
-use hookrelay_core::ids::{DeliveryId, EndpointId, EventId};
+use hookrelay_core::ids::EndpointId;
 use hookrelay_core::model::{
     AdvancedOptions, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointSecrets,
     EndpointStatus, Event, SignatureScheme,
@@ -182,7 +182,7 @@ pub async fn create(
     let scheme = body.signature_scheme.unwrap_or(SignatureScheme::Extend);
     let status = body.status.unwrap_or(EndpointStatus::Enabled);
     let endpoint = Endpoint {
-        id: EndpointId::at(now.0),
+        id: state.inner.ids.at(now),
         workspace_id: ctx.workspace_id.clone(),
         url: body.url,
         name: body.name,
@@ -468,7 +468,7 @@ pub(crate) async fn send_test_event(
         .ok_or_else(|| ApiError::internal("catalog lookup failed"))?;
     let now = state.inner.clock.now();
     let event = Event {
-        id: EventId::at(now.0),
+        id: state.inner.ids.at(now),
         workspace_id: ctx.workspace_id.clone(),
         event_type: canonical.clone(),
         payload: def.example.to_string(),
@@ -484,7 +484,7 @@ pub(crate) async fn send_test_event(
         .unwrap_or(&canonical)
         .to_owned();
     let nd = NewDelivery {
-        id: DeliveryId::at(now.0),
+        id: state.inner.ids.at(now),
         endpoint_id: endpoint.id.clone(),
         event_type: rendered,
         api_version: endpoint.api_version.clone(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hookrelay_core::ids::{DeliveryId, EventId};
+use hookrelay_core::ids::EventId;
 use hookrelay_core::model::{Delivery, DeliveryStatus, Event, ResourceRef};
 use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
@@ -108,7 +108,7 @@ fn prepare(
     let deliveries = targets
         .iter()
         .map(|e| NewDelivery {
-            id: DeliveryId::at(now.0),
+            id: state.inner.ids.at(now),
             endpoint_id: e.id.clone(),
             event_type: catalog
                 .rendered_name(&input.event_type, &e.api_version)
@@ -119,7 +119,7 @@ fn prepare(
         .collect::<Vec<_>>();
     Ok(NewEvent {
         event: Event {
-            id: EventId::at(now.0),
+            id: state.inner.ids.at(now),
             workspace_id: ctx.workspace_id.clone(),
             event_type: input.event_type,
             payload: input.payload.get().to_owned(),

@@ -42,7 +42,8 @@ async fn every_attempt_is_signed_at_send_time() {
     );
     for g in &got {
         verify_extend(g, secret).expect("each attempt verifies");
-        let age = hookrelay_core::time::now().secs() - ts(g);
+        let age =
+            hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock).secs() - ts(g);
         assert!(
             (0..10).contains(&age),
             "timestamp is the send time: age {age}"

@@ -316,6 +316,7 @@ async fn readyz_is_503_while_the_dispatcher_is_not_running() {
             dispatcher: engine.dispatcher.clone(),
             catalog,
             clock: Arc::new(SystemClock),
+            ids: Arc::new(hookrelay_core::ids::Ids::new(Arc::new(SystemClock))),
             config: ApiConfig::default(),
             registry: Arc::new(registry),
             keys: Default::default(),

@@ -109,7 +109,7 @@ async fn extend_rotation_switches_when_the_grace_period_ends() {
     let active_at =
         hookrelay_core::time::Timestamp::parse_rfc3339(rot["newSecretActiveAt"].as_str().unwrap())
             .unwrap();
-    let now = hookrelay_core::time::now();
+    let now = hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock);
     assert!(
         active_at.millis() - now.millis() > 1000,
         "the response says when the new secret starts"
