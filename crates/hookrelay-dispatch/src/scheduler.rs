@@ -516,13 +516,6 @@ async fn process(shared: &Shared, job: Job) -> Outcome {
         next_attempt_at: None,
         endpoint_effect: None,
     };
-    #[cfg(test)]
-    if shared
-        .panic_on_attempt
-        .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        panic!("an attempt that fails on purpose");
-    }
     let endpoint = match shared.directory.endpoint(&d.endpoint_id) {
         Some(e) => e,
         // Not in this node's routing cache (another node created it and the
@@ -564,18 +557,19 @@ async fn process(shared: &Shared, job: Job) -> Outcome {
         || job.entry.body(catalog, &endpoint.api_version),
         started,
     );
-    let sent = sender::send(
-        &shared.client,
-        &endpoint,
-        job.entry.event.id.as_str(),
-        body,
-        started,
-        sender::SendSettings {
-            timeout: shared.config.request_timeout,
-            user_agent: &shared.config.user_agent,
-        },
-    )
-    .await;
+    let sent = shared
+        .transport
+        .send(
+            &endpoint,
+            job.entry.event.id.as_str(),
+            body,
+            started,
+            sender::SendSettings {
+                timeout: shared.config.request_timeout,
+                user_agent: &shared.config.user_agent,
+            },
+        )
+        .await;
     let ok = sent.attempt.succeeded();
     shared
         .metrics
