@@ -656,3 +656,6 @@ fn health_effect(
     }
     first.then_some(EndpointEffect::MarkFailing(now))
 }
+
+#[cfg(test)]
+mod tests;
