@@ -47,25 +47,29 @@ struct Answer {
     retry_after: Option<u64>,
     /// How long it takes to answer (paused time).
     takes: Duration,
+    /// No answer: the attempt ends as the request timeout would end it.
+    times_out: bool,
 }
 
 const OK: Answer = Answer {
     status: 200,
     retry_after: None,
     takes: Duration::ZERO,
+    times_out: false,
 };
-const FAIL: Answer = Answer {
-    status: 500,
-    retry_after: None,
-    takes: Duration::ZERO,
-};
+const FAIL: Answer = Answer { status: 500, ..OK };
 
 fn retry_after(status: u16, secs: u64) -> Answer {
     Answer {
         status,
         retry_after: Some(secs),
-        takes: Duration::ZERO,
+        ..OK
     }
+}
+
+/// Answers after `d`.
+fn slow(answer: Answer, d: Duration) -> Answer {
+    Answer { takes: d, ..answer }
 }
 
 /// One attempt the fake saw.
@@ -105,7 +109,12 @@ impl FakeSend for FakeEndpoints {
         let url = endpoint.url.clone();
         Box::pin(async move {
             tokio::time::sleep(answer.takes).await;
-            let ok = (200..300).contains(&answer.status);
+            let ok = (200..300).contains(&answer.status) && !answer.times_out;
+            let error_kind = match (ok, answer.times_out) {
+                (true, _) => None,
+                (false, true) => Some(ErrorKind::Timeout),
+                (false, false) => Some(ErrorKind::HttpStatus),
+            };
             Sent {
                 attempt: Attempt {
                     attempt_number: 0,
@@ -113,10 +122,10 @@ impl FakeSend for FakeEndpoints {
                     duration_ms: answer.takes.as_millis() as u32,
                     request_url: url,
                     request_headers: Vec::new(),
-                    response_status: Some(answer.status),
+                    response_status: (!answer.times_out).then_some(answer.status),
                     response_headers: Vec::new(),
                     response_body: None,
-                    error_kind: (!ok).then_some(ErrorKind::HttpStatus),
+                    error_kind,
                     error_message: None,
                 },
                 retry_after: answer.retry_after,
@@ -521,11 +530,14 @@ async fn workspaces_take_turns_and_so_do_their_endpoints() {
         c.max_in_flight = 1;
         c.max_in_flight_per_workspace = 1;
     });
-    let slow = Answer {
-        takes: Duration::from_millis(100),
-        ..OK
-    };
-    let mut h = Harness::start(cfg, &[a1.clone(), a2.clone(), b1.clone()], Vec::new(), slow).await;
+    let answer = slow(OK, Duration::from_millis(100));
+    let mut h = Harness::start(
+        cfg,
+        &[a1.clone(), a2.clone(), b1.clone()],
+        Vec::new(),
+        answer,
+    )
+    .await;
     // A's backlog arrives first, all of it, in one hand-over.
     let mut jobs: Vec<Job> = (0..10).map(|_| h.job(&a1, 0)).collect();
     jobs.extend((0..10).map(|_| h.job(&a2, 0)));
@@ -593,4 +605,89 @@ async fn endpoint_health_marks_failing_disables_after_the_limit_and_clears_on_su
         "failing for an hour"
     );
     h.stop().await;
+}
+
+/// Each timeout halves the attempts an endpoint may have in flight (from
+/// the initial four, never below one), so a hanging endpoint holds a slot,
+/// not many.
+#[tokio::test(start_paused = true)]
+async fn timeouts_shrink_an_endpoints_slots_to_one() {
+    let e = endpoint(&ws("a"), 1, |_| {});
+    let cfg = config(|c| {
+        c.endpoint_concurrency = 8;
+        c.breaker_threshold = 0;
+    });
+    let hang = Answer {
+        times_out: true,
+        ..slow(OK, Duration::from_secs(1))
+    };
+    let mut h = Harness::start(cfg, std::slice::from_ref(&e), Vec::new(), hang).await;
+    h.submit(&e, 8, 0);
+    let done = h.outcomes(8).await;
+    assert!(done.iter().all(|o| o.status == DeliveryStatus::Pending));
+    assert_eq!(
+        h.call_times(),
+        [0, 0, 0, 0, 1_000, 2_000, 3_000, 4_000],
+        "four at first; after four timeouts, one at a time"
+    );
+    h.stop().await;
+}
+
+/// Shutdown waits for attempts in flight and records their outcomes.
+#[tokio::test(start_paused = true)]
+async fn shutdown_waits_for_attempts_in_flight() {
+    let e = endpoint(&ws("a"), 1, |_| {});
+    let cfg = config(|c| c.shutdown_grace = Duration::from_secs(10));
+    let answer = slow(OK, Duration::from_secs(2));
+    let mut h = Harness::start(cfg, std::slice::from_ref(&e), Vec::new(), answer).await;
+    h.submit(&e, 3, 0);
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(h.calls().len(), 3);
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    h.tx.send(Msg::Shutdown(done)).unwrap();
+    stopped.await.unwrap();
+    let ended = (Instant::now() - h.fake.start).as_millis();
+    assert!(
+        (2_000..=2_001).contains(&ended),
+        "until they ended: {ended} ms"
+    );
+    let mut outcomes = Vec::new();
+    while let Ok(o) = h.out.try_recv() {
+        outcomes.push(o);
+    }
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes
+        .iter()
+        .all(|o| o.status == DeliveryStatus::Succeeded));
+}
+
+/// Attempts still in flight when the grace period ends are abandoned: no
+/// outcome, and their deliveries leave memory (given back to the store).
+#[tokio::test(start_paused = true)]
+async fn shutdown_abandons_attempts_after_the_grace_period() {
+    let e = endpoint(&ws("a"), 1, |_| {});
+    let cfg = config(|c| c.shutdown_grace = Duration::from_secs(10));
+    let answer = slow(OK, Duration::from_secs(60));
+    let mut h = Harness::start(cfg, std::slice::from_ref(&e), Vec::new(), answer).await;
+    h.submit(&e, 2, 0);
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(h.calls().len(), 2);
+    let (done, mut stopped) = tokio::sync::oneshot::channel();
+    h.tx.send(Msg::Shutdown(done)).unwrap();
+    tokio::time::advance(Duration::from_millis(9_900)).await;
+    assert!(
+        stopped.try_recv().is_err(),
+        "waiting within the grace period"
+    );
+    assert_eq!(h.shared.held.lock().unwrap().len(), 2);
+    stopped.await.unwrap();
+    // (Not to the millisecond: giving the deliveries back waits for the
+    // real store, and paused time may move on meanwhile.)
+    let ended = Instant::now() - h.fake.start;
+    assert!(ended >= Duration::from_secs(10), "{ended:?}");
+    assert!(
+        h.out.try_recv().is_err(),
+        "no outcome for an abandoned attempt"
+    );
+    assert_eq!(h.shared.held.lock().unwrap().len(), 0, "given back");
 }
