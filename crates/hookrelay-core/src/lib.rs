@@ -9,10 +9,10 @@
 //! and hands to everything that mints ids. Rules take a clock, a timestamp or
 //! an `rand::Rng` as arguments, so tests pin them down exactly. The
 //! exceptions are deliberate: secrets, API keys and server keys
-//! ([`secret`]) and signed-URL nonces ([`signed_url`]) draw from the OS
-//! generator directly, because nothing should be able to make them
-//! predictable; and `Id::at` (fixtures) draws its random part from the
-//! thread's generator.
+//! ([`secret`]) draw from the OS generator directly, because nothing should
+//! be able to make them predictable; signed-URL nonces ([`signed_url`]) and
+//! the fixtures' `Id::at` draw from the thread's generator, and no test
+//! needs to pin either.
 
 pub mod catalog;
 pub mod cursor;

@@ -8,6 +8,10 @@
 //! An attempt that panics is caught in its own task and becomes a failed
 //! attempt (`errorKind: "internal"`): its slot is freed and its outcome
 //! recorded like any other, so its lease is released and it is retried.
+//!
+//! Its unit tests (`scheduler/tests.rs`) run it on paused tokio time, with a
+//! fake transport in place of the HTTP client and the test in the place of
+//! the poller and the recorder.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

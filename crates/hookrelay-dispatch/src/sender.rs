@@ -1,6 +1,6 @@
 //! One HTTP attempt: build the signed request for an endpoint, send it with a
 //! timeout and no redirects, and describe what happened as an [`Attempt`];
-//! and [`Transport`], where the scheduler's attempts go (this sender, or a
+//! and `Transport`, where the scheduler's attempts go (this sender, or a
 //! fake in the scheduler's unit tests).
 
 use std::time::{Duration, Instant};
