@@ -116,12 +116,21 @@ pub struct AppInner {
     pub dispatcher: Dispatcher,
     pub catalog: Arc<Catalog>,
     pub clock: Arc<dyn Clock>,
+    /// Mints the ids of what the API creates (on `clock`).
+    pub ids: Arc<hookrelay_core::ids::Ids>,
     pub config: ApiConfig,
     pub registry: Arc<Registry>,
     pub keys: extract::KeyCache,
     pub openapi: &'static str,
     /// Requests per API key / client address.
     pub limiter: limit::RateLimiter,
+}
+
+impl AppInner {
+    /// The service that publishes, retries and recovers deliveries.
+    pub fn deliveries(&self) -> hookrelay_dispatch::Deliveries {
+        self.dispatcher.deliveries(self.ids.clone())
+    }
 }
 
 /// Cheap-to-clone handles to everything a request needs.

@@ -1,5 +1,9 @@
 //! Time as milliseconds since the Unix epoch, an injectable [`Clock`], and
 //! RFC 3339 formatting for the API.
+//!
+//! [`SystemClock`] is the only place in this crate that reads the wall
+//! clock; code that needs "now" is handed a clock (or a timestamp) by its
+//! caller, so tests can pin it with a [`ManualClock`].
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -67,7 +71,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to.
+/// A clock that only moves when told to (tests).
 #[derive(Debug, Default)]
 pub struct ManualClock(AtomicI64);
 
@@ -85,11 +89,6 @@ impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp(self.0.load(Ordering::SeqCst))
     }
-}
-
-/// The current wall-clock time; for code that is not worth injecting a clock into.
-pub fn now() -> Timestamp {
-    SystemClock.now()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use hookrelay_core::catalog::Catalog;
-use hookrelay_core::ids::{DeliveryId, EventId, WorkspaceId};
+use hookrelay_core::ids::{DeliveryId, Ids, WorkspaceId};
 use hookrelay_core::model::{Delivery, Endpoint, Event, ResourceRef};
 use hookrelay_core::time::Timestamp;
 use hookrelay_store::directory::Directory;
@@ -38,6 +38,7 @@ pub struct Deliveries {
     queue: Arc<dyn DeliveryQueue>,
     directory: Arc<Directory>,
     dispatcher: Dispatcher,
+    ids: Arc<Ids>,
 }
 
 impl std::fmt::Debug for Deliveries {
@@ -51,11 +52,13 @@ impl Deliveries {
         queue: Arc<dyn DeliveryQueue>,
         directory: Arc<Directory>,
         dispatcher: Dispatcher,
+        ids: Arc<Ids>,
     ) -> Self {
         Self {
             queue,
             directory,
             dispatcher,
+            ids,
         }
     }
 
@@ -86,11 +89,11 @@ impl Deliveries {
             .directory
             .route(ws, &d.event_type, d.resource.as_ref())
             .iter()
-            .map(|e| new_delivery(catalog, e, &d.event_type, now))
+            .map(|e| new_delivery(catalog, &self.ids, e, &d.event_type, now))
             .collect();
         NewEvent {
             event: Event {
-                id: EventId::at(now.0),
+                id: self.ids.at(now),
                 workspace_id: ws.clone(),
                 event_type: d.event_type,
                 payload: d.payload,
@@ -135,9 +138,9 @@ impl Deliveries {
         payload: String,
         now: Timestamp,
     ) -> Result<Delivery> {
-        let new = new_delivery(self.catalog(), endpoint, event_type, now);
+        let new = new_delivery(self.catalog(), &self.ids, endpoint, event_type, now);
         let event = Event {
-            id: EventId::at(now.0),
+            id: self.ids.at(now),
             workspace_id: endpoint.workspace_id.clone(),
             event_type: event_type.to_owned(),
             payload,
@@ -205,12 +208,13 @@ impl Deliveries {
 /// The delivery of an event of canonical type `event_type` to `endpoint`.
 fn new_delivery(
     catalog: &Catalog,
+    ids: &Ids,
     endpoint: &Endpoint,
     event_type: &str,
     now: Timestamp,
 ) -> NewDelivery {
     NewDelivery {
-        id: DeliveryId::at(now.0),
+        id: ids.at(now),
         endpoint_id: endpoint.id.clone(),
         event_type: catalog
             .rendered_name(event_type, &endpoint.api_version)

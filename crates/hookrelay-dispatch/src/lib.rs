@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookrelay_core::catalog::Envelope;
-use hookrelay_core::ids::{DeliveryId, EndpointId, WorkspaceId};
+use hookrelay_core::ids::{DeliveryId, EndpointId, Ids, WorkspaceId};
 use hookrelay_core::model::Endpoint;
 use hookrelay_core::time::{Clock, Timestamp};
 use hookrelay_store::directory::Directory;
@@ -181,7 +181,8 @@ pub(crate) struct Shared {
     pub directory: Arc<Directory>,
     pub clock: Arc<dyn Clock>,
     pub config: DispatchConfig,
-    pub client: client::Client,
+    /// Where attempts go (the HTTP client, or a fake in unit tests).
+    pub transport: sender::Transport,
     pub metrics: Arc<DispatchMetrics>,
     /// Delivery ids this node holds (queued or in flight), for lease renewal.
     /// (FxHash: looked up several times per delivery; the keys are ids this
@@ -195,9 +196,6 @@ pub(crate) struct Shared {
     /// compared on the database's clock, so that nodes whose clocks disagree
     /// still agree on when a lease ends. 0 on a database of our own.
     pub clock_offset: AtomicI64,
-    /// Makes every attempt panic (to test that a panic is recorded).
-    #[cfg(test)]
-    pub panic_on_attempt: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -285,20 +283,31 @@ impl Dispatcher {
         // The binary checks the extra roots when it reads its configuration.
         let client = client::Client::new(config.allow_private, &config.extra_roots)
             .expect("the extra root certificates were checked at configuration");
+        let transport = sender::Transport::Http(client);
+        Self::start_on(store, directory, clock, config, metrics, transport)
+    }
+
+    /// Starts the engine's tasks, its attempts going to `transport`.
+    fn start_on(
+        store: Arc<dyn Store>,
+        directory: Arc<Directory>,
+        clock: Arc<dyn Clock>,
+        config: DispatchConfig,
+        metrics: Arc<DispatchMetrics>,
+        transport: sender::Transport,
+    ) -> (Self, DispatcherTasks) {
         let shared = Arc::new(Shared {
             store,
             directory,
             clock,
             config,
-            client,
+            transport,
             metrics,
             held: Mutex::default(),
             health: Mutex::default(),
             wake_poller: Notify::new(),
             alive: Alive::new(),
             clock_offset: AtomicI64::new(0),
-            #[cfg(test)]
-            panic_on_attempt: Default::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (out_tx, out_rx) = mpsc::unbounded_channel();
@@ -344,11 +353,13 @@ impl Dispatcher {
     }
 
     /// The service that publishes, retries and recovers through this engine.
-    pub fn deliveries(&self) -> Deliveries {
+    /// `ids` names the events and deliveries it creates.
+    pub fn deliveries(&self, ids: Arc<Ids>) -> Deliveries {
         Deliveries::new(
             self.shared.store.clone(),
             self.shared.directory.clone(),
             self.clone(),
+            ids,
         )
     }
 
@@ -612,16 +623,14 @@ mod tests {
         let directory = Arc::new(Directory::load(store.clone(), catalog).await.unwrap());
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(DispatchMetrics::new(&mut registry));
-        let (d, tasks) = Dispatcher::start(
+        let (d, tasks) = Dispatcher::start_on(
             store.clone(),
             directory,
             Arc::new(SystemClock),
             DispatchConfig::default(),
             metrics.clone(),
+            sender::Transport::Fake(Arc::new(Panics)),
         );
-        d.shared
-            .panic_on_attempt
-            .store(true, std::sync::atomic::Ordering::Relaxed);
 
         let event = Event {
             id: EventId::at(now.0),
@@ -689,6 +698,21 @@ mod tests {
         tasks.shutdown().await;
         assert!(!d.is_running(), "stopped");
         store.close().await;
+    }
+
+    /// Every attempt panics.
+    struct Panics;
+
+    impl sender::FakeSend for Panics {
+        fn send(
+            &self,
+            _: &Endpoint,
+            _: &str,
+            _: bytes::Bytes,
+            _: Timestamp,
+        ) -> futures::future::BoxFuture<'static, sender::Sent> {
+            panic!("an attempt that fails on purpose")
+        }
     }
 
     fn ws(n: &str) -> WorkspaceId {

@@ -8,6 +8,10 @@
 //! An attempt that panics is caught in its own task and becomes a failed
 //! attempt (`errorKind: "internal"`): its slot is freed and its outcome
 //! recorded like any other, so its lease is released and it is retried.
+//!
+//! Its unit tests (`scheduler/tests.rs`) run it on paused tokio time, with a
+//! fake transport in place of the HTTP client and the test in the place of
+//! the poller and the recorder.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -516,13 +520,6 @@ async fn process(shared: &Shared, job: Job) -> Outcome {
         next_attempt_at: None,
         endpoint_effect: None,
     };
-    #[cfg(test)]
-    if shared
-        .panic_on_attempt
-        .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        panic!("an attempt that fails on purpose");
-    }
     let endpoint = match shared.directory.endpoint(&d.endpoint_id) {
         Some(e) => e,
         // Not in this node's routing cache (another node created it and the
@@ -564,18 +561,19 @@ async fn process(shared: &Shared, job: Job) -> Outcome {
         || job.entry.body(catalog, &endpoint.api_version),
         started,
     );
-    let sent = sender::send(
-        &shared.client,
-        &endpoint,
-        job.entry.event.id.as_str(),
-        body,
-        started,
-        sender::SendSettings {
-            timeout: shared.config.request_timeout,
-            user_agent: &shared.config.user_agent,
-        },
-    )
-    .await;
+    let sent = shared
+        .transport
+        .send(
+            &endpoint,
+            job.entry.event.id.as_str(),
+            body,
+            started,
+            sender::SendSettings {
+                timeout: shared.config.request_timeout,
+                user_agent: &shared.config.user_agent,
+            },
+        )
+        .await;
     let ok = sent.attempt.succeeded();
     shared
         .metrics
@@ -662,3 +660,6 @@ fn health_effect(
     }
     first.then_some(EndpointEffect::MarkFailing(now))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,7 @@
 //! One HTTP attempt: build the signed request for an endpoint, send it with a
-//! timeout and no redirects, and describe what happened as an [`Attempt`].
+//! timeout and no redirects, and describe what happened as an [`Attempt`];
+//! and `Transport`, where the scheduler's attempts go (this sender, or a
+//! fake in the scheduler's unit tests).
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +73,46 @@ pub struct Sent {
 pub struct SendSettings<'a> {
     pub timeout: Duration,
     pub user_agent: &'a str,
+}
+
+/// Where attempts go: the engine's HTTP client, or — in the scheduler's
+/// unit tests, which run on paused time — a fake that answers as told. An
+/// enum rather than a trait object so that the production path costs what
+/// a direct call does (no boxed future per attempt).
+pub(crate) enum Transport {
+    Http(Client),
+    #[cfg(test)]
+    Fake(std::sync::Arc<dyn FakeSend>),
+}
+
+impl Transport {
+    /// Sends one attempt (see [`send`]).
+    pub(crate) async fn send(
+        &self,
+        endpoint: &Endpoint,
+        event_id: &str,
+        body: Bytes,
+        now: Timestamp,
+        settings: SendSettings<'_>,
+    ) -> Sent {
+        match self {
+            Self::Http(client) => send(client, endpoint, event_id, body, now, settings).await,
+            #[cfg(test)]
+            Self::Fake(fake) => fake.send(endpoint, event_id, body, now).await,
+        }
+    }
+}
+
+/// What stands in for the HTTP client in the scheduler's unit tests.
+#[cfg(test)]
+pub(crate) trait FakeSend: Send + Sync + 'static {
+    fn send(
+        &self,
+        endpoint: &Endpoint,
+        event_id: &str,
+        body: Bytes,
+        now: Timestamp,
+    ) -> futures::future::BoxFuture<'static, Sent>;
 }
 
 /// Sends one attempt. `now` is the attempt's start (for the timestamp header).

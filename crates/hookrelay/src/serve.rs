@@ -23,7 +23,7 @@ use hookrelay_api::limit::{RateLimit, RateLimiter};
 use hookrelay_api::server::HttpLimits;
 use hookrelay_api::{ApiConfig, AppInner, AppState};
 use hookrelay_core::catalog::Catalog;
-use hookrelay_core::ids::{ApiKeyId, WorkspaceId};
+use hookrelay_core::ids::{Ids, WorkspaceId};
 use hookrelay_core::secret::{api_key_from_plaintext, generate_api_key, ApiKeyHash};
 use hookrelay_core::time::{Clock, SystemClock};
 use hookrelay_dispatch::{DispatchConfig, DispatchMetrics, Dispatcher};
@@ -183,12 +183,8 @@ fn load_catalog(settings: &Settings) -> anyhow::Result<Catalog> {
 }
 
 /// Ensures workspace `default` and its key.
-async fn bootstrap(
-    store: &dyn Store,
-    settings: &Settings,
-    clock: &dyn Clock,
-) -> anyhow::Result<Bootstrap> {
-    let now = clock.now();
+async fn bootstrap(store: &dyn Store, settings: &Settings, ids: &Ids) -> anyhow::Result<Bootstrap> {
+    let now = ids.clock().now();
     let (ws, created) = match store.find_workspace_by_name("default").await? {
         Some(ws) => (ws, false),
         None => {
@@ -225,7 +221,7 @@ async fn bootstrap(
         if store.find_api_key(&key.hash).await?.is_none() {
             store
                 .insert_api_key(&ApiKeyRecord {
-                    id: ApiKeyId::at(now.0),
+                    id: ids.at(now),
                     workspace_id: ws.id.clone(),
                     name: name.into(),
                     prefix: key.prefix.clone(),
@@ -250,12 +246,13 @@ pub async fn run(
     ready: Option<oneshot::Sender<Bootstrap>>,
 ) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ids = Arc::new(Ids::new(clock.clone()));
     let catalog = Arc::new(load_catalog(&settings)?);
     let store = open_store(&settings.database).await?;
     // Listen before loading anything, so no change falls in between.
     let changes = store.changes();
     let directory = Arc::new(Directory::load(store.clone(), catalog.clone()).await?);
-    let boot = bootstrap(store.as_ref(), &settings, clock.as_ref()).await?;
+    let boot = bootstrap(store.as_ref(), &settings, &ids).await?;
 
     // Signed payload URLs: a server key made once and kept in the database.
     let url_key = store
@@ -332,6 +329,7 @@ pub async fn run(
             dispatcher: dispatcher.clone(),
             catalog,
             clock: clock.clone(),
+            ids,
             config: api_config,
             registry: Arc::new(registry),
             keys: Default::default(),

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use hookrelay_core::ids::{ApiKeyId, WorkspaceId};
+use hookrelay_core::ids::ApiKeyId;
 use hookrelay_core::secret::generate_api_key;
 use hookrelay_core::validate;
 use hookrelay_store::{ApiKeyRecord, Workspace};
@@ -32,7 +32,7 @@ pub async fn create_workspace(
         .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
     let now = state.inner.clock.now();
     let ws = Workspace {
-        id: WorkspaceId::at(now.0),
+        id: state.inner.ids.at(now),
         name: body.name,
         created_at: now,
     };
@@ -51,7 +51,7 @@ pub async fn create_key(
     let now = state.inner.clock.now();
     let key = generate_api_key();
     let rec = ApiKeyRecord {
-        id: ApiKeyId::at(now.0),
+        id: state.inner.ids.at(now),
         workspace_id: ctx.workspace_id.clone(),
         name: body.name,
         prefix: key.prefix.clone(),

@@ -132,7 +132,6 @@ pub async fn retry(
     let now = state.inner.clock.now();
     let delivery = state
         .inner
-        .dispatcher
         .deliveries()
         .retry(&ctx.workspace_id, &id, now)
         .await?

@@ -181,7 +181,7 @@ pub async fn create(
     let scheme = body.signature_scheme.unwrap_or(SignatureScheme::Extend);
     let status = body.status.unwrap_or(EndpointStatus::Enabled);
     let endpoint = Endpoint {
-        id: EndpointId::at(now.0),
+        id: state.inner.ids.at(now),
         workspace_id: ctx.workspace_id.clone(),
         url: body.url,
         name: body.name,
@@ -467,7 +467,6 @@ pub(crate) async fn send_test_event(
     let now = state.inner.clock.now();
     Ok(state
         .inner
-        .dispatcher
         .deliveries()
         .send_test(endpoint, &canonical, def.example.to_string(), now)
         .await?)
@@ -511,7 +510,6 @@ pub async fn recover(
     }
     let n = state
         .inner
-        .dispatcher
         .deliveries()
         .recover(&endpoint, since, until, now)
         .await?;

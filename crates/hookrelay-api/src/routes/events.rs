@@ -112,7 +112,6 @@ async fn commit(
 ) -> ApiResult<Vec<ApiResult<Published>>> {
     let results = state
         .inner
-        .dispatcher
         .deliveries()
         .publish(&ctx.workspace_id, drafts, now)
         .await?;

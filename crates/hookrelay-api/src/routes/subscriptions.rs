@@ -84,7 +84,7 @@ pub async fn create(
         .map_err(event_name_error)?;
     let now = state.inner.clock.now();
     let sub = Subscription {
-        id: SubscriptionId::at(now.0),
+        id: state.inner.ids.at(now),
         workspace_id: ctx.workspace_id.clone(),
         endpoint_id,
         resource_type: body.resource_type,

@@ -7,7 +7,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hookrelay_core::ids::EndpointId;
 use hookrelay_core::model::{
     AdvancedOptions, Endpoint, EndpointSecrets, EndpointStatus, SignatureScheme,
 };
@@ -100,7 +99,7 @@ pub async fn create(
         None => generate_signing_secret(SignatureScheme::BodyHmac),
     };
     let e = Endpoint {
-        id: EndpointId::alt_at(now.0),
+        id: state.inner.ids.alt_at(now),
         workspace_id: ctx.workspace_id.clone(),
         name: body
             .description

@@ -228,7 +228,10 @@ async fn migrate(client: &mut tokio_postgres::Client, schema: &str) -> F<()> {
         tx.batch_execute(sql).await?;
         tx.execute(
             "INSERT INTO hookrelay_migrations (version, applied_at) VALUES ($1, $2)",
-            &[&(i as i32 + 1), &hookrelay_core::time::now().0],
+            &[
+                &(i as i32 + 1),
+                &hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock).0,
+            ],
         )
         .await?;
     }
@@ -771,9 +774,10 @@ impl PostgresStore {
                 .map(|o| {
                     o.attempt
                         .as_ref()
-                        .map_or_else(hookrelay_core::time::now, |a| {
-                            a.started_at.plus_millis(i64::from(a.duration_ms))
-                        })
+                        .map_or_else(
+                            || hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock),
+                            |a| a.started_at.plus_millis(i64::from(a.duration_ms)),
+                        )
                         .0
                 })
                 .collect();
@@ -1389,7 +1393,7 @@ impl Store for PostgresStore {
         execute(
             &c,
             "INSERT INTO server_keys (name, key, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-            &[&name, &make, &hookrelay_core::time::now().0],
+            &[&name, &make, &hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock).0],
         )
         .await?;
         let key = query_opt(

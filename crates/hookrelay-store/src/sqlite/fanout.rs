@@ -550,8 +550,8 @@ mod tests {
     fn deliveries(n: usize) -> Vec<NewDelivery> {
         (0..n)
             .map(|_| NewDelivery {
-                id: DeliveryId::new(),
-                endpoint_id: EndpointId::new(),
+                id: DeliveryId::at(0),
+                endpoint_id: EndpointId::at(0),
                 event_type: "workflow_run.completed".into(),
                 api_version: "2025-04-21".into(),
             })

@@ -872,7 +872,11 @@ impl Store for SqliteStore {
                 c.prepare_cached(
                     "INSERT OR IGNORE INTO server_keys (name, key, created_at) VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![name, make, hookrelay_core::time::now().0])?;
+                .execute(params![
+                    name,
+                    make,
+                    hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock).0
+                ])?;
                 Ok(
                     c.prepare_cached("SELECT key FROM server_keys WHERE name = ?1")?
                         .query_row(params![name], |r| r.get(0))?,
@@ -1503,12 +1507,10 @@ fn record_outcomes(
          WHERE id = ?1 AND (?6 IS NULL OR lease_owner = ?6) RETURNING attempt_count, workspace_id",
     )?;
     for o in outcomes {
-        let now = o
-            .attempt
-            .as_ref()
-            .map_or_else(hookrelay_core::time::now, |a| {
-                a.started_at.plus_millis(i64::from(a.duration_ms))
-            });
+        let now = o.attempt.as_ref().map_or_else(
+            || hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock),
+            |a| a.started_at.plus_millis(i64::from(a.duration_ms)),
+        );
         let made = u32::from(o.attempt.is_some());
         let updated: Option<(u32, String)> = upd
             .query_row(

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use hookrelay_core::time::{Clock, SystemClock};
 use serde_json::{json, Value};
 
 use crate::support::{verify_extend, Receiver, Reply, TestServer};
@@ -42,7 +43,7 @@ async fn every_attempt_is_signed_at_send_time() {
     );
     for g in &got {
         verify_extend(g, secret).expect("each attempt verifies");
-        let age = hookrelay_core::time::now().secs() - ts(g);
+        let age = SystemClock.now().secs() - ts(g);
         assert!(
             (0..10).contains(&age),
             "timestamp is the send time: age {age}"
@@ -288,7 +289,10 @@ async fn a_hanging_endpoint_does_not_delay_another() {
         .max()
         .unwrap();
     assert!(worst < Duration::from_secs(8), "{worst:?}");
-    // The hanging endpoint holds exactly its own concurrency, no more.
+    // The hanging endpoint holds exactly its own concurrency, no more: it
+    // has its four, and no fifth arrives while they hang (the pause is the
+    // window in which one would show).
+    hang.wait_for(4, WAIT).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         hang.received().len(),
@@ -393,6 +397,10 @@ async fn a_failing_endpoint_is_paused_instead_of_hammered_and_resumes() {
         );
     }
     healthy.wait_for(20, WAIT).await;
+    s.wait_metric("hookrelay_circuit_breaker_opened_total 1", WAIT)
+        .await;
+    // What is under test is how often the failing endpoint is tried over
+    // a stretch of time, so this waits a fixed stretch.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     // Without a pause, every delivery would be retried every second (60+
     // requests by now); paused after 10 failures in a row, it gets a probe
@@ -409,15 +417,12 @@ async fn a_failing_endpoint_is_paused_instead_of_hammered_and_resumes() {
     );
     // When it recovers, everything waiting goes through.
     r.set_default(Reply::Status(200));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ds = s.deliveries("status=succeeded&maxPageSize=100").await;
-        if ds.len() == 40 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{} of 40 delivered", ds.len());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    s.wait_deliveries(
+        "status=succeeded&maxPageSize=100",
+        Duration::from_secs(20),
+        |ds| ds.len() == 40,
+    )
+    .await;
     for d in s.deliveries("maxPageSize=100").await {
         assert!(
             d["attemptCount"].as_u64().unwrap() <= 4,
@@ -457,15 +462,6 @@ async fn deliveries_beyond_what_memory_holds_drain_without_waiting_for_a_poll() 
     assert_eq!(unique.len(), EVENTS);
 }
 
-/// Polls `/metrics` until it has `line` (panics after [`WAIT`]).
-async fn wait_for_metric(s: &TestServer, line: &str) {
-    let deadline = Instant::now() + WAIT;
-    while !s.metrics().await.contains(line) {
-        assert!(Instant::now() < deadline, "never seen: {line}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// A delivery counts as held in memory (and keeps its lease renewed) until
 /// its outcome is written, not just until its attempt ends: outcomes wait for
 /// the store's writer, and counting them keeps memory bounded (the
@@ -485,19 +481,20 @@ async fn a_delivery_stays_held_until_its_outcome_is_written() {
     // database's write lock: the outcome cannot be written until it goes.
     let lock = rusqlite::Connection::open(s.db_path()).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    wait_for_metric(
-        &s,
+    s.wait_metric(
         "hookrelay_delivery_outcomes_total{outcome=\"succeeded\"} 1",
+        WAIT,
     )
     .await;
-    // The attempt has ended; its outcome waits for the writer.
+    // The attempt has ended; its outcome waits for the writer, and the
+    // delivery stays held all along (a stretch of time is the point).
     for _ in 0..20 {
         let text = s.metrics().await;
         assert!(text.contains("hookrelay_dispatch_held 1"), "{text}");
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
     lock.execute_batch("ROLLBACK").unwrap();
-    wait_for_metric(&s, "hookrelay_dispatch_held 0").await;
+    s.wait_metric("hookrelay_dispatch_held 0", WAIT).await;
     // Released only once written.
     let ds = s.deliveries("limit=10").await;
     assert_eq!(ds.len(), 1);

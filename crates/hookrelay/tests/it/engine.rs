@@ -5,7 +5,7 @@
 //! `/readyz`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookrelay_api::{ApiConfig, AppInner, AppState};
 use hookrelay_core::catalog::Catalog;
@@ -21,7 +21,7 @@ use hookrelay_store::directory::Directory;
 use hookrelay_store::sqlite::SqliteStore;
 use hookrelay_store::{DueDelivery, Lease, NewDelivery, NewEvent, Published, Store, Workspace};
 
-use crate::support::{PgSchema, Receiver};
+use crate::support::{eventually, PgSchema, Receiver};
 
 const TYPE: &str = "extract_run.processed";
 
@@ -148,19 +148,15 @@ fn start(store: Arc<dyn Store>, directory: Arc<Directory>, clock: Arc<dyn Clock>
 }
 
 async fn wait_status(store: &dyn Store, ws: &WorkspaceId, id: &DeliveryId, want: DeliveryStatus) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(Duration::from_secs(10), || async {
         let (d, _) = store.get_delivery(ws, id).await.unwrap().unwrap();
         if d.status == want {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{id} is {:?}, not {want:?}", d.status))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{id} is {:?}, not {want:?}",
-            d.status
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 /// A delivery for an endpoint the node's routing cache does not know yet
@@ -202,11 +198,13 @@ async fn an_endpoint_the_routing_cache_does_not_know_is_read_from_the_store() {
         .await
         .unwrap());
     engine.dispatcher.submit(vec![due]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while engine.dispatcher.held() > 0 {
-        assert!(Instant::now() < deadline, "the delivery was never settled");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(10), || async {
+        match engine.dispatcher.held() {
+            0 => Ok(()),
+            n => Err(format!("{n} deliveries still held")),
+        }
+    })
+    .await;
     wait_status(&*store, &ws, &id, DeliveryStatus::Cancelled).await;
     assert_eq!(
         r.received().len(),
@@ -258,16 +256,16 @@ async fn leases_follow_the_databases_clock_not_the_nodes() {
     let ahead = 120_000;
     let b = start(store.clone(), directory, Arc::new(Ahead(ahead)));
     // B's leases end a lease's time after the database's now, not its own.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(Duration::from_secs(10), || async {
         let db_now = store.database_now().await.unwrap().unwrap();
         let off = b.dispatcher.lease().until.0 - db_now.0 - 60_000;
         if off.abs() < 2_000 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("B's lease is {off} ms off"))
         }
-        assert!(Instant::now() < deadline, "B's lease is {off} ms off");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     // A delivery due now is claimed by B, and with it nothing of A's.
     let due_now = publish(&*store, &e, None, "due").await;
     let got = r.wait_for(1, Duration::from_secs(10)).await;
@@ -316,6 +314,7 @@ async fn readyz_is_503_while_the_dispatcher_is_not_running() {
             dispatcher: engine.dispatcher.clone(),
             catalog,
             clock: Arc::new(SystemClock),
+            ids: Arc::new(hookrelay_core::ids::Ids::new(Arc::new(SystemClock))),
             config: ApiConfig::default(),
             registry: Arc::new(registry),
             keys: Default::default(),

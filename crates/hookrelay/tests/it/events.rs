@@ -91,7 +91,8 @@ async fn fan_out_reaches_each_matching_endpoint_once() {
         .await;
     assert_eq!(ev2["deliveryCount"], 1);
     let got = r.wait_for(3, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every delivery made has its outcome: nothing more is on its way.
+    assert_eq!(s.wait_settled(WAIT).await.len(), 3);
     let got_after = r.received();
     assert_eq!(
         got_after.len(),
@@ -179,7 +180,7 @@ async fn wide_and_narrow_events_in_one_batch_each_reach_every_endpoint_once() {
     );
 
     let got = r.wait_for(13, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.wait_settled(WAIT).await.len(), 13);
     assert_eq!(r.received().len(), 13, "no extra deliveries");
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     for g in &got {
@@ -308,7 +309,7 @@ async fn idempotency_keys_return_the_first_event_and_fan_out_nothing_new() {
     let h2: Value = resp.json().await.unwrap();
     assert_eq!(h1["id"], h2["id"]);
     r.wait_for(2, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.wait_settled(WAIT).await.len(), 2);
     assert_eq!(r.received().len(), 2, "one delivery per key");
     let (_, events) = s.get("/events").await;
     assert_eq!(events["data"].as_array().unwrap().len(), 2);

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{verify_extend, Receiver, Reply, TestServer};
+use hookrelay_core::time::{Clock, SystemClock};
+
+use crate::support::{eventually, verify_extend, Receiver, Reply, TestServer};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -95,14 +97,8 @@ async fn deliveries_filter_by_endpoint_event_type_status_and_time() {
 
     // The receiver has both of a's deliveries; their outcomes may still be
     // on their way to the database.
-    let deadline = std::time::Instant::now() + WAIT;
-    while s.deliveries("status=succeeded").await.len() < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a's outcomes recorded"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    s.wait_deliveries("status=succeeded", WAIT, |ds| ds.len() >= 2)
+        .await;
     let count = |v: Vec<Value>| v.len();
     assert_eq!(count(s.deliveries("").await), 3);
     assert_eq!(
@@ -163,7 +159,20 @@ async fn manual_retry_sends_a_succeeded_delivery_again_with_a_new_signature() {
         .to_owned();
     s.wait_delivery(&id, WAIT, |d| d["status"] == "succeeded")
         .await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Signatures carry whole seconds: the retry is signed in a later one.
+    let first = r.received()[0]
+        .header("x-extend-request-timestamp")
+        .and_then(|t| t.parse::<i64>().ok())
+        .expect("a timestamp header");
+    eventually(WAIT, || async {
+        let now = SystemClock.now().secs();
+        if now > first {
+            Ok(())
+        } else {
+            Err(format!("still second {now}"))
+        }
+    })
+    .await;
     let (status, v) = s
         .post(&format!("/webhook_deliveries/{id}/retry"), json!({}))
         .await;
@@ -320,19 +329,21 @@ async fn endpoints_that_keep_failing_are_disabled() {
         .await;
     let id = ep["id"].as_str().unwrap().to_owned();
     s.publish("extract_run.processed", json!({"id": "x"})).await;
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
+    let e = eventually(WAIT, || async {
         let (_, e) = s.get(&format!("/webhook_endpoints/{id}")).await;
         if e["status"] == "disabled" {
-            assert_eq!(e["disabledReason"], "failing");
-            break;
+            Ok(e)
+        } else {
+            Err(format!("never disabled: {e}"))
         }
-        assert!(std::time::Instant::now() < deadline, "never disabled: {e}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert_eq!(e["disabledReason"], "failing");
     let before = r.received().len();
     let ev = s.publish("extract_run.processed", json!({"id": "y"})).await;
     assert_eq!(ev["deliveryCount"], 0, "disabled endpoints get nothing");
+    // That nothing more arrives is what is under test: watch for a while
+    // (longer than the one-second retry delay).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         r.received().len() <= before + 1,
@@ -404,20 +415,17 @@ async fn retention_purges_finished_history_but_keeps_pending_work() {
         .await;
     ok.wait_for(1, WAIT).await;
     let pending_delivery = s.delivery_of(pending["id"].as_str().unwrap()).await;
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
+    eventually(WAIT, || async {
         let (status, _) = s
             .get(&format!("/events/{}", done["id"].as_str().unwrap()))
             .await;
         if status == 404 {
-            break;
+            Ok(())
+        } else {
+            Err("old history was never purged".to_owned())
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "old history was never purged"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert!(s.deliveries("status=succeeded").await.is_empty());
     // A delivery still waiting for a retry, and its event, stay.
     let d = s.delivery(pending_delivery["id"].as_str().unwrap()).await;

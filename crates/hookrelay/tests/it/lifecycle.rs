@@ -7,8 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use tokio::io::{AsyncBufReadExt, BufReader};
+
 use crate::support::{
-    free_port, get_ok, kill, post_ok, spawn_serve, Receiver, Reply, ServeProcess, TestServer,
+    eventually, free_port, get_ok, kill, post_ok, spawn_serve, Receiver, Reply, ServeProcess,
+    TestServer,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -78,8 +81,7 @@ async fn sigkill_after_202_loses_no_event() {
     let _ = p.child.wait().await;
     r.set_default(Reply::Status(200));
     let p2 = spawn(dir.path()).await;
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually(WAIT, || async {
         let got: HashSet<String> = r
             .received()
             .iter()
@@ -87,16 +89,16 @@ async fn sigkill_after_202_loses_no_event() {
             .filter_map(|b| b["eventId"].as_str().map(str::to_owned))
             .collect();
         if accepted.is_subset(&got) {
-            break;
+            Ok(())
+        } else {
+            Err(format!(
+                "{} of {} accepted events delivered after the crash",
+                accepted.intersection(&got).count(),
+                accepted.len()
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} accepted events delivered after the crash",
-            accepted.intersection(&got).count(),
-            accepted.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     drop(p2);
 }
 
@@ -146,6 +148,8 @@ async fn sigterm_finishes_attempts_in_flight_and_exits_cleanly() {
         assert_eq!(d["status"], "succeeded", "{d}");
         assert_eq!(d["attemptCount"], 1);
     }
+    // Nothing is re-sent: the restarted node has nothing to do, so there
+    // is no state to wait for; watching for a while is the test.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(r.received().len(), 3);
 }
@@ -157,7 +161,7 @@ async fn first_start_prints_the_key_and_urls_once() {
     let run = || {
         let dir = dir.path().to_owned();
         async move {
-            let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
                 .arg("serve")
                 .arg("--listen")
                 .arg(format!("127.0.0.1:{port}"))
@@ -172,18 +176,29 @@ async fn first_start_prints_the_key_and_urls_once() {
                 .kill_on_drop(true)
                 .spawn()
                 .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            // Read the banner as it is printed; it ends with a blank line
+            // after the API key's lines.
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let mut out = String::new();
+            let banner = async {
+                let mut key_seen = false;
+                while let Some(l) = lines.next_line().await.unwrap() {
+                    out.push_str(&l);
+                    out.push('\n');
+                    if l.contains("API key:") {
+                        key_seen = true;
+                    } else if key_seen && l.trim().is_empty() {
+                        return;
+                    }
+                }
+                panic!("the output ended before the banner did: {out}");
+            };
+            tokio::time::timeout(Duration::from_secs(20), banner)
                 .await
-                .is_err()
-            {
-                assert!(Instant::now() < deadline);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+                .expect("the banner within 20 s");
             kill(child.id().unwrap() as i32, libc::SIGTERM);
-            let out = child.wait_with_output().await.unwrap();
-            String::from_utf8(out.stdout).unwrap()
+            child.wait().await.unwrap();
+            out
         }
     };
     let first = run().await;

@@ -194,6 +194,7 @@ async fn idle_keep_alive_connections_are_closed_and_busy_ones_are_not() {
     while start.elapsed() < idle + Duration::from_secs(1) {
         assert_eq!(healthz(&mut c).await.status, 200, "request {served}");
         served += 1;
+        // The pause between requests is what is under test.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(served > 5);

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{get_ok, post_ok, spawn_serve, PgSchema, Receiver, Reply, ServeProcess, KEY};
+use crate::support::{
+    eventually, get_ok, post_ok, spawn_serve, PgSchema, Receiver, Reply, ServeProcess, KEY,
+};
 
 /// A node on `database_url`, with short leases so a dead node's work is
 /// taken over quickly.
@@ -60,9 +62,9 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
                 "enabledEvents": ["extract_run.processed"], "apiVersion": "2026-02-09"}),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
     for n in &nodes {
-        loop {
+        // A probe event routed to the endpoint shows the node knows it.
+        eventually(Duration::from_secs(10), || async {
             let ev = post_ok(
                 &http,
                 &format!("{}/events", n.url),
@@ -72,15 +74,15 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
             let id = ev["id"].as_str().unwrap();
             let got = get_ok(&http, &format!("{}/events/{id}", n.url)).await;
             if got["deliveries"].as_array().is_some_and(|d| !d.is_empty()) {
-                break;
+                Ok(())
+            } else {
+                Err(format!(
+                    "node {} never saw the endpoint made on node 0: {got}",
+                    n.url
+                ))
             }
-            assert!(
-                Instant::now() < deadline,
-                "node {} never saw the endpoint made on node 0: {got}",
-                n.url
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
     }
 
     // Publish across the three; SIGKILL node 0 halfway, keep going on the others.
@@ -167,21 +169,30 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
 
     // Everything accepted arrives, node 0's leased work included once its
     // leases expire.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    eventually(Duration::from_secs(90), || async {
         let got: HashSet<String> = event_ids(&r).into_iter().collect();
-        let missing = accepted.difference(&got).count();
-        if missing == 0 {
-            break;
+        match accepted.difference(&got).count() {
+            0 => Ok(()),
+            missing => Err(format!(
+                "{missing} of {EVENTS} accepted events never reached the receiver"
+            )),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} of {EVENTS} accepted events never reached the receiver"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Let late redeliveries show up before counting duplicates.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    })
+    .await;
+    // Late redeliveries (of what node 0 sent but never recorded) are done
+    // once no delivery is pending: each is recorded after its last send.
+    let pending = format!(
+        "{}/webhook_deliveries?status=pending&maxPageSize=10",
+        nodes[1].url
+    );
+    eventually(Duration::from_secs(30), || async {
+        let page = get_ok(&http, &pending).await;
+        match page["data"].as_array().map_or(0, Vec::len) {
+            0 => Ok(()),
+            n => Err(format!("{n}+ deliveries still pending")),
+        }
+    })
+    .await;
     let ids = event_ids(&r);
     let mut per_event: HashMap<&str, usize> = HashMap::new();
     for id in &ids {

@@ -6,7 +6,9 @@ use std::time::Duration;
 use hookrelay_webhooks::{verify, Profile, VerifyOptions};
 use serde_json::{json, Value};
 
-use crate::support::{verify_extend, Received, Receiver, TestServer};
+use hookrelay_core::time::{Clock, SystemClock};
+
+use crate::support::{eventually, verify_extend, Received, Receiver, TestServer};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -109,7 +111,7 @@ async fn extend_rotation_switches_when_the_grace_period_ends() {
     let active_at =
         hookrelay_core::time::Timestamp::parse_rfc3339(rot["newSecretActiveAt"].as_str().unwrap())
             .unwrap();
-    let now = hookrelay_core::time::now();
+    let now = SystemClock.now();
     assert!(
         active_at.millis() - now.millis() > 1000,
         "the response says when the new secret starts"
@@ -122,8 +124,17 @@ async fn extend_rotation_switches_when_the_grace_period_ends() {
     let got = r.wait_for(1, WAIT).await;
     verify_extend(&got[0], &old).expect("receivers holding the old secret keep working");
     assert!(verify_extend(&got[0], &new).is_err());
-    // After it, the new one.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // After it, the new one: once the clock has passed the time the
+    // rotation's answer gave.
+    eventually(WAIT, || async {
+        let now = SystemClock.now();
+        if now > active_at {
+            Ok(())
+        } else {
+            Err(format!("{now:?} is not yet past {active_at:?}"))
+        }
+    })
+    .await;
     s.publish("extract_run.processed", json!({"id": 2})).await;
     let got = r.wait_for(2, WAIT).await;
     verify_extend(&got[1], &new).expect("new secret after the grace period");
@@ -361,9 +372,15 @@ async fn every_attempt_and_view_mints_a_fresh_url_and_old_ones_expire() {
     assert!(v1 != u1 && v1 != u2);
     assert_eq!(reqwest::get(&v1).await.unwrap().status(), 200);
     // After the lifetime, links answer 410 and say nothing more.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let resp = reqwest::get(&u1).await.unwrap();
-    assert_eq!(resp.status(), 410);
+    let resp = eventually(WAIT, || async {
+        let resp = reqwest::get(&u1).await.unwrap();
+        match resp.status().as_u16() {
+            410 => Ok(resp),
+            200 => Err("the link still answers 200".to_owned()),
+            other => panic!("{u1} answered {other}"),
+        }
+    })
+    .await;
     let text = resp.text().await.unwrap();
     assert!(!text.contains("r1"), "{text}");
 }

@@ -173,7 +173,14 @@ async fn health_readiness_metrics_and_openapi_answer() {
     .await;
     s.publish("extract_run.processed", json!({"id": 1})).await;
     down.wait_for(1, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The outcome is recorded and the delivery has left memory.
+    s.wait_metric("hookrelay_dispatch_held 0", Duration::from_secs(10))
+        .await;
+    s.wait_metric(
+        "hookrelay_delivery_outcomes_total{outcome=\"retrying\"} 1",
+        Duration::from_secs(10),
+    )
+    .await;
     let text = s.metrics().await;
     for line in [
         "hookrelay_queue_depth 1",

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,6 +17,29 @@ use hookrelay::config::{Database, Settings};
 use hookrelay::serve::Server;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
+
+/// How often the waiting helpers look again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Polls `check` until it returns `Ok` and gives back what it found. Tests
+/// wait for something they can observe (a delivery's status, what a
+/// receiver got, a metric) rather than sleeping "long enough": `timeout` is
+/// only the point at which the test gives up, with `check`'s last `Err`
+/// (what it saw instead) in the panic.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(seen) => assert!(Instant::now() < deadline, "not within {timeout:?}: {seen}"),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
 
 /// The fixed API key of test servers.
 pub const KEY: &str = "sk_test_integration_key_0123456789";
@@ -301,18 +325,64 @@ impl TestServer {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
+        eventually(timeout, || async {
             let d = self.delivery(id).await;
             if pred(&d) {
-                return d;
+                Ok(d)
+            } else {
+                Err(format!("delivery {id} is not in the expected state: {d:#}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "delivery {id} never reached the expected state: {d:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
+    }
+
+    /// Polls the deliveries matching `query` until `pred` holds of them.
+    pub async fn wait_deliveries(
+        &self,
+        query: &str,
+        timeout: Duration,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        eventually(timeout, || async {
+            let ds = self.deliveries(query).await;
+            if pred(&ds) {
+                Ok(ds)
+            } else {
+                Err(format!("deliveries?{query}: {ds:#?}"))
+            }
+        })
+        .await
+    }
+
+    /// Polls `/metrics` until it has `line`.
+    pub async fn wait_metric(&self, line: &str, timeout: Duration) {
+        eventually(timeout, || async {
+            let text = self.metrics().await;
+            if text.contains(line) {
+                Ok(())
+            } else {
+                Err(format!("no `{line}` in {text}"))
+            }
+        })
+        .await
+    }
+
+    /// Waits until the server has nothing left to do with what it was given:
+    /// no delivery pending (each has its final outcome recorded) and nothing
+    /// held by the dispatcher. Then no further request can reach a receiver
+    /// unless something is sent twice. Returns every delivery (up to 100).
+    pub async fn wait_settled(&self, timeout: Duration) -> Vec<Value> {
+        eventually(timeout, || async {
+            let ds = self.deliveries("maxPageSize=100").await;
+            let pending = ds.iter().filter(|d| d["status"] == "pending").count();
+            let held = self.gauge("hookrelay_dispatch_held").await;
+            if pending == 0 && held == 0.0 {
+                Ok(ds)
+            } else {
+                Err(format!("{pending} deliveries pending, {held} held"))
+            }
+        })
+        .await
     }
 
     /// The only delivery of an event.
@@ -604,16 +674,13 @@ pub fn spawn_serve(database_url: &str, env: &[(&str, &str)]) -> ServeProcess {
 impl ServeProcess {
     /// Waits until `GET /healthz` answers 200 (panics after 30 s).
     pub async fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::get(format!("{}/healthz", self.url)).await {
-                if r.status() == 200 {
-                    return;
-                }
+        eventually(Duration::from_secs(30), || async {
+            match reqwest::get(format!("{}/healthz", self.url)).await {
+                Ok(r) if r.status() == 200 => Ok(()),
+                other => Err(format!("{} did not come up: {other:?}", self.url)),
             }
-            assert!(Instant::now() < deadline, "{} did not come up", self.url);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// Sends `sig` to the process.

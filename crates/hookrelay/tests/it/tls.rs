@@ -3,14 +3,14 @@
 //! `--endpoint-ca-file`), keep-alive connections are reused, and a pooled
 //! connection the endpoint closed meanwhile costs no failed attempt.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{verify_extend, Receiver, TestServer};
+use crate::support::{eventually, verify_extend, Receiver, TestServer};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -133,15 +133,16 @@ async fn a_bad_endpoint_ca_file_stops_the_configuration() {
 
 /// An HTTP/1.1 endpoint that answers each connection's first request with
 /// 200 and keep-alive, then closes the connection 50 ms later; returns its
-/// URL and how many connections it served.
-async fn closing_endpoint() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+/// URL, how many connections it served, and how many it has closed.
+async fn closing_endpoint() -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = served.clone();
+    let served = Arc::new(AtomicUsize::new(0));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (counter, closes) = (served.clone(), closed.clone());
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
-            let counter = counter.clone();
+            let (counter, closes) = (counter.clone(), closes.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -175,18 +176,21 @@ async fn closing_endpoint() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
                         b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n",
                     )
                     .await;
+                // The endpoint's own behaviour: it closes a kept-alive
+                // connection a little after answering.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let _ = tcp.shutdown().await;
+                closes.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
-    (format!("http://127.0.0.1:{port}/hook"), served)
+    (format!("http://127.0.0.1:{port}/hook"), served, closed)
 }
 
 #[tokio::test]
 async fn a_pooled_connection_the_endpoint_closed_costs_no_failed_attempt() {
     let s = TestServer::start().await;
-    let (url, served) = closing_endpoint().await;
+    let (url, served, closed) = closing_endpoint().await;
     s.endpoint(
         &url,
         &["extract_run.processed"],
@@ -201,8 +205,14 @@ async fn a_pooled_connection_the_endpoint_closed_costs_no_failed_attempt() {
             1,
             "no attempt went to a closed connection: {d:#}"
         );
-        // Long enough for the endpoint to have closed the pooled connection.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The endpoint has closed the connection now in the pool.
+        eventually(WAIT, || async {
+            match closed.load(Ordering::SeqCst) {
+                c if c > n => Ok(()),
+                c => Err(format!("{c} connections closed")),
+            }
+        })
+        .await;
     }
     assert_eq!(
         served.load(Ordering::SeqCst),
