@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
+use crate::parsed::{ApiVersion, EndpointUrl, EventType};
 use crate::secret::Secret;
 use crate::time::Timestamp;
 
@@ -180,12 +181,12 @@ impl EndpointSecrets {
 pub struct Endpoint {
     pub id: EndpointId,
     pub workspace_id: WorkspaceId,
-    pub url: String,
+    pub url: EndpointUrl,
     pub name: String,
     pub status: EndpointStatus,
     pub disabled_reason: Option<DisabledReason>,
     pub enabled_events: Vec<String>,
-    pub api_version: String,
+    pub api_version: ApiVersion,
     pub advanced_options: AdvancedOptions,
     pub signature_scheme: SignatureScheme,
     pub retry_schedule: Option<Vec<u32>>,
@@ -224,7 +225,8 @@ pub struct ResourceRef {
 pub struct Event {
     pub id: EventId,
     pub workspace_id: WorkspaceId,
-    pub event_type: String,
+    /// The canonical event type (each version may render it under another name).
+    pub event_type: EventType,
     pub payload: String,
     pub resource: Option<ResourceRef>,
     pub previous_data: Option<String>,

@@ -9,6 +9,7 @@ use hookrelay_core::model::{
     AdvancedOptions, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointSecrets,
     EndpointStatus, Event, SignatureScheme,
 };
+use hookrelay_core::parsed::{ApiVersion, ApiVersionError, EndpointUrl, EventType};
 use hookrelay_core::secret::generate_signing_secret;
 use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
@@ -92,17 +93,25 @@ fn invalid(e: validate::Invalid) -> ApiError {
     ApiError::bad_request("invalid_request", e.to_string())
 }
 
-/// Checks everything about an endpoint that can be checked without the database.
+/// An endpoint URL from a request (`http` only in dev mode).
+pub(crate) fn parse_url(state: &AppState, raw: &str) -> ApiResult<EndpointUrl> {
+    EndpointUrl::parse(raw, state.inner.config.allow_http).map_err(invalid)
+}
+
+/// An `apiVersion` from a request: 400 `invalid_api_version` unless the
+/// catalog has it.
+fn parse_version(state: &AppState, raw: &str) -> ApiResult<ApiVersion> {
+    ApiVersion::parse(&state.inner.catalog, "apiVersion", raw).map_err(|e| match e {
+        ApiVersionError::TooLong(e) => invalid(e),
+        ApiVersionError::Unknown(v) => event_name_error(EventNameError::UnknownVersion(v)),
+    })
+}
+
+/// Checks what an endpoint's typed fields do not already say: its name, and
+/// its other fields against each other and the catalog.
 fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
-    validate::endpoint_url(&e.url, state.inner.config.allow_http).map_err(invalid)?;
     validate::name(&e.name).map_err(invalid)?;
-    validate::max_chars("apiVersion", &e.api_version, validate::MAX_API_VERSION_LEN)?;
     validate::event_types("enabledEvents", &e.enabled_events)?;
-    if state.inner.catalog.version(&e.api_version).is_none() {
-        return Err(event_name_error(EventNameError::UnknownVersion(
-            e.api_version.clone(),
-        )));
-    }
     state
         .inner
         .catalog
@@ -178,18 +187,22 @@ pub async fn create(
     ctx: Ctx,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
+    // In the order the checks have always answered in: url, name, apiVersion.
+    let url = parse_url(&state, &body.url)?;
+    validate::name(&body.name).map_err(invalid)?;
+    let api_version = parse_version(&state, &body.api_version)?;
     let now = state.inner.clock.now();
     let scheme = body.signature_scheme.unwrap_or(SignatureScheme::Extend);
     let status = body.status.unwrap_or(EndpointStatus::Enabled);
     let endpoint = Endpoint {
         id: EndpointId::at(now.0),
         workspace_id: ctx.workspace_id.clone(),
-        url: body.url,
+        url,
         name: body.name,
         status,
         disabled_reason: (status == EndpointStatus::Disabled).then_some(DisabledReason::Manual),
         enabled_events: body.enabled_events,
-        api_version: body.api_version,
+        api_version,
         advanced_options: body.advanced_options.unwrap_or_default(),
         signature_scheme: scheme,
         retry_schedule: body.retry_schedule,
@@ -338,7 +351,7 @@ fn next_stamp(state: &AppState, before: Timestamp) -> Timestamp {
 fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResult<Endpoint> {
     if let Some(v) = body.api_version {
         validate::max_chars("apiVersion", &v, validate::MAX_API_VERSION_LEN)?;
-        if v != e.api_version {
+        if v != e.api_version.as_str() {
             return Err(ApiError::unprocessable(
                 "api_version_immutable",
                 "an endpoint's apiVersion cannot change; create a new endpoint for the new version",
@@ -346,7 +359,7 @@ fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResul
         }
     }
     if let Some(u) = body.url {
-        e.url = u;
+        e.url = parse_url(state, &u)?;
     }
     if let Some(n) = body.name {
         e.name = n;
@@ -470,7 +483,7 @@ pub(crate) async fn send_test_event(
     let event = Event {
         id: EventId::at(now.0),
         workspace_id: ctx.workspace_id.clone(),
-        event_type: canonical.clone(),
+        event_type: EventType::from_trusted(def.event_type.clone()),
         payload: def.example.to_string(),
         resource: None,
         previous_data: None,
@@ -487,7 +500,7 @@ pub(crate) async fn send_test_event(
         id: DeliveryId::at(now.0),
         endpoint_id: endpoint.id.clone(),
         event_type: rendered,
-        api_version: endpoint.api_version.clone(),
+        api_version: endpoint.api_version.to_string(),
     };
     let lease = state.inner.dispatcher.lease();
     let mut res = state

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hookrelay_core::ids::{DeliveryId, EventId};
 use hookrelay_core::model::{Delivery, DeliveryStatus, Event, ResourceRef};
+use hookrelay_core::parsed::{EventType, EventTypeError};
 use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
 use hookrelay_store::{DueDelivery, EventFilter, NewDelivery, NewEvent, Published};
@@ -53,16 +54,17 @@ fn prepare(
     now: Timestamp,
 ) -> ApiResult<NewEvent> {
     let catalog = &state.inner.catalog;
-    validate::max_chars("eventType", &input.event_type, validate::MAX_EVENT_TYPE_LEN)?;
-    if catalog.event(&input.event_type).is_none() {
-        return Err(ApiError::unprocessable(
-            "unknown_event_type",
-            format!(
-                "event type {} is not in the catalog (publish under the current name, e.g. extract_run.processed)",
-                validate::quote(&input.event_type)
+    let event_type =
+        EventType::parse(catalog, "eventType", &input.event_type).map_err(|e| match e {
+            EventTypeError::TooLong(e) => ApiError::from(e),
+            EventTypeError::Unknown(t) => ApiError::unprocessable(
+                "unknown_event_type",
+                format!(
+                    "event type {} is not in the catalog (publish under the current name, e.g. extract_run.processed)",
+                    validate::quote(&t)
+                ),
             ),
-        ));
-    }
+        })?;
     if !is_object(&input.payload) {
         return Err(ApiError::bad_request(
             "invalid_request",
@@ -100,28 +102,28 @@ fn prepare(
             ));
         }
     }
-    let targets = state.inner.directory.route(
-        &ctx.workspace_id,
-        &input.event_type,
-        input.resource.as_ref(),
-    );
+    let targets =
+        state
+            .inner
+            .directory
+            .route(&ctx.workspace_id, &event_type, input.resource.as_ref());
     let deliveries = targets
         .iter()
         .map(|e| NewDelivery {
             id: DeliveryId::at(now.0),
             endpoint_id: e.id.clone(),
             event_type: catalog
-                .rendered_name(&input.event_type, &e.api_version)
-                .unwrap_or(&input.event_type)
+                .rendered_name(&event_type, &e.api_version)
+                .unwrap_or(&event_type)
                 .to_owned(),
-            api_version: e.api_version.clone(),
+            api_version: e.api_version.to_string(),
         })
         .collect::<Vec<_>>();
     Ok(NewEvent {
         event: Event {
             id: EventId::at(now.0),
             workspace_id: ctx.workspace_id.clone(),
-            event_type: input.event_type,
+            event_type,
             payload: input.payload.get().to_owned(),
             resource: input.resource,
             previous_data: input.previous_data.map(|p| p.get().to_owned()),

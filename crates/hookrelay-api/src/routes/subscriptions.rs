@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use hookrelay_core::ids::{EndpointId, SubscriptionId};
 use hookrelay_core::model::{ResourceType, Subscription};
+use hookrelay_core::parsed::ApiVersion;
 use hookrelay_core::validate;
 use hookrelay_store::SubscriptionFilter;
 use serde::Deserialize;
@@ -39,7 +40,7 @@ fn check_resource_id(id: &str) -> ApiResult<()> {
     )?)
 }
 
-async fn endpoint_version(state: &AppState, ctx: &Ctx, id: &EndpointId) -> ApiResult<String> {
+async fn endpoint_version(state: &AppState, ctx: &Ctx, id: &EndpointId) -> ApiResult<ApiVersion> {
     let e = state
         .inner
         .store

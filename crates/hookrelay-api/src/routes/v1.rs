@@ -11,6 +11,7 @@ use hookrelay_core::ids::EndpointId;
 use hookrelay_core::model::{
     AdvancedOptions, Endpoint, EndpointSecrets, EndpointStatus, SignatureScheme,
 };
+use hookrelay_core::parsed::ApiVersion;
 use hookrelay_core::secret::{generate_signing_secret, Secret};
 use hookrelay_core::validate;
 use hookrelay_store::EndpointFilter;
@@ -20,7 +21,7 @@ use serde_json::{json, Value};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Ctx, Json, Query};
 use crate::routes::endpoints::{
-    event_name_error, load_in, modify, remove, send_test_event, set_status, Scope,
+    event_name_error, load_in, modify, parse_url, remove, send_test_event, set_status, Scope,
 };
 use crate::{accepted, ok, AppState, PageParams};
 
@@ -58,8 +59,6 @@ fn check_description(d: &str) -> ApiResult<()> {
 }
 
 fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
-    validate::endpoint_url(&e.url, state.inner.config.allow_http)
-        .map_err(|err| ApiError::bad_request("invalid_request", err.to_string()))?;
     validate::event_types("events", &e.enabled_events)?;
     state
         .inner
@@ -91,6 +90,7 @@ pub async fn create(
     if let Some(d) = &body.description {
         check_description(d)?;
     }
+    let url = parse_url(&state, &body.url)?;
     let now = state.inner.clock.now();
     let secret = match body.secret {
         Some(s) => {
@@ -106,11 +106,12 @@ pub async fn create(
             .description
             .filter(|d| !d.trim().is_empty())
             .unwrap_or_else(|| body.url.clone()),
-        url: body.url,
+        url,
         status: EndpointStatus::Enabled,
         disabled_reason: None,
         enabled_events: body.events,
-        api_version: V1_VERSION.into(),
+        // The catalog's v1 (without one, the event check below refuses).
+        api_version: ApiVersion::from_trusted(V1_VERSION.into()),
         advanced_options: AdvancedOptions::default(),
         signature_scheme: SignatureScheme::BodyHmac,
         retry_schedule: None,
@@ -195,7 +196,7 @@ pub async fn patch(
     let e = modify(&state, &ctx, &id, Scope::V1, |mut e| {
         let b = body.clone();
         if let Some(u) = b.url {
-            e.url = u;
+            e.url = parse_url(&state, &u)?;
         }
         if let Some(ev) = b.events {
             e.enabled_events = ev;
