@@ -90,8 +90,9 @@ fn prepare(
         validate::required_chars("resource.type", &r.kind, validate::MAX_RESOURCE_TYPE_LEN)?;
         validate::required_chars("resource.id", &r.id, validate::MAX_RESOURCE_ID_LEN)?;
     }
-    let key = input.idempotency_key.or(header_key);
-    if let Some(k) = &key {
+    // The header is checked even when the body's key wins: the document
+    // promises a bad one is refused, whatever else the request carries.
+    for k in [&input.idempotency_key, &header_key].into_iter().flatten() {
         if k.is_empty() || k.len() > validate::MAX_IDEMPOTENCY_KEY_LEN {
             return Err(ApiError::bad_request(
                 "invalid_request",
@@ -102,6 +103,7 @@ fn prepare(
             ));
         }
     }
+    let key = input.idempotency_key.or(header_key);
     let targets =
         state
             .inner
