@@ -27,6 +27,7 @@ pub mod error;
 pub mod extract;
 pub mod limit;
 mod routes;
+pub mod schema;
 pub mod server;
 pub mod views;
 
@@ -298,12 +299,22 @@ impl PageParams {
     }
 }
 
+/// `status` with `v` as JSON. The answer goes through `serde_json::Value`,
+/// whose objects keep their keys sorted, so every answer lists its keys in
+/// the same (alphabetical) order whatever the type's field order.
+pub(crate) fn respond(status: StatusCode, v: impl serde::Serialize) -> Response {
+    match serde_json::to_value(v) {
+        Ok(v) => (status, axum::Json(v)).into_response(),
+        Err(e) => ApiError::internal(format!("encoding the answer failed: {e}")).into_response(),
+    }
+}
+
 /// Plain `200 OK` JSON.
-pub(crate) fn ok(v: serde_json::Value) -> Response {
-    (StatusCode::OK, axum::Json(v)).into_response()
+pub(crate) fn ok(v: impl serde::Serialize) -> Response {
+    respond(StatusCode::OK, v)
 }
 
 /// `202 Accepted` JSON.
-pub(crate) fn accepted(v: serde_json::Value) -> Response {
-    (StatusCode::ACCEPTED, axum::Json(v)).into_response()
+pub(crate) fn accepted(v: impl serde::Serialize) -> Response {
+    respond(StatusCode::ACCEPTED, v)
 }

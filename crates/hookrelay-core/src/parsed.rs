@@ -71,7 +71,7 @@ macro_rules! string_newtype {
 /// An endpoint URL: absolute http(s) with a host, no credentials, no
 /// fragment, at most [`MAX_URL_LEN`] bytes. The text is kept as given (the
 /// query string included): it is what the endpoint's owner sees back.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct EndpointUrl(String);
 string_newtype!(EndpointUrl);
@@ -123,7 +123,7 @@ pub enum ApiVersionError {
 }
 
 /// An API version the catalog knows.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct ApiVersion(String);
 string_newtype!(ApiVersion);
@@ -161,7 +161,7 @@ pub enum EventTypeError {
 
 /// A canonical event type: the name the catalog files it under (producers
 /// publish under it; each version may render it under another name).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct EventType(String);
 string_newtype!(EventType);

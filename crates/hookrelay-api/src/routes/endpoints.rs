@@ -15,7 +15,6 @@ use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
 use hookrelay_store::{DueDelivery, EndpointFilter, NewDelivery, NewEvent, Published};
 use serde::Deserialize;
-use serde_json::json;
 use std::sync::Arc;
 
 use crate::error::{ApiError, ApiResult};
@@ -224,9 +223,10 @@ pub async fn create(
         )
         .await?;
     refresh(&state, &ctx).await?;
-    let mut v = views::endpoint(&endpoint);
-    v["signingSecret"] = json!(endpoint.secrets.secret.expose());
-    Ok(ok(v))
+    Ok(ok(views::WebhookEndpointCreated {
+        signing_secret: endpoint.secrets.secret.expose().to_owned(),
+        endpoint: views::endpoint(&endpoint),
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -402,7 +402,9 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let e = load(&state, &ctx, &id).await?;
     remove(&state, &ctx, &e, "webhook endpoint").await?;
-    Ok(ok(json!({ "id": e.id })))
+    Ok(ok(views::DeletedObject {
+        id: e.id.to_string(),
+    }))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -583,13 +585,13 @@ pub async fn recover(
         .recover_endpoint(&ctx.workspace_id, &endpoint.id, since, until, now)
         .await?;
     state.inner.dispatcher.wake();
-    Ok(accepted(json!({
-        "object": "recovery",
-        "webhookEndpointId": endpoint.id,
-        "since": since.to_rfc3339(),
-        "until": until.to_rfc3339(),
-        "requeued": n,
-    })))
+    Ok(accepted(views::Recovery {
+        object: "recovery",
+        webhook_endpoint_id: endpoint.id.to_string(),
+        since: since.to_rfc3339(),
+        until: until.to_rfc3339(),
+        requeued: n as u64,
+    }))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -643,9 +645,10 @@ pub async fn rotate_secret(
         SignatureScheme::StandardWebhooks => now,
         _ => until,
     };
-    let mut v = views::endpoint(&e);
-    v["signingSecret"] = json!(new.expose());
-    v["newSecretActiveAt"] = json!(active_at.to_rfc3339());
-    v["previousSecretExpiresAt"] = json!(until.to_rfc3339());
-    Ok(ok(v))
+    Ok(ok(views::WebhookEndpointRotated {
+        endpoint: views::endpoint(&e),
+        signing_secret: new.expose().to_owned(),
+        new_secret_active_at: active_at.to_rfc3339(),
+        previous_secret_expires_at: until.to_rfc3339(),
+    }))
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hookrelay_core::ids::{DeliveryId, EventId};
 use hookrelay_core::model::{Delivery, DeliveryStatus, Event, ResourceRef};
 use hookrelay_core::parsed::{EventType, EventTypeError};
@@ -16,12 +16,11 @@ use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
 use hookrelay_store::{DueDelivery, EventFilter, NewDelivery, NewEvent, Published};
 use serde::Deserialize;
-use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, parse_measured_json, read_body, Ctx, Query};
-use crate::{ok, views, AppState, PageParams};
+use crate::{ok, respond, views, AppState, PageParams};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -210,7 +209,7 @@ pub async fn publish(State(state): State<AppState>, ctx: Ctx, req: Request) -> A
         .await?
         .pop()
         .ok_or_else(|| ApiError::internal("publish returned nothing"))??;
-    let mut resp = (StatusCode::ACCEPTED, axum::Json(views::event(res.event()))).into_response();
+    let mut resp = respond(StatusCode::ACCEPTED, views::event(res.event()));
     if matches!(res, Published::Duplicate(_)) {
         resp.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -256,23 +255,32 @@ pub async fn publish_batch(
             .map(Some)
             .collect()
     };
-    let item_error = |e: &ApiError| json!({ "error": { "code": e.code, "message": e.message } });
-    let data: Vec<serde_json::Value> = slots
+    let item_error = |e: &ApiError| {
+        views::BatchItem::Error(views::BatchItemError {
+            error: views::BatchItemErrorBody {
+                code: e.code,
+                message: e.message.clone(),
+            },
+        })
+    };
+    let data: Vec<views::BatchItem> = slots
         .into_iter()
         .map(|slot| match slot {
             Ok(i) => match results[i].take() {
-                Some(Ok(p)) => views::event(p.event()),
+                Some(Ok(p)) => views::BatchItem::Event(views::event(p.event())),
                 Some(Err(e)) => item_error(&e),
                 None => item_error(&ApiError::internal("missing result")),
             },
             Err(e) => item_error(&e),
         })
         .collect();
-    Ok((
+    Ok(respond(
         StatusCode::ACCEPTED,
-        axum::Json(json!({ "object": "list", "data": data })),
-    )
-        .into_response())
+        views::EventBatchResult {
+            object: "list",
+            data,
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,6 @@ use hookrelay_core::parsed::ApiVersion;
 use hookrelay_core::validate;
 use hookrelay_store::SubscriptionFilter;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Ctx, Json, Query};
@@ -132,7 +131,13 @@ pub async fn list(
         Some(s) => match EndpointId::parse(s) {
             Some(id) => Some(id),
             // An id that cannot exist matches nothing.
-            None => return Ok(ok(views::list(Vec::new(), None, page.dir))),
+            None => {
+                return Ok(ok(views::list::<views::WebhookSubscription>(
+                    Vec::new(),
+                    None,
+                    page.dir,
+                )))
+            }
         },
     };
     let filter = SubscriptionFilter {
@@ -207,5 +212,7 @@ pub async fn delete(
         .directory
         .refresh_workspace(&ctx.workspace_id)
         .await?;
-    Ok(ok(json!({ "id": sub.id })))
+    Ok(ok(views::DeletedObject {
+        id: sub.id.to_string(),
+    }))
 }
