@@ -4,6 +4,17 @@
 //!
 //! **Architecture invariant:** this is the only crate that knows HTTP status
 //! codes, and [`error::ApiError`] is the only way an error becomes a response.
+//!
+//! **OpenAPI:** `openapi.json` is written by hand (it carries the prose,
+//! limits and examples) and checked against the code, not generated: every
+//! response is a serde type in [`views`] deriving `schemars::JsonSchema`,
+//! and `tests/openapi.rs` fails when a documented response schema's fields
+//! or required fields differ from its type's ([`schema::components`]
+//! names the pairs), when a route is missing or extra, or when `ApiVersion`
+//! stops listing the catalog's versions. Request bodies are not derived
+//! yet. The integration test `schemathesis` runs a pinned Schemathesis
+//! (`--checks all`) against a real server, so the document must also be
+//! exact about what the server accepts and refuses.
 
 use std::sync::Arc;
 
