@@ -4,6 +4,17 @@
 //!
 //! **Architecture invariant:** this is the only crate that knows HTTP status
 //! codes, and [`error::ApiError`] is the only way an error becomes a response.
+//!
+//! **OpenAPI:** `openapi.json` is written by hand (it carries the prose,
+//! limits and examples) and checked against the code, not generated: every
+//! response is a serde type in [`views`] deriving `schemars::JsonSchema`,
+//! and `tests/openapi.rs` fails when a documented response schema's fields
+//! or required fields differ from its type's ([`schema::components`]
+//! names the pairs), when a route is missing or extra, or when `ApiVersion`
+//! stops listing the catalog's versions. Request bodies are not derived
+//! yet. The integration test `schemathesis` runs a pinned Schemathesis
+//! (`--checks all`) against a real server, so the document must also be
+//! exact about what the server accepts and refuses.
 
 use std::sync::Arc;
 
@@ -27,6 +38,7 @@ pub mod error;
 pub mod extract;
 pub mod limit;
 mod routes;
+pub mod schema;
 pub mod server;
 pub mod views;
 
@@ -307,12 +319,22 @@ impl PageParams {
     }
 }
 
+/// `status` with `v` as JSON. The answer goes through `serde_json::Value`,
+/// whose objects keep their keys sorted, so every answer lists its keys in
+/// the same (alphabetical) order whatever the type's field order.
+pub(crate) fn respond(status: StatusCode, v: impl serde::Serialize) -> Response {
+    match serde_json::to_value(v) {
+        Ok(v) => (status, axum::Json(v)).into_response(),
+        Err(e) => ApiError::internal(format!("encoding the answer failed: {e}")).into_response(),
+    }
+}
+
 /// Plain `200 OK` JSON.
-pub(crate) fn ok(v: serde_json::Value) -> Response {
-    (StatusCode::OK, axum::Json(v)).into_response()
+pub(crate) fn ok(v: impl serde::Serialize) -> Response {
+    respond(StatusCode::OK, v)
 }
 
 /// `202 Accepted` JSON.
-pub(crate) fn accepted(v: serde_json::Value) -> Response {
-    (StatusCode::ACCEPTED, axum::Json(v)).into_response()
+pub(crate) fn accepted(v: impl serde::Serialize) -> Response {
+    respond(StatusCode::ACCEPTED, v)
 }

@@ -400,3 +400,75 @@ fn other() { let _ = Router::new().route("/not_in_router", get(x)); }
     expect("/b/{id}", &["delete"]);
     expect("/c", &["post"]);
 }
+
+/// The properties of `schema` (its own and those of its `allOf` parts,
+/// `$ref`s resolved in `root`), and which of them are required.
+fn fields(root: &Value, schema: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut props = BTreeSet::new();
+    let mut required = BTreeSet::new();
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let path = r.trim_start_matches('#');
+            root.pointer(path)
+                .unwrap_or_else(|| panic!("dangling $ref {r}"))
+        }
+        None => schema,
+    };
+    if let Some(p) = schema.get("properties").and_then(Value::as_object) {
+        props.extend(p.keys().cloned());
+    }
+    if let Some(r) = schema.get("required").and_then(Value::as_array) {
+        required.extend(r.iter().filter_map(Value::as_str).map(str::to_owned));
+    }
+    for part in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (p, r) = fields(root, part);
+        props.extend(p);
+        required.extend(r);
+    }
+    (props, required)
+}
+
+/// Every response type's fields are the fields its schema documents: a
+/// field added, removed, renamed or made optional in `views.rs` without the
+/// same change in `openapi.json` (or the other way round) fails here.
+#[test]
+fn documented_response_schemas_have_the_fields_of_the_types() {
+    let doc = doc();
+    let mut mismatches = Vec::new();
+    for (name, derived) in hookrelay_api::schema::components() {
+        let documented = &doc["components"]["schemas"][name];
+        assert!(
+            !documented.is_null(),
+            "openapi.json has no schema {name} for a response type"
+        );
+        let derived = derived.as_value();
+        let (doc_props, doc_req) = fields(&doc, documented);
+        let (type_props, type_req) = fields(derived, derived);
+        if doc_props != type_props || doc_req != type_req {
+            mismatches.push(format!(
+                "{name}:\n  documented {doc_props:?} required {doc_req:?}\n  type       {type_props:?} required {type_req:?}"
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// `ApiVersion` lists exactly the built-in catalog's versions.
+#[test]
+fn documented_api_versions_are_the_catalogs() {
+    let doc = doc();
+    let documented: Vec<&str> = doc["components"]["schemas"]["ApiVersion"]["enum"]
+        .as_array()
+        .expect("ApiVersion has an enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let catalog = hookrelay_core::catalog::Catalog::builtin();
+    let known: Vec<&str> = catalog.versions().iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(documented, known);
+}

@@ -19,6 +19,7 @@ pub mod cursor;
 pub mod fanout;
 pub mod ids;
 pub mod model;
+pub mod parsed;
 pub mod render;
 pub mod retry;
 pub mod secret;

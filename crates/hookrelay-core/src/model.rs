@@ -8,13 +8,14 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
+use crate::parsed::{ApiVersion, EndpointUrl, EventType};
 use crate::secret::Secret;
 use crate::time::Timestamp;
 
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
         pub enum $name {
             $(#[serde(rename = $s)] $variant),+
         }
@@ -112,7 +113,7 @@ string_enum!(
 );
 
 /// The payload part of `advancedOptions`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PayloadOptions {
     pub format: PayloadFormat,
@@ -121,7 +122,7 @@ pub struct PayloadOptions {
 }
 
 /// `advancedOptions` of an endpoint.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AdvancedOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
@@ -130,7 +131,7 @@ pub struct AdvancedOptions {
 }
 
 /// Who created a resource.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreatedBy {
     #[serde(rename = "type")]
     pub kind: String,
@@ -180,12 +181,12 @@ impl EndpointSecrets {
 pub struct Endpoint {
     pub id: EndpointId,
     pub workspace_id: WorkspaceId,
-    pub url: String,
+    pub url: EndpointUrl,
     pub name: String,
     pub status: EndpointStatus,
     pub disabled_reason: Option<DisabledReason>,
     pub enabled_events: Vec<String>,
-    pub api_version: String,
+    pub api_version: ApiVersion,
     pub advanced_options: AdvancedOptions,
     pub signature_scheme: SignatureScheme,
     pub retry_schedule: Option<Vec<u32>>,
@@ -211,7 +212,7 @@ pub struct Subscription {
 }
 
 /// The resource an event is about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResourceRef {
     #[serde(rename = "type")]
     pub kind: String,
@@ -224,7 +225,8 @@ pub struct ResourceRef {
 pub struct Event {
     pub id: EventId,
     pub workspace_id: WorkspaceId,
-    pub event_type: String,
+    /// The canonical event type (each version may render it under another name).
+    pub event_type: EventType,
     pub payload: String,
     pub resource: Option<ResourceRef>,
     pub previous_data: Option<String>,

@@ -1,5 +1,5 @@
 //! Checks on user input that do not need the database, and the input limits
-//! themselves: endpoint URLs, custom headers, retry schedules, the longest
+//! themselves: custom headers, retry schedules, the longest
 //! accepted string of each kind, and how deeply a JSON body may nest. Each
 //! check returns a message fit for an API error that names the field and
 //! the limit, and quotes no more of the input than [`MAX_QUOTED_CHARS`].
@@ -206,45 +206,6 @@ pub fn json_nesting(json: &[u8]) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// An endpoint URL: absolute http(s) (https only unless `allow_http`), no
-/// credentials, at most [`MAX_URL_LEN`] bytes. The query string is kept.
-pub fn endpoint_url(raw: &str, allow_http: bool) -> Result<url::Url, Invalid> {
-    if raw.len() > MAX_URL_LEN {
-        return Err(invalid(
-            "url",
-            format!("must be at most {MAX_URL_LEN} bytes"),
-        ));
-    }
-    let url = url::Url::parse(raw)
-        .map_err(|e| invalid("url", format!("is not an absolute URL ({e})")))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if allow_http => {}
-        "http" => {
-            return Err(invalid(
-                "url",
-                "must use https (http is allowed only in dev mode)",
-            ))
-        }
-        other => {
-            return Err(invalid(
-                "url",
-                format!("scheme {} is not http(s)", quote(other)),
-            ))
-        }
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("url", "must have a host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("url", "must not contain credentials"));
-    }
-    if url.fragment().is_some() {
-        return Err(invalid("url", "must not contain a fragment"));
-    }
-    Ok(url)
-}
-
 fn is_token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
@@ -328,18 +289,6 @@ pub fn name(name: &str) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls() {
-        assert!(endpoint_url("https://example.com/hook?x=1", false).is_ok());
-        assert!(endpoint_url("http://example.com/hook", false).is_err());
-        assert!(endpoint_url("http://example.com/hook", true).is_ok());
-        assert!(endpoint_url("https://user:pw@example.com/", false).is_err());
-        assert!(endpoint_url("ftp://example.com/", true).is_err());
-        assert!(endpoint_url("/relative", true).is_err());
-        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
-        assert!(endpoint_url(&long, false).is_err());
-    }
 
     #[test]
     fn headers() {

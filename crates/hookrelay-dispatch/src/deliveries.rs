@@ -13,6 +13,7 @@ use std::sync::Arc;
 use hookrelay_core::catalog::Catalog;
 use hookrelay_core::ids::{DeliveryId, Ids, WorkspaceId};
 use hookrelay_core::model::{Delivery, Endpoint, Event, ResourceRef};
+use hookrelay_core::parsed::EventType;
 use hookrelay_core::time::Timestamp;
 use hookrelay_store::directory::Directory;
 use hookrelay_store::{DeliveryQueue, NewDelivery, NewEvent, Published, Result};
@@ -22,8 +23,7 @@ use crate::Dispatcher;
 /// An event as a publisher gives it, checked but not yet routed.
 #[derive(Clone, Debug)]
 pub struct Draft {
-    /// The canonical type (a name the catalog knows).
-    pub event_type: String,
+    pub event_type: EventType,
     /// The payload, a JSON object.
     pub payload: String,
     pub resource: Option<ResourceRef>,
@@ -134,15 +134,15 @@ impl Deliveries {
     pub async fn send_test(
         &self,
         endpoint: &Endpoint,
-        event_type: &str,
+        event_type: EventType,
         payload: String,
         now: Timestamp,
     ) -> Result<Delivery> {
-        let new = new_delivery(self.catalog(), &self.ids, endpoint, event_type, now);
+        let new = new_delivery(self.catalog(), &self.ids, endpoint, &event_type, now);
         let event = Event {
             id: self.ids.at(now),
             workspace_id: endpoint.workspace_id.clone(),
-            event_type: event_type.to_owned(),
+            event_type,
             payload,
             resource: None,
             previous_data: None,
@@ -220,6 +220,6 @@ fn new_delivery(
             .rendered_name(event_type, &endpoint.api_version)
             .unwrap_or(event_type)
             .to_owned(),
-        api_version: endpoint.api_version.clone(),
+        api_version: endpoint.api_version.to_string(),
     }
 }

@@ -602,12 +602,14 @@ mod tests {
         let ep = Endpoint {
             id: EndpointId::at(now.0),
             workspace_id: ws.clone(),
-            url: "https://receiver.example.com/hook".into(),
+            url: hookrelay_core::parsed::EndpointUrl::from_trusted(
+                "https://receiver.example.com/hook".into(),
+            ),
             name: "r".into(),
             status: EndpointStatus::Enabled,
             disabled_reason: None,
             enabled_events: vec!["extract_run.processed".into()],
-            api_version: "2026-02-09".into(),
+            api_version: hookrelay_core::parsed::ApiVersion::from_trusted("2026-02-09".into()),
             advanced_options: AdvancedOptions::default(),
             signature_scheme: SignatureScheme::Extend,
             retry_schedule: Some(vec![3600]),
@@ -635,7 +637,9 @@ mod tests {
         let event = Event {
             id: EventId::at(now.0),
             workspace_id: ws.clone(),
-            event_type: "extract_run.processed".into(),
+            event_type: hookrelay_core::parsed::EventType::from_trusted(
+                "extract_run.processed".into(),
+            ),
             payload: "{}".into(),
             resource: None,
             previous_data: None,
@@ -647,8 +651,8 @@ mod tests {
         let delivery = NewDelivery {
             id: DeliveryId::at(now.0),
             endpoint_id: ep.id.clone(),
-            event_type: event.event_type.clone(),
-            api_version: ep.api_version.clone(),
+            event_type: event.event_type.to_string(),
+            api_version: ep.api_version.to_string(),
         };
         let id = delivery.id.clone();
         let published = store

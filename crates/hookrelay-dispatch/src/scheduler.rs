@@ -466,7 +466,7 @@ async fn attempt(shared: Arc<Shared>, job: Job) -> Outcome {
                 attempt_number: 0,
                 started_at: started,
                 duration_ms: (now.0 - started.0).clamp(0, i64::from(u32::MAX)) as u32,
-                request_url: endpoint.as_ref().map(|e| e.url.clone()).unwrap_or_default(),
+                request_url: endpoint.as_ref().map(|e| e.url.to_string()).unwrap_or_default(),
                 request_headers: Vec::new(),
                 response_status: None,
                 response_headers: Vec::new(),

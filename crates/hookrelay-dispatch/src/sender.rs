@@ -146,7 +146,7 @@ pub async fn send(
         attempt_number: 0,
         started_at: now,
         duration_ms: 0,
-        request_url: endpoint.url.clone(),
+        request_url: endpoint.url.to_string(),
         request_headers: headers.clone(),
         response_status: None,
         response_headers: Vec::new(),

@@ -7,7 +7,6 @@ use hookrelay_core::secret::generate_api_key;
 use hookrelay_core::validate;
 use hookrelay_store::{ApiKeyRecord, Workspace};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Ctx, Json, Principal, Query};
@@ -60,9 +59,10 @@ pub async fn create_key(
         revoked_at: None,
     };
     state.inner.store.insert_api_key(&rec).await?;
-    let mut v = views::api_key(&rec);
-    v["key"] = json!(key.plaintext.expose());
-    Ok(ok(v))
+    Ok(ok(views::ApiKeyCreated {
+        record: views::api_key(&rec),
+        key: key.plaintext.expose().to_owned(),
+    }))
 }
 
 pub async fn list_keys(
@@ -95,5 +95,5 @@ pub async fn revoke_key(
         return Err(ApiError::not_found("api key"));
     }
     state.inner.keys.forget_all();
-    Ok(ok(json!({ "id": id })))
+    Ok(ok(views::DeletedObject { id: id.to_string() }))
 }

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use hookrelay_core::parsed::{ApiVersion, ApiVersionError};
 use hookrelay_core::validate;
 use serde::Deserialize;
 
@@ -34,15 +35,12 @@ pub async fn event_types(
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| catalog.current_version().to_owned());
-    validate::max_chars("apiVersion", &version, validate::MAX_API_VERSION_LEN)?;
-    if catalog.version(&version).is_none() {
-        return Err(ApiError::bad_request(
+    let version = ApiVersion::parse(catalog, "apiVersion", &version).map_err(|e| match e {
+        ApiVersionError::TooLong(e) => ApiError::from(e),
+        ApiVersionError::Unknown(v) => ApiError::bad_request(
             "invalid_api_version",
-            format!(
-                "apiVersion {} is not in the catalog",
-                validate::quote(&version)
-            ),
-        ));
-    }
+            format!("apiVersion {} is not in the catalog", validate::quote(&v)),
+        ),
+    })?;
     Ok(ok(views::event_types(catalog, &version)))
 }

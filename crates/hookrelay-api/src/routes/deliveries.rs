@@ -41,7 +41,13 @@ pub async fn list(
     if let Some(t) = &q.event_type {
         validate::max_chars("eventType", t, validate::MAX_EVENT_TYPE_LEN)?;
     }
-    let empty = || Ok(ok(views::list(Vec::new(), None, page.dir)));
+    let empty = || {
+        Ok(ok(views::list::<views::WebhookDelivery>(
+            Vec::new(),
+            None,
+            page.dir,
+        )))
+    };
     let endpoint_id = match nonempty(q.webhook_endpoint_id) {
         None => None,
         Some(s) => match EndpointId::parse(&s) {

@@ -9,12 +9,12 @@ use hookrelay_core::model::{
     AdvancedOptions, Delivery, DisabledReason, Endpoint, EndpointSecrets, EndpointStatus,
     SignatureScheme,
 };
+use hookrelay_core::parsed::{ApiVersion, ApiVersionError, EndpointUrl, EventType};
 use hookrelay_core::secret::generate_signing_secret;
 use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
 use hookrelay_store::EndpointFilter;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Ctx, Json, JsonOrEmpty, Query};
@@ -91,17 +91,25 @@ fn invalid(e: validate::Invalid) -> ApiError {
     ApiError::bad_request("invalid_request", e.to_string())
 }
 
-/// Checks everything about an endpoint that can be checked without the database.
+/// An endpoint URL from a request (`http` only in dev mode).
+pub(crate) fn parse_url(state: &AppState, raw: &str) -> ApiResult<EndpointUrl> {
+    EndpointUrl::parse(raw, state.inner.config.allow_http).map_err(invalid)
+}
+
+/// An `apiVersion` from a request: 400 `invalid_api_version` unless the
+/// catalog has it.
+fn parse_version(state: &AppState, raw: &str) -> ApiResult<ApiVersion> {
+    ApiVersion::parse(&state.inner.catalog, "apiVersion", raw).map_err(|e| match e {
+        ApiVersionError::TooLong(e) => invalid(e),
+        ApiVersionError::Unknown(v) => event_name_error(EventNameError::UnknownVersion(v)),
+    })
+}
+
+/// Checks what an endpoint's typed fields do not already say: its name, and
+/// its other fields against each other and the catalog.
 fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
-    validate::endpoint_url(&e.url, state.inner.config.allow_http).map_err(invalid)?;
     validate::name(&e.name).map_err(invalid)?;
-    validate::max_chars("apiVersion", &e.api_version, validate::MAX_API_VERSION_LEN)?;
     validate::event_types("enabledEvents", &e.enabled_events)?;
-    if state.inner.catalog.version(&e.api_version).is_none() {
-        return Err(event_name_error(EventNameError::UnknownVersion(
-            e.api_version.clone(),
-        )));
-    }
     state
         .inner
         .catalog
@@ -177,18 +185,22 @@ pub async fn create(
     ctx: Ctx,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
+    // In the order the checks have always answered in: url, name, apiVersion.
+    let url = parse_url(&state, &body.url)?;
+    validate::name(&body.name).map_err(invalid)?;
+    let api_version = parse_version(&state, &body.api_version)?;
     let now = state.inner.clock.now();
     let scheme = body.signature_scheme.unwrap_or(SignatureScheme::Extend);
     let status = body.status.unwrap_or(EndpointStatus::Enabled);
     let endpoint = Endpoint {
         id: state.inner.ids.at(now),
         workspace_id: ctx.workspace_id.clone(),
-        url: body.url,
+        url,
         name: body.name,
         status,
         disabled_reason: (status == EndpointStatus::Disabled).then_some(DisabledReason::Manual),
         enabled_events: body.enabled_events,
-        api_version: body.api_version,
+        api_version,
         advanced_options: body.advanced_options.unwrap_or_default(),
         signature_scheme: scheme,
         retry_schedule: body.retry_schedule,
@@ -210,9 +222,10 @@ pub async fn create(
         )
         .await?;
     refresh(&state, &ctx).await?;
-    let mut v = views::endpoint(&endpoint);
-    v["signingSecret"] = json!(endpoint.secrets.secret.expose());
-    Ok(ok(v))
+    Ok(ok(views::WebhookEndpointCreated {
+        signing_secret: endpoint.secrets.secret.expose().to_owned(),
+        endpoint: views::endpoint(&endpoint),
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -337,7 +350,7 @@ fn next_stamp(state: &AppState, before: Timestamp) -> Timestamp {
 fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResult<Endpoint> {
     if let Some(v) = body.api_version {
         validate::max_chars("apiVersion", &v, validate::MAX_API_VERSION_LEN)?;
-        if v != e.api_version {
+        if v != e.api_version.as_str() {
             return Err(ApiError::unprocessable(
                 "api_version_immutable",
                 "an endpoint's apiVersion cannot change; create a new endpoint for the new version",
@@ -345,7 +358,7 @@ fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResul
         }
     }
     if let Some(u) = body.url {
-        e.url = u;
+        e.url = parse_url(state, &u)?;
     }
     if let Some(n) = body.name {
         e.name = n;
@@ -388,7 +401,9 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let e = load(&state, &ctx, &id).await?;
     remove(&state, &ctx, &e, "webhook endpoint").await?;
-    Ok(ok(json!({ "id": e.id })))
+    Ok(ok(views::DeletedObject {
+        id: e.id.to_string(),
+    }))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -468,7 +483,12 @@ pub(crate) async fn send_test_event(
     Ok(state
         .inner
         .deliveries()
-        .send_test(endpoint, &canonical, def.example.to_string(), now)
+        .send_test(
+            endpoint,
+            EventType::from_trusted(def.event_type.clone()),
+            def.example.to_string(),
+            now,
+        )
         .await?)
 }
 
@@ -513,13 +533,13 @@ pub async fn recover(
         .deliveries()
         .recover(&endpoint, since, until, now)
         .await?;
-    Ok(accepted(json!({
-        "object": "recovery",
-        "webhookEndpointId": endpoint.id,
-        "since": since.to_rfc3339(),
-        "until": until.to_rfc3339(),
-        "requeued": n,
-    })))
+    Ok(accepted(views::Recovery {
+        object: "recovery",
+        webhook_endpoint_id: endpoint.id.to_string(),
+        since: since.to_rfc3339(),
+        until: until.to_rfc3339(),
+        requeued: n as u64,
+    }))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -573,9 +593,10 @@ pub async fn rotate_secret(
         SignatureScheme::StandardWebhooks => now,
         _ => until,
     };
-    let mut v = views::endpoint(&e);
-    v["signingSecret"] = json!(new.expose());
-    v["newSecretActiveAt"] = json!(active_at.to_rfc3339());
-    v["previousSecretExpiresAt"] = json!(until.to_rfc3339());
-    Ok(ok(v))
+    Ok(ok(views::WebhookEndpointRotated {
+        endpoint: views::endpoint(&e),
+        signing_secret: new.expose().to_owned(),
+        new_secret_active_at: active_at.to_rfc3339(),
+        previous_secret_expires_at: until.to_rfc3339(),
+    }))
 }

@@ -7,20 +7,20 @@
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hookrelay_core::ids::EventId;
 use hookrelay_core::model::ResourceRef;
+use hookrelay_core::parsed::{EventType, EventTypeError};
 use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
 use hookrelay_dispatch::Draft;
 use hookrelay_store::{EventFilter, Published};
 use serde::Deserialize;
-use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, parse_measured_json, read_body, Ctx, Query};
-use crate::{ok, views, AppState, PageParams};
+use crate::{ok, respond, views, AppState, PageParams};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -47,16 +47,17 @@ fn is_object(raw: &RawValue) -> bool {
 /// Validates one input and works out its deliveries.
 fn prepare(state: &AppState, input: EventInput, header_key: Option<String>) -> ApiResult<Draft> {
     let catalog = &state.inner.catalog;
-    validate::max_chars("eventType", &input.event_type, validate::MAX_EVENT_TYPE_LEN)?;
-    if catalog.event(&input.event_type).is_none() {
-        return Err(ApiError::unprocessable(
-            "unknown_event_type",
-            format!(
-                "event type {} is not in the catalog (publish under the current name, e.g. extract_run.processed)",
-                validate::quote(&input.event_type)
+    let event_type =
+        EventType::parse(catalog, "eventType", &input.event_type).map_err(|e| match e {
+            EventTypeError::TooLong(e) => ApiError::from(e),
+            EventTypeError::Unknown(t) => ApiError::unprocessable(
+                "unknown_event_type",
+                format!(
+                    "event type {} is not in the catalog (publish under the current name, e.g. extract_run.processed)",
+                    validate::quote(&t)
+                ),
             ),
-        ));
-    }
+        })?;
     if !is_object(&input.payload) {
         return Err(ApiError::bad_request(
             "invalid_request",
@@ -82,8 +83,9 @@ fn prepare(state: &AppState, input: EventInput, header_key: Option<String>) -> A
         validate::required_chars("resource.type", &r.kind, validate::MAX_RESOURCE_TYPE_LEN)?;
         validate::required_chars("resource.id", &r.id, validate::MAX_RESOURCE_ID_LEN)?;
     }
-    let key = input.idempotency_key.or(header_key);
-    if let Some(k) = &key {
+    // The header is checked even when the body's key wins: the document
+    // promises a bad one is refused, whatever else the request carries.
+    for k in [&input.idempotency_key, &header_key].into_iter().flatten() {
         if k.is_empty() || k.len() > validate::MAX_IDEMPOTENCY_KEY_LEN {
             return Err(ApiError::bad_request(
                 "invalid_request",
@@ -94,8 +96,9 @@ fn prepare(state: &AppState, input: EventInput, header_key: Option<String>) -> A
             ));
         }
     }
+    let key = input.idempotency_key.or(header_key);
     Ok(Draft {
-        event_type: input.event_type,
+        event_type,
         payload: input.payload.get().to_owned(),
         resource: input.resource,
         previous_data: input.previous_data.map(|p| p.get().to_owned()),
@@ -139,7 +142,7 @@ pub async fn publish(State(state): State<AppState>, ctx: Ctx, req: Request) -> A
         .await?
         .pop()
         .ok_or_else(|| ApiError::internal("publish returned nothing"))??;
-    let mut resp = (StatusCode::ACCEPTED, axum::Json(views::event(res.event()))).into_response();
+    let mut resp = respond(StatusCode::ACCEPTED, views::event(res.event()));
     if matches!(res, Published::Duplicate(_)) {
         resp.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -185,23 +188,32 @@ pub async fn publish_batch(
             .map(Some)
             .collect()
     };
-    let item_error = |e: &ApiError| json!({ "error": { "code": e.code, "message": e.message } });
-    let data: Vec<serde_json::Value> = slots
+    let item_error = |e: &ApiError| {
+        views::BatchItem::Error(views::BatchItemError {
+            error: views::BatchItemErrorBody {
+                code: e.code,
+                message: e.message.clone(),
+            },
+        })
+    };
+    let data: Vec<views::BatchItem> = slots
         .into_iter()
         .map(|slot| match slot {
             Ok(i) => match results[i].take() {
-                Some(Ok(p)) => views::event(p.event()),
+                Some(Ok(p)) => views::BatchItem::Event(views::event(p.event())),
                 Some(Err(e)) => item_error(&e),
                 None => item_error(&ApiError::internal("missing result")),
             },
             Err(e) => item_error(&e),
         })
         .collect();
-    Ok((
+    Ok(respond(
         StatusCode::ACCEPTED,
-        axum::Json(json!({ "object": "list", "data": data })),
-    )
-        .into_response())
+        views::EventBatchResult {
+            object: "list",
+            data,
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize)]

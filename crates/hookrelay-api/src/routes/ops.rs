@@ -4,14 +4,13 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hookrelay_core::ids::WorkspaceId;
-use serde_json::json;
 
 use crate::error::ApiError;
-use crate::{ok, AppState};
+use crate::{ok, views, AppState};
 
 /// The process is up.
 pub async fn healthz() -> Response {
-    ok(json!({ "status": "ok" }))
+    ok(views::HealthStatus { status: "ok" })
 }
 
 /// The process can serve: the database answers and the delivery engine runs
@@ -25,7 +24,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError>
         ));
     }
     state.inner.store.get_workspace(&WorkspaceId::at(0)).await?;
-    Ok(ok(json!({ "status": "ready" })))
+    Ok(ok(views::HealthStatus { status: "ready" }))
 }
 
 /// Prometheus text format.

@@ -5,10 +5,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use hookrelay_core::ids::{EndpointId, SubscriptionId};
 use hookrelay_core::model::{ResourceType, Subscription};
+use hookrelay_core::parsed::ApiVersion;
 use hookrelay_core::validate;
 use hookrelay_store::SubscriptionFilter;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Ctx, Json, Query};
@@ -39,7 +39,7 @@ fn check_resource_id(id: &str) -> ApiResult<()> {
     )?)
 }
 
-async fn endpoint_version(state: &AppState, ctx: &Ctx, id: &EndpointId) -> ApiResult<String> {
+async fn endpoint_version(state: &AppState, ctx: &Ctx, id: &EndpointId) -> ApiResult<ApiVersion> {
     let e = state
         .inner
         .store
@@ -131,7 +131,13 @@ pub async fn list(
         Some(s) => match EndpointId::parse(s) {
             Some(id) => Some(id),
             // An id that cannot exist matches nothing.
-            None => return Ok(ok(views::list(Vec::new(), None, page.dir))),
+            None => {
+                return Ok(ok(views::list::<views::WebhookSubscription>(
+                    Vec::new(),
+                    None,
+                    page.dir,
+                )))
+            }
         },
     };
     let filter = SubscriptionFilter {
@@ -206,5 +212,7 @@ pub async fn delete(
         .directory
         .refresh_workspace(&ctx.workspace_id)
         .await?;
-    Ok(ok(json!({ "id": sub.id })))
+    Ok(ok(views::DeletedObject {
+        id: sub.id.to_string(),
+    }))
 }

@@ -6,36 +6,25 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hookrelay_core::model::{
     AdvancedOptions, Endpoint, EndpointSecrets, EndpointStatus, SignatureScheme,
 };
+use hookrelay_core::parsed::ApiVersion;
 use hookrelay_core::secret::{generate_signing_secret, Secret};
 use hookrelay_core::validate;
 use hookrelay_store::EndpointFilter;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Ctx, Json, Query};
 use crate::routes::endpoints::{
-    event_name_error, load_in, modify, remove, send_test_event, set_status, Scope,
+    event_name_error, load_in, modify, parse_url, remove, send_test_event, set_status, Scope,
 };
-use crate::{accepted, ok, AppState, PageParams};
+use crate::{accepted, ok, respond, views, AppState, PageParams};
 
 /// The catalog version v1 webhooks use.
 pub const V1_VERSION: &str = "v1";
-
-fn view(e: &Endpoint) -> Value {
-    json!({
-        "id": e.id,
-        "url": e.url,
-        "events": e.enabled_events,
-        "status": e.status,
-        "disabled_reason": e.disabled_reason,
-        "created_at": e.created_at.to_rfc3339(),
-    })
-}
 
 fn check_secret(s: &str) -> ApiResult<()> {
     let (min, max) = (validate::MIN_SECRET_LEN, validate::MAX_SECRET_LEN);
@@ -57,8 +46,6 @@ fn check_description(d: &str) -> ApiResult<()> {
 }
 
 fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
-    validate::endpoint_url(&e.url, state.inner.config.allow_http)
-        .map_err(|err| ApiError::bad_request("invalid_request", err.to_string()))?;
     validate::event_types("events", &e.enabled_events)?;
     state
         .inner
@@ -90,6 +77,7 @@ pub async fn create(
     if let Some(d) = &body.description {
         check_description(d)?;
     }
+    let url = parse_url(&state, &body.url)?;
     let now = state.inner.clock.now();
     let secret = match body.secret {
         Some(s) => {
@@ -105,11 +93,12 @@ pub async fn create(
             .description
             .filter(|d| !d.trim().is_empty())
             .unwrap_or_else(|| body.url.clone()),
-        url: body.url,
+        url,
         status: EndpointStatus::Enabled,
         disabled_reason: None,
         enabled_events: body.events,
-        api_version: V1_VERSION.into(),
+        // The catalog's v1 (without one, the event check below refuses).
+        api_version: ApiVersion::from_trusted(V1_VERSION.into()),
         advanced_options: AdvancedOptions::default(),
         signature_scheme: SignatureScheme::BodyHmac,
         retry_schedule: None,
@@ -131,9 +120,13 @@ pub async fn create(
         .directory
         .refresh_workspace(&ctx.workspace_id)
         .await?;
-    let mut v = view(&e);
-    v["secret"] = json!(secret.expose());
-    Ok((StatusCode::CREATED, axum::Json(v)).into_response())
+    Ok(respond(
+        StatusCode::CREATED,
+        views::V1WebhookCreated {
+            webhook: views::v1_webhook(&e),
+            secret: secret.expose().to_owned(),
+        },
+    ))
 }
 
 pub async fn list(
@@ -154,7 +147,7 @@ pub async fn list(
             &page,
         )
         .await?;
-    Ok(ok(crate::views::page(p, page.dir, view)))
+    Ok(ok(views::page(p, page.dir, views::v1_webhook)))
 }
 
 pub async fn get_one(
@@ -162,7 +155,7 @@ pub async fn get_one(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(ok(view(&load(&state, &ctx, &id).await?)))
+    Ok(ok(views::v1_webhook(&load(&state, &ctx, &id).await?)))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,7 +187,7 @@ pub async fn patch(
     let e = modify(&state, &ctx, &id, Scope::V1, |mut e| {
         let b = body.clone();
         if let Some(u) = b.url {
-            e.url = u;
+            e.url = parse_url(&state, &u)?;
         }
         if let Some(ev) = b.events {
             e.enabled_events = ev;
@@ -214,7 +207,7 @@ pub async fn patch(
         Ok(e)
     })
     .await?;
-    Ok(ok(view(&e)))
+    Ok(ok(views::v1_webhook(&e)))
 }
 
 pub async fn delete(
@@ -224,7 +217,10 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let e = load(&state, &ctx, &id).await?;
     remove(&state, &ctx, &e, "webhook").await?;
-    Ok(ok(json!({ "id": e.id, "deleted": true })))
+    Ok(ok(views::V1WebhookDeleted {
+        id: e.id.to_string(),
+        deleted: true,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,11 +242,11 @@ pub async fn test(
     }
     let e = load(&state, &ctx, &body.webhook_id).await?;
     let d = send_test_event(&state, &e, body.event_type).await?;
-    Ok(accepted(json!({
-        "delivery_id": d.id,
-        "webhook_id": e.id,
-        "event_id": d.event_id,
-        "event_type": d.event_type,
-        "status": d.status,
-    })))
+    Ok(accepted(views::V1TestDelivery {
+        delivery_id: d.id.to_string(),
+        webhook_id: e.id.to_string(),
+        event_id: d.event_id.to_string(),
+        event_type: d.event_type,
+        status: d.status,
+    }))
 }

@@ -9,6 +9,7 @@
 //! directory, filled before the scheduler starts; nothing here waits on the
 //! store once time matters.
 
+use hookrelay_core::parsed::{ApiVersion, EndpointUrl, EventType};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -120,7 +121,7 @@ impl FakeSend for FakeEndpoints {
                     attempt_number: 0,
                     started_at: now,
                     duration_ms: answer.takes.as_millis() as u32,
-                    request_url: url,
+                    request_url: url.to_string(),
                     request_headers: Vec::new(),
                     response_status: (!answer.times_out).then_some(answer.status),
                     response_headers: Vec::new(),
@@ -139,12 +140,12 @@ fn endpoint(ws: &WorkspaceId, n: usize, tune: impl FnOnce(&mut Endpoint)) -> End
     let mut e = Endpoint {
         id: EndpointId::at(T0.0),
         workspace_id: ws.clone(),
-        url: format!("https://receiver-{n}.example.com/hook"),
+        url: EndpointUrl::from_trusted(format!("https://receiver-{n}.example.com/hook")),
         name: format!("r{n}"),
         status: EndpointStatus::Enabled,
         disabled_reason: None,
         enabled_events: vec![EVENT_TYPE.into()],
-        api_version: API_VERSION.into(),
+        api_version: ApiVersion::from_trusted(API_VERSION.into()),
         advanced_options: AdvancedOptions::default(),
         signature_scheme: SignatureScheme::Extend,
         retry_schedule: None,
@@ -253,7 +254,7 @@ impl Harness {
         let event = Arc::new(Event {
             id: self.ids.at::<EventId>(now),
             workspace_id: e.workspace_id.clone(),
-            event_type: EVENT_TYPE.into(),
+            event_type: EventType::from_trusted(EVENT_TYPE.into()),
             payload: "{}".into(),
             resource: None,
             previous_data: None,
@@ -269,7 +270,7 @@ impl Harness {
                 event_id: event.id.clone(),
                 endpoint_id: e.id.clone(),
                 event_type: EVENT_TYPE.into(),
-                api_version: e.api_version.clone(),
+                api_version: e.api_version.to_string(),
                 status: DeliveryStatus::Pending,
                 attempt_count: attempts,
                 next_attempt_at: None,

@@ -9,6 +9,7 @@ use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, Subscriptio
 use hookrelay_core::model::{
     Attempt, Delivery, Endpoint, EndpointSecrets, ErrorKind, Event, ResourceRef, Subscription,
 };
+use hookrelay_core::parsed::{ApiVersion, EndpointUrl, EventType};
 use hookrelay_core::secret::{ApiKeyHash, Secret};
 use hookrelay_core::time::Timestamp;
 
@@ -86,14 +87,14 @@ pub(crate) fn endpoint(row: &Row) -> R<Endpoint> {
     Ok(Endpoint {
         id: EndpointId::from_trusted(col(row, 0)?),
         workspace_id: WorkspaceId::from_trusted(col(row, 1)?),
-        url: col(row, 2)?,
+        url: EndpointUrl::from_trusted(col(row, 2)?),
         name: col(row, 3)?,
         status: parse(col(row, 4)?, "status")?,
         disabled_reason: disabled_reason
             .map(|r| parse(r, "disabled_reason"))
             .transpose()?,
         enabled_events: serde_json::from_str(&enabled_events)?,
-        api_version: col(row, 7)?,
+        api_version: ApiVersion::from_trusted(col(row, 7)?),
         advanced_options: serde_json::from_str(&advanced)?,
         signature_scheme: parse(col(row, 9)?, "signature_scheme")?,
         retry_schedule: retry.map(|r| serde_json::from_str(&r)).transpose()?,
@@ -143,12 +144,12 @@ impl EndpointValues {
         Ok(Self {
             id: e.id.to_string(),
             workspace_id: e.workspace_id.to_string(),
-            url: e.url.clone(),
+            url: e.url.to_string(),
             name: e.name.clone(),
             status: e.status.as_str().to_owned(),
             disabled_reason: e.disabled_reason.map(|r| r.as_str().to_owned()),
             enabled_events: serde_json::to_string(&e.enabled_events)?,
-            api_version: e.api_version.clone(),
+            api_version: e.api_version.to_string(),
             advanced_options: serde_json::to_string(&e.advanced_options)?,
             signature_scheme: e.signature_scheme.as_str().to_owned(),
             retry_schedule: e
@@ -198,7 +199,7 @@ pub(crate) fn event_at(row: &Row, off: usize) -> R<Event> {
     Ok(Event {
         id: EventId::from_trusted(col(row, off)?),
         workspace_id: WorkspaceId::from_trusted(col(row, off + 1)?),
-        event_type: col(row, off + 2)?,
+        event_type: EventType::from_trusted(col(row, off + 2)?),
         payload: col(row, off + 3)?,
         resource: match (rt, rid) {
             (Some(kind), Some(id)) => Some(ResourceRef { kind, id }),

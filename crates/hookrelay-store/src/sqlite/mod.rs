@@ -1443,7 +1443,7 @@ fn publish_one(
     .execute(params![
         ev.id.as_str(),
         ws,
-        ev.event_type,
+        ev.event_type.as_str(),
         ev.payload,
         ev.resource.as_ref().map(|r| r.kind.as_str()),
         ev.resource.as_ref().map(|r| r.id.as_str()),

@@ -7,6 +7,7 @@ use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, Subscriptio
 use hookrelay_core::model::{
     Attempt, Delivery, Endpoint, EndpointSecrets, ErrorKind, Event, ResourceRef, Subscription,
 };
+use hookrelay_core::parsed::{ApiVersion, EndpointUrl, EventType};
 use hookrelay_core::secret::{ApiKeyHash, Secret};
 use hookrelay_core::time::Timestamp;
 
@@ -63,14 +64,14 @@ pub(crate) fn endpoint(row: &Row<'_>) -> R<Endpoint> {
     Ok(Endpoint {
         id: EndpointId::from_trusted(row.get(0)?),
         workspace_id: WorkspaceId::from_trusted(row.get(1)?),
-        url: row.get(2)?,
+        url: EndpointUrl::from_trusted(row.get(2)?),
         name: row.get(3)?,
         status: parse(row.get(4)?, "status")?,
         disabled_reason: disabled_reason
             .map(|r| parse(r, "disabled_reason"))
             .transpose()?,
         enabled_events: serde_json::from_str(&enabled_events)?,
-        api_version: row.get(7)?,
+        api_version: ApiVersion::from_trusted(row.get(7)?),
         advanced_options: serde_json::from_str(&advanced)?,
         signature_scheme: parse(row.get(9)?, "signature_scheme")?,
         retry_schedule: retry.map(|r| serde_json::from_str(&r)).transpose()?,
@@ -92,12 +93,12 @@ pub(crate) fn endpoint_values(e: &Endpoint) -> R<Vec<SqlValue>> {
     Ok(vec![
         SqlValue::Text(e.id.to_string()),
         SqlValue::Text(e.workspace_id.to_string()),
-        SqlValue::Text(e.url.clone()),
+        SqlValue::Text(e.url.to_string()),
         SqlValue::Text(e.name.clone()),
         SqlValue::Text(e.status.as_str().into()),
         opt_text(e.disabled_reason.map(|r| r.as_str().to_owned())),
         SqlValue::Text(serde_json::to_string(&e.enabled_events)?),
-        SqlValue::Text(e.api_version.clone()),
+        SqlValue::Text(e.api_version.to_string()),
         SqlValue::Text(serde_json::to_string(&e.advanced_options)?),
         SqlValue::Text(e.signature_scheme.as_str().into()),
         opt_text(
@@ -156,7 +157,7 @@ pub(crate) fn event_at(row: &Row<'_>, off: usize) -> R<Event> {
     Ok(Event {
         id: EventId::from_trusted(row.get(off)?),
         workspace_id: WorkspaceId::from_trusted(row.get(off + 1)?),
-        event_type: row.get(off + 2)?,
+        event_type: EventType::from_trusted(row.get(off + 2)?),
         payload: row.get(off + 3)?,
         resource: match (rt, rid) {
             (Some(kind), Some(id)) => Some(ResourceRef { kind, id }),

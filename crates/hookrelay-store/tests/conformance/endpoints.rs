@@ -24,7 +24,9 @@ fn sorted(mut v: Vec<Endpoint>) -> Vec<Endpoint> {
 pub async fn endpoint_round_trips_every_field(store: Arc<dyn Store>) {
     let ws = workspace(&*store, "acme").await;
     let mut e = endpoint(&ws, t(0));
-    e.url = "https://receiver.example.com/hooks?tenant=7&x=%20".into();
+    e.url = hookrelay_core::parsed::EndpointUrl::from_trusted(
+        "https://receiver.example.com/hooks?tenant=7&x=%20".into(),
+    );
     e.name = "Ünïcode name ✓".into();
     e.status = EndpointStatus::Disabled;
     e.disabled_reason = Some(DisabledReason::Manual);
@@ -33,7 +35,7 @@ pub async fn endpoint_round_trips_every_field(store: Arc<dyn Store>) {
         "processor_run.failed".into(),
         "parser_run.processed".into(),
     ];
-    e.api_version = "2025-04-21".into();
+    e.api_version = hookrelay_core::parsed::ApiVersion::from_trusted("2025-04-21".into());
     e.advanced_options = AdvancedOptions {
         headers: Some(BTreeMap::from([
             ("x-tenant".to_owned(), "t-7".to_owned()),
@@ -83,7 +85,8 @@ pub async fn endpoint_duplicate_id_is_a_conflict(store: Arc<dyn Store>) {
     let ws = workspace(&*store, "acme").await;
     let e = add_endpoint(&*store, &ws, t(0)).await;
     let mut again = e.clone();
-    again.url = "https://elsewhere.example.com/".into();
+    again.url =
+        hookrelay_core::parsed::EndpointUrl::from_trusted("https://elsewhere.example.com/".into());
     let err = store.insert_endpoint(&again, None).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "got {err:?}");
     assert_eq!(get_endpoint(&*store, &e).await, e);
@@ -95,12 +98,12 @@ pub async fn endpoint_update_replaces_mutable_fields(store: Arc<dyn Store>) {
     let untouched = add_endpoint(&*store, &ws, t(SEC)).await;
 
     let mut u = e.clone();
-    u.url = "https://new.example.com/v2".into();
+    u.url = hookrelay_core::parsed::EndpointUrl::from_trusted("https://new.example.com/v2".into());
     u.name = "renamed".into();
     u.status = EndpointStatus::Disabled;
     u.disabled_reason = Some(DisabledReason::Manual);
     u.enabled_events = vec!["split_run.processed".into(), "split_run.failed".into()];
-    u.api_version = "2025-04-21".into();
+    u.api_version = hookrelay_core::parsed::ApiVersion::from_trusted("2025-04-21".into());
     u.advanced_options = AdvancedOptions {
         headers: Some(BTreeMap::from([("x-a".to_owned(), "b".to_owned())])),
         payload: Some(PayloadOptions {
@@ -178,7 +181,8 @@ pub async fn endpoint_update_of_unknown_deleted_or_foreign_returns_false(store: 
     let e = add_endpoint(&*store, &ws, t(SEC)).await;
     let mut foreign = e.clone();
     foreign.workspace_id = other.clone();
-    foreign.url = "https://attacker.example.com/".into();
+    foreign.url =
+        hookrelay_core::parsed::EndpointUrl::from_trusted("https://attacker.example.com/".into());
     assert!(!store
         .update_endpoint(&foreign, foreign.updated_at)
         .await
@@ -562,7 +566,7 @@ pub async fn endpoint_list_filters_by_api_version(store: Arc<dyn Store>) {
     let ws = workspace(&*store, "acme").await;
     let a = endpoint(&ws, t(0));
     let mut b = endpoint(&ws, t(SEC));
-    b.api_version = "v1".into();
+    b.api_version = hookrelay_core::parsed::ApiVersion::from_trusted("v1".into());
     store.insert_endpoint(&a, None).await.unwrap();
     store.insert_endpoint(&b, None).await.unwrap();
     let page = store

@@ -45,7 +45,7 @@ pub async fn publish_stores_event_and_deliveries(store: Arc<dyn Store>) {
     let ws = workspace(&*store, "acme").await;
     let current = add_endpoint(&*store, &ws, t(0)).await;
     let mut legacy = endpoint(&ws, t(1));
-    legacy.api_version = "2025-04-21".into();
+    legacy.api_version = hookrelay_core::parsed::ApiVersion::from_trusted("2025-04-21".into());
     store.insert_endpoint(&legacy, None).await.unwrap();
 
     let ev = Event {
@@ -67,13 +67,13 @@ pub async fn publish_stores_event_and_deliveries(store: Arc<dyn Store>) {
                 id: d_current.clone(),
                 endpoint_id: current.id.clone(),
                 event_type: EVENT_TYPE.into(),
-                api_version: current.api_version.clone(),
+                api_version: current.api_version.to_string(),
             },
             NewDelivery {
                 id: d_legacy.clone(),
                 endpoint_id: legacy.id.clone(),
                 event_type: "processor_run.processed".into(),
-                api_version: legacy.api_version.clone(),
+                api_version: legacy.api_version.to_string(),
             },
         ],
     };
@@ -465,7 +465,7 @@ pub async fn list_events_filters_and_scopes(store: Arc<dyn Store>) {
         .enumerate()
     {
         let ev = Event {
-            event_type: ty.into(),
+            event_type: hookrelay_core::parsed::EventType::from_trusted(ty.into()),
             ..event(&ws, t(i as i64 * HOUR))
         };
         evs.push(publish_new(&*store, new_event(ev, &[&e]), None).await);

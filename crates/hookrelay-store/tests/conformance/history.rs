@@ -362,7 +362,9 @@ async fn history_fixture(store: &dyn Store) -> Fixture {
     let (ev1, ids) = publish(store, &ws, t(0), &[&e1, &e2]).await;
     let (ev1_e1, ev1_e2) = (ids[0].clone(), ids[1].clone());
     let ev2 = Event {
-        event_type: "classify_run.processed".into(),
+        event_type: hookrelay_core::parsed::EventType::from_trusted(
+            "classify_run.processed".into(),
+        ),
         ..event(&ws, t(HOUR))
     };
     let ne = new_event(ev2, &[&e1]);

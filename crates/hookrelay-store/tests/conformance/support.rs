@@ -78,12 +78,14 @@ pub fn endpoint(ws: &WorkspaceId, at: Timestamp) -> Endpoint {
     Endpoint {
         id: EndpointId::at(at.0),
         workspace_id: ws.clone(),
-        url: "https://receiver.example.com/hooks".to_owned(),
+        url: hookrelay_core::parsed::EndpointUrl::from_trusted(
+            "https://receiver.example.com/hooks".into(),
+        ),
         name: "receiver".to_owned(),
         status: EndpointStatus::Enabled,
         disabled_reason: None,
         enabled_events: vec![EVENT_TYPE.to_owned()],
-        api_version: API_VERSION.to_owned(),
+        api_version: hookrelay_core::parsed::ApiVersion::from_trusted(API_VERSION.into()),
         advanced_options: AdvancedOptions::default(),
         signature_scheme: SignatureScheme::Extend,
         retry_schedule: None,
@@ -151,7 +153,7 @@ pub fn event(ws: &WorkspaceId, at: Timestamp) -> Event {
     Event {
         id: EventId::at(at.0),
         workspace_id: ws.clone(),
-        event_type: EVENT_TYPE.to_owned(),
+        event_type: hookrelay_core::parsed::EventType::from_trusted(EVENT_TYPE.into()),
         payload: r#"{"object":"extract_run","id":"ex_1","status":"PROCESSED"}"#.to_owned(),
         resource: None,
         previous_data: None,
@@ -169,8 +171,8 @@ pub fn new_event(ev: Event, endpoints: &[&Endpoint]) -> NewEvent {
         .map(|e| NewDelivery {
             id: DeliveryId::at(ev.created_at.0),
             endpoint_id: e.id.clone(),
-            event_type: ev.event_type.clone(),
-            api_version: e.api_version.clone(),
+            event_type: ev.event_type.to_string(),
+            api_version: e.api_version.to_string(),
         })
         .collect();
     NewEvent {

@@ -53,12 +53,12 @@ async fn add_endpoint(store: &dyn Store, ws: &WorkspaceId, url: &str) -> Endpoin
     let e = Endpoint {
         id: EndpointId::at(now.0),
         workspace_id: ws.clone(),
-        url: url.to_owned(),
+        url: hookrelay_core::parsed::EndpointUrl::from_trusted(url.to_owned()),
         name: "receiver".into(),
         status: EndpointStatus::Enabled,
         disabled_reason: None,
         enabled_events: vec![TYPE.into()],
-        api_version: "2026-02-09".into(),
+        api_version: hookrelay_core::parsed::ApiVersion::from_trusted("2026-02-09".into()),
         advanced_options: AdvancedOptions::default(),
         signature_scheme: SignatureScheme::Extend,
         retry_schedule: Some(vec![3600]),
@@ -80,7 +80,7 @@ async fn publish(store: &dyn Store, e: &Endpoint, lease: Option<Lease>, tag: &st
     let event = Event {
         id: EventId::at(now.0),
         workspace_id: e.workspace_id.clone(),
-        event_type: TYPE.into(),
+        event_type: hookrelay_core::parsed::EventType::from_trusted(TYPE.into()),
         payload: format!(r#"{{"tag":"{tag}"}}"#),
         resource: None,
         previous_data: None,
@@ -93,7 +93,7 @@ async fn publish(store: &dyn Store, e: &Endpoint, lease: Option<Lease>, tag: &st
         id: DeliveryId::at(now.0),
         endpoint_id: e.id.clone(),
         event_type: TYPE.into(),
-        api_version: e.api_version.clone(),
+        api_version: e.api_version.to_string(),
     };
     let id = d.id.clone();
     let mut out = store

@@ -58,7 +58,7 @@ async fn python_with(modules: &[&str]) -> Result<String, String> {
 
 /// The Python for `test`, or `None` after printing why the test is skipped.
 /// Panics instead when `HOOKRELAY_REQUIRE_INTEROP=1`.
-async fn python_for(test: &str, modules: &[&str]) -> Option<String> {
+pub(crate) async fn python_for(test: &str, modules: &[&str]) -> Option<String> {
     let why = match python_with(modules).await {
         Ok(python) => return Some(python),
         Err(why) => why,
@@ -81,7 +81,7 @@ async fn python_for(test: &str, modules: &[&str]) -> Option<String> {
 }
 
 /// Reads a child's pipe to the end in the background.
-fn drain<R>(pipe: Option<R>) -> tokio::task::JoinHandle<String>
+pub(crate) fn drain<R>(pipe: Option<R>) -> tokio::task::JoinHandle<String>
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
 {

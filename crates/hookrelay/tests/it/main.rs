@@ -17,6 +17,7 @@ mod limits;
 mod multinode;
 mod profiles;
 mod safety;
+mod schemathesis;
 mod subscriptions;
 mod tls;
 mod v1;
