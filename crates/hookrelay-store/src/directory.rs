@@ -3,15 +3,17 @@
 //!
 //! Publishing routes events through it without touching the database, and the
 //! dispatcher reads an endpoint's current configuration from it at send time.
-//! Every management write refreshes the affected workspace after it commits
-//! (and, with several nodes, on a notification from the others).
+//! Writes that change routing (endpoints, subscriptions) go through the
+//! directory, which refreshes the affected workspace once the store has
+//! committed them; with several nodes, the others refresh on a notification.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use hookrelay_core::catalog::Catalog;
 use hookrelay_core::fanout::RoutingTable;
-use hookrelay_core::ids::{EndpointId, WorkspaceId};
+use hookrelay_core::ids::{EndpointId, SubscriptionId, WorkspaceId};
+use hookrelay_core::time::Timestamp;
 use hookrelay_core::model::{Endpoint, EndpointStatus, ResourceRef, Subscription};
 
 use crate::{Result, Store};
@@ -168,6 +170,71 @@ impl Directory {
             table.add_subscription(*idx, s.resource_type.as_str(), &s.resource_id, events);
         }
         (table, all)
+    }
+
+    // --- writes that change routing: the store's, then this view's --------
+
+    /// [`Store::insert_endpoint`], then the workspace's routing.
+    pub async fn insert_endpoint(&self, e: &Endpoint, max_per_workspace: Option<u32>) -> Result<()> {
+        self.store.insert_endpoint(e, max_per_workspace).await?;
+        self.refresh_workspace(&e.workspace_id).await
+    }
+
+    /// [`Store::update_endpoint`], then the workspace's routing if it changed.
+    pub async fn update_endpoint(&self, e: &Endpoint, if_updated_at: Timestamp) -> Result<bool> {
+        let changed = self.store.update_endpoint(e, if_updated_at).await?;
+        if changed {
+            self.refresh_workspace(&e.workspace_id).await?;
+        }
+        Ok(changed)
+    }
+
+    /// [`Store::delete_endpoint`], then the workspace's routing if it was there.
+    pub async fn delete_endpoint(
+        &self,
+        ws: &WorkspaceId,
+        id: &EndpointId,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let deleted = self.store.delete_endpoint(ws, id, at).await?;
+        if deleted {
+            self.refresh_workspace(ws).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// [`Store::upsert_subscription`], then the workspace's routing.
+    pub async fn upsert_subscription(
+        &self,
+        s: &Subscription,
+        max_per_workspace: Option<u32>,
+    ) -> Result<(Subscription, bool)> {
+        let out = self.store.upsert_subscription(s, max_per_workspace).await?;
+        self.refresh_workspace(&s.workspace_id).await?;
+        Ok(out)
+    }
+
+    /// [`Store::update_subscription_events`], then the workspace's routing.
+    pub async fn update_subscription_events(
+        &self,
+        ws: &WorkspaceId,
+        id: &SubscriptionId,
+        events: &[String],
+    ) -> Result<Option<Subscription>> {
+        let out = self.store.update_subscription_events(ws, id, events).await?;
+        if out.is_some() {
+            self.refresh_workspace(ws).await?;
+        }
+        Ok(out)
+    }
+
+    /// [`Store::delete_subscription`], then the workspace's routing.
+    pub async fn delete_subscription(&self, ws: &WorkspaceId, id: &SubscriptionId) -> Result<bool> {
+        let deleted = self.store.delete_subscription(ws, id).await?;
+        if deleted {
+            self.refresh_workspace(ws).await?;
+        }
+        Ok(deleted)
     }
 
     /// The enabled endpoints an event goes to, each once.

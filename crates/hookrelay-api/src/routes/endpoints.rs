@@ -171,15 +171,6 @@ pub(crate) async fn load(state: &AppState, ctx: &Ctx, id: &str) -> ApiResult<End
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))
 }
 
-async fn refresh(state: &AppState, ctx: &Ctx) -> ApiResult<()> {
-    state
-        .inner
-        .directory
-        .refresh_workspace(&ctx.workspace_id)
-        .await?;
-    Ok(())
-}
-
 pub async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -215,13 +206,12 @@ pub async fn create(
     check_header_quota(&state, &endpoint.advanced_options)?;
     state
         .inner
-        .store
+        .directory
         .insert_endpoint(
             &endpoint,
             Some(state.inner.config.max_endpoints_per_workspace),
         )
         .await?;
-    refresh(&state, &ctx).await?;
     Ok(ok(views::WebhookEndpointCreated {
         signing_secret: endpoint.secrets.secret.expose().to_owned(),
         endpoint: views::endpoint(&endpoint),
@@ -303,7 +293,6 @@ pub(crate) fn set_status(state: &AppState, e: &mut Endpoint, s: EndpointStatus) 
 
 /// Reads an endpoint, changes it, and writes it back only if nothing changed
 /// it meanwhile (an auto-disable, say); tries a few times, then answers 409.
-/// Refreshes the directory after the write.
 pub(crate) async fn modify(
     state: &AppState,
     ctx: &Ctx,
@@ -316,8 +305,7 @@ pub(crate) async fn modify(
         let before = current.updated_at;
         let mut e = change(current)?;
         e.updated_at = next_stamp(state, before);
-        if state.inner.store.update_endpoint(&e, before).await? {
-            refresh(state, ctx).await?;
+        if state.inner.directory.update_endpoint(&e, before).await? {
             return Ok(e);
         }
     }
@@ -328,18 +316,18 @@ pub(crate) async fn modify(
     ))
 }
 
-/// Deletes an endpoint (cancelling its pending deliveries) and refreshes the directory.
+/// Deletes an endpoint (cancelling its pending deliveries).
 pub(crate) async fn remove(state: &AppState, ctx: &Ctx, e: &Endpoint, what: &str) -> ApiResult<()> {
     let now = state.inner.clock.now();
     if !state
         .inner
-        .store
+        .directory
         .delete_endpoint(&ctx.workspace_id, &e.id, now)
         .await?
     {
         return Err(ApiError::not_found(what));
     }
-    refresh(state, ctx).await
+    Ok(())
 }
 
 /// A later `updated_at` than `before`, even within the same millisecond.

@@ -94,16 +94,11 @@ pub async fn create(
     };
     let (stored, _created) = state
         .inner
-        .store
+        .directory
         .upsert_subscription(
             &sub,
             Some(state.inner.config.max_subscriptions_per_workspace),
         )
-        .await?;
-    state
-        .inner
-        .directory
-        .refresh_workspace(&ctx.workspace_id)
         .await?;
     Ok(ok(views::subscription(&stored)))
 }
@@ -181,15 +176,10 @@ pub async fn update(
         .map_err(event_name_error)?;
     let updated = state
         .inner
-        .store
+        .directory
         .update_subscription_events(&ctx.workspace_id, &sub.id, &events)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook subscription"))?;
-    state
-        .inner
-        .directory
-        .refresh_workspace(&ctx.workspace_id)
-        .await?;
     Ok(ok(views::subscription(&updated)))
 }
 
@@ -201,17 +191,12 @@ pub async fn delete(
     let sub = load(&state, &ctx, &id).await?;
     if !state
         .inner
-        .store
+        .directory
         .delete_subscription(&ctx.workspace_id, &sub.id)
         .await?
     {
         return Err(ApiError::not_found("webhook subscription"));
     }
-    state
-        .inner
-        .directory
-        .refresh_workspace(&ctx.workspace_id)
-        .await?;
     Ok(ok(views::DeletedObject {
         id: sub.id.to_string(),
     }))

@@ -112,13 +112,8 @@ pub async fn create(
     check(&state, &e)?;
     state
         .inner
-        .store
-        .insert_endpoint(&e, Some(state.inner.config.max_endpoints_per_workspace))
-        .await?;
-    state
-        .inner
         .directory
-        .refresh_workspace(&ctx.workspace_id)
+        .insert_endpoint(&e, Some(state.inner.config.max_endpoints_per_workspace))
         .await?;
     Ok(respond(
         StatusCode::CREATED,
