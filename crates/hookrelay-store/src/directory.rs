@@ -13,8 +13,8 @@ use std::sync::{Arc, RwLock};
 use hookrelay_core::catalog::Catalog;
 use hookrelay_core::fanout::RoutingTable;
 use hookrelay_core::ids::{EndpointId, SubscriptionId, WorkspaceId};
-use hookrelay_core::time::Timestamp;
 use hookrelay_core::model::{Endpoint, EndpointStatus, ResourceRef, Subscription};
+use hookrelay_core::time::Timestamp;
 
 use crate::{Result, Store};
 
@@ -175,7 +175,11 @@ impl Directory {
     // --- writes that change routing: the store's, then this view's --------
 
     /// [`Store::insert_endpoint`], then the workspace's routing.
-    pub async fn insert_endpoint(&self, e: &Endpoint, max_per_workspace: Option<u32>) -> Result<()> {
+    pub async fn insert_endpoint(
+        &self,
+        e: &Endpoint,
+        max_per_workspace: Option<u32>,
+    ) -> Result<()> {
         self.store.insert_endpoint(e, max_per_workspace).await?;
         self.refresh_workspace(&e.workspace_id).await
     }
@@ -221,7 +225,10 @@ impl Directory {
         id: &SubscriptionId,
         events: &[String],
     ) -> Result<Option<Subscription>> {
-        let out = self.store.update_subscription_events(ws, id, events).await?;
+        let out = self
+            .store
+            .update_subscription_events(ws, id, events)
+            .await?;
         if out.is_some() {
             self.refresh_workspace(ws).await?;
         }

@@ -86,6 +86,7 @@ use crate::{
 mod listen;
 mod publish;
 mod rows;
+pub mod scratch;
 
 use listen::{Listener, DUE, ROUTING};
 use rows::*;

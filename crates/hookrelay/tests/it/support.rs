@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hookrelay::config::{Database, Settings};
 use hookrelay::serve::Server;
+use hookrelay_store::postgres::scratch::ScratchSchema;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
@@ -717,7 +718,7 @@ async fn json_ok(req: reqwest::RequestBuilder, url: &str) -> Value {
 
 /// A schema of its own on the test server, dropped when this is dropped.
 pub struct PgSchema {
-    base: String,
+    scratch: ScratchSchema,
     pub name: String,
 }
 
@@ -725,63 +726,19 @@ impl PgSchema {
     /// `None` (skip) when no server is configured; panics when one is
     /// required but unusable.
     pub async fn create() -> Option<PgSchema> {
-        let required = std::env::var("HOOKRELAY_REQUIRE_POSTGRES").as_deref() == Ok("1");
-        let base = match std::env::var("HOOKRELAY_TEST_POSTGRES_URL") {
-            Ok(u) if !u.is_empty() => u,
-            _ => {
-                assert!(
-                    !required,
-                    "HOOKRELAY_REQUIRE_POSTGRES=1 but HOOKRELAY_TEST_POSTGRES_URL is not set"
-                );
-                eprintln!("skipped: HOOKRELAY_TEST_POSTGRES_URL is not set");
-                return None;
-            }
-        };
-        let name = format!("hr_it_{}", ulid::Ulid::new().to_string().to_lowercase());
-        let client = match connect(&base).await {
-            Ok(c) => c,
-            Err(e) if !required => {
-                eprintln!("skipped: PostgreSQL at HOOKRELAY_TEST_POSTGRES_URL unreachable: {e}");
-                return None;
-            }
-            Err(e) => panic!("HOOKRELAY_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {e}"),
-        };
-        client
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .await
-            .expect("create schema");
-        Some(PgSchema { base, name })
+        let scratch = ScratchSchema::from_test_env("hr_it").await?;
+        let name = scratch.name().to_owned();
+        Some(PgSchema { scratch, name })
     }
 
     /// The database URL that puts a connection in this schema.
     pub fn url(&self) -> String {
-        let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-csearch_path%3D{}", self.base, self.name)
+        self.scratch.url()
     }
 }
 
 impl Drop for PgSchema {
     fn drop(&mut self) {
-        let base = self.base.clone();
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-        // Drop runs inside the test's runtime: clean up from a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                if let Ok(c) = connect(&base).await {
-                    let _ = c.batch_execute(&sql).await;
-                }
-            });
-        })
-        .join();
+        self.scratch.remove_blocking();
     }
-}
-
-pub async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(conn);
-    Ok(client)
 }
