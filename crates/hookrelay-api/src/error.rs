@@ -210,3 +210,37 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn driver_error() -> std::io::Error {
+        std::io::Error::other("ERROR 42P01: relation \"endpoints\" does not exist")
+    }
+
+    #[test]
+    fn storage_kinds_map_to_statuses_without_driver_text() {
+        let cases = [
+            (ErrorKind::NotFound, StatusCode::NOT_FOUND, false),
+            (ErrorKind::Conflict, StatusCode::CONFLICT, false),
+            (ErrorKind::Invalid, StatusCode::UNPROCESSABLE_ENTITY, false),
+            (
+                ErrorKind::Unavailable,
+                StatusCode::SERVICE_UNAVAILABLE,
+                true,
+            ),
+            (
+                ErrorKind::Internal,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                false,
+            ),
+        ];
+        for (kind, status, retryable) in cases {
+            let e = StoreError::with_source(kind, "duplicate key", driver_error());
+            let api = ApiError::from(e);
+            assert_eq!((api.status, api.retryable), (status, retryable), "{kind:?}");
+            assert!(!api.message.contains("42P01"), "{kind:?}: {}", api.message);
+        }
+    }
+}
