@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hookrelay_core::validate::{self, Invalid};
-use hookrelay_store::StoreError;
+use hookrelay_store::{ErrorKind, StoreError};
 use serde_json::json;
 
 use crate::limit::{RateLimitStatus, Refusal};
@@ -140,15 +140,22 @@ impl ApiError {
     }
 }
 
+/// Each kind of storage failure has its status; a driver's words never reach
+/// the client (they differ between backends and can leak the schema), so the
+/// whole error, sources included, is logged with the request instead.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            StoreError::QuotaExceeded { what, limit } => ApiError::quota_exceeded(format!(
+        if let StoreError::QuotaExceeded { what, limit } = e {
+            return ApiError::quota_exceeded(format!(
                 "quota exceeded: a workspace may have at most {limit} {what}; delete some to make room"
-            )),
-            other => {
-                tracing::error!(error = %other, "storage error");
+            ));
+        }
+        match e.kind() {
+            ErrorKind::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            ErrorKind::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            ErrorKind::Invalid => ApiError::unprocessable("invalid_request", e.to_string()),
+            ErrorKind::Unavailable => {
+                tracing::warn!(error = %chain(&e), request_id = %current_request_id(), "storage unavailable");
                 let mut err = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storage_unavailable",
@@ -157,8 +164,27 @@ impl From<StoreError> for ApiError {
                 err.retryable = true;
                 err
             }
+            // Internal, and any kind added later: a fault, not worth retrying.
+            _ => {
+                tracing::error!(error = %chain(&e), request_id = %current_request_id(), "storage error");
+                let mut err = ApiError::internal("the server could not complete the request");
+                err.retryable = false;
+                err
+            }
         }
     }
+}
+
+/// An error and all its sources, for the log.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
 }
 
 /// A field that failed a check: 400 `invalid_request`, naming the field.
@@ -184,3 +210,37 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn driver_error() -> std::io::Error {
+        std::io::Error::other("ERROR 42P01: relation \"endpoints\" does not exist")
+    }
+
+    #[test]
+    fn storage_kinds_map_to_statuses_without_driver_text() {
+        let cases = [
+            (ErrorKind::NotFound, StatusCode::NOT_FOUND, false),
+            (ErrorKind::Conflict, StatusCode::CONFLICT, false),
+            (ErrorKind::Invalid, StatusCode::UNPROCESSABLE_ENTITY, false),
+            (
+                ErrorKind::Unavailable,
+                StatusCode::SERVICE_UNAVAILABLE,
+                true,
+            ),
+            (
+                ErrorKind::Internal,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                false,
+            ),
+        ];
+        for (kind, status, retryable) in cases {
+            let e = StoreError::with_source(kind, "duplicate key", driver_error());
+            let api = ApiError::from(e);
+            assert_eq!((api.status, api.retryable), (status, retryable), "{kind:?}");
+            assert!(!api.message.contains("42P01"), "{kind:?}: {}", api.message);
+        }
+    }
+}

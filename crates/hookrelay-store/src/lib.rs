@@ -31,7 +31,7 @@ pub mod postgres;
 mod queue;
 pub mod sqlite;
 
-pub use error::StoreError;
+pub use error::{ErrorKind, Source, StoreError};
 pub use queue::{
     Backlog, Claim, DeliveryQueue, DueDelivery, EndpointEffect, Lease, NewDelivery, NewEvent,
     Outcome, Published,

@@ -29,7 +29,7 @@ use hookrelay_core::time::{Clock, SystemClock};
 use hookrelay_dispatch::{DispatchConfig, DispatchMetrics, Dispatcher};
 use hookrelay_store::directory::Directory;
 use hookrelay_store::sqlite::SqliteStore;
-use hookrelay_store::{ApiKeyRecord, DeliveryQueue, Store, StoreChange, StoreError, Workspace};
+use hookrelay_store::{ApiKeyRecord, DeliveryQueue, ErrorKind, Store, StoreChange, Workspace};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -196,10 +196,12 @@ async fn bootstrap(store: &dyn Store, settings: &Settings, ids: &Ids) -> anyhow:
             match store.create_workspace(&ws).await {
                 Ok(()) => (ws, true),
                 // Another node sharing the database created it just now.
-                Err(StoreError::Conflict(_)) => match store.get_workspace(&ws.id).await? {
-                    Some(ws) => (ws, false),
-                    None => anyhow::bail!("workspace `default` conflicts but cannot be read"),
-                },
+                Err(e) if e.kind() == ErrorKind::Conflict => {
+                    match store.get_workspace(&ws.id).await? {
+                        Some(ws) => (ws, false),
+                        None => anyhow::bail!("workspace `default` conflicts but cannot be read"),
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -1230,7 +1230,7 @@ impl Store for PostgresStore {
                 Ok(row)
             })?,
         };
-        row.ok_or_else(|| StoreError::Database("upsert returned no row".into()))
+        row.ok_or_else(|| StoreError::internal("upsert returned no row"))
     }
 
     async fn update_subscription_events(
@@ -1404,7 +1404,7 @@ impl Store for PostgresStore {
             |r| col::<Vec<u8>>(r, 0),
         )
         .await?;
-        key.ok_or_else(|| StoreError::Database(format!("server key {name:?} vanished")))
+        key.ok_or_else(|| StoreError::internal(format!("server key {name:?} vanished")))
     }
 
     async fn close(&self) {

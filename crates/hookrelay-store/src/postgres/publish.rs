@@ -177,24 +177,9 @@ async fn commit(pool: &Pool, channel: &str, jobs: Vec<Job>) {
             let e = StoreError::from(f);
             tracing::warn!(error = %e, "postgres: publish group failed");
             for job in jobs {
-                let _ = job.reply.send(Err(same_error(&e)));
+                let _ = job.reply.send(Err(e.clone()));
             }
         }
-    }
-}
-
-/// A copy of an error for each caller of a failed group.
-fn same_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::Database(m) => StoreError::Database(m.clone()),
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-        StoreError::Closed => StoreError::Closed,
-        StoreError::Open(m) => StoreError::Open(m.clone()),
-        StoreError::QuotaExceeded { what, limit } => StoreError::QuotaExceeded {
-            what,
-            limit: *limit,
-        },
     }
 }
 
@@ -365,8 +350,8 @@ async fn write_items<C: GenericClient + Sync>(
         {
             // The second use of a key within a group depends on the first:
             // the slow path takes them in order.
-            return Err(Fail::Store(StoreError::Database(
-                "an idempotency key is used twice in one group".into(),
+            return Err(Fail::Store(StoreError::internal(
+                "an idempotency key is used twice in one group",
             )));
         }
         let ws: Vec<&str> = keyed.iter().map(|k| k.1).collect();
@@ -409,7 +394,7 @@ async fn write_items<C: GenericClient + Sync>(
                     // A key whose event was purged holds nothing: this event takes it.
                     Some(None) => orphaned.push(k),
                     None => {
-                        return Err(Fail::Store(StoreError::Database(format!(
+                        return Err(Fail::Store(StoreError::unavailable(format!(
                             "idempotency key {:?} vanished meanwhile; try again",
                             k.2
                         ))))

@@ -21,17 +21,21 @@ pub(crate) type R<T> = std::result::Result<T, StoreError>;
 pub(crate) fn col<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> R<T> {
     row.try_get(i).map_err(|e| {
         let name = row.columns().get(i).map_or("?", |c| c.name());
-        StoreError::Corrupt(format!("column {name}: {e}"))
+        StoreError::with_source(
+            crate::ErrorKind::Internal,
+            format!("corrupt record: column {name}"),
+            e,
+        )
     })
 }
 
 fn parse<T: std::str::FromStr>(s: String, what: &str) -> R<T> {
     s.parse()
-        .map_err(|_| StoreError::Corrupt(format!("bad {what}: {s:?}")))
+        .map_err(|_| StoreError::corrupt(format!("bad {what}: {s:?}")))
 }
 
 fn count(v: i32, what: &str) -> R<u32> {
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("bad {what}: {v}")))
+    u32::try_from(v).map_err(|_| StoreError::corrupt(format!("bad {what}: {v}")))
 }
 
 fn ts(v: Option<i64>) -> Option<Timestamp> {
@@ -66,7 +70,7 @@ pub(crate) fn api_key(row: &Row) -> R<ApiKeyRecord> {
         workspace_id: WorkspaceId::from_trusted(col(row, 1)?),
         name: col(row, 2)?,
         prefix: col(row, 3)?,
-        hash: ApiKeyHash::from_hex(&hash).ok_or_else(|| StoreError::Corrupt("key hash".into()))?,
+        hash: ApiKeyHash::from_hex(&hash).ok_or_else(|| StoreError::corrupt("key hash"))?,
         created_at: Timestamp(col(row, 5)?),
         revoked_at: ts(col(row, 6)?),
     })
@@ -101,7 +105,7 @@ pub(crate) fn endpoint(row: &Row) -> R<Endpoint> {
         rate_limit_per_second: rate
             .map(|r| {
                 u32::try_from(r)
-                    .map_err(|_| StoreError::Corrupt(format!("bad rate_limit_per_second: {r}")))
+                    .map_err(|_| StoreError::corrupt(format!("bad rate_limit_per_second: {r}")))
             })
             .transpose()?,
         secrets: EndpointSecrets {
@@ -264,13 +268,13 @@ pub(crate) fn attempt(row: &Row) -> R<Attempt> {
         attempt_number: count(col(row, 0)?, "attempt_number")?,
         started_at: Timestamp(col(row, 1)?),
         duration_ms: u32::try_from(duration)
-            .map_err(|_| StoreError::Corrupt(format!("bad duration_ms: {duration}")))?,
+            .map_err(|_| StoreError::corrupt(format!("bad duration_ms: {duration}")))?,
         request_url: col(row, 3)?,
         request_headers: serde_json::from_str(&req_headers)?,
         response_status: status
             .map(|s| {
                 u16::try_from(s)
-                    .map_err(|_| StoreError::Corrupt(format!("bad response_status: {s}")))
+                    .map_err(|_| StoreError::corrupt(format!("bad response_status: {s}")))
             })
             .transpose()?,
         response_headers: serde_json::from_str(&resp_headers)?,

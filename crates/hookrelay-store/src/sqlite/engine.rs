@@ -71,8 +71,8 @@ where
     fn finish(self: Box<Self>, commit: Result<(), &StoreError>) {
         let r = match (commit, self.result) {
             (Ok(()), Some(r)) => r,
-            (Ok(()), None) => Err(StoreError::Database("the write did not run".into())),
-            (Err(e), _) => Err(StoreError::Database(format!("commit failed: {e}"))),
+            (Ok(()), None) => Err(StoreError::internal("the write did not run")),
+            (Err(e), _) => Err(e.clone()),
         };
         let _ = self.tx.send(r);
     }
@@ -336,7 +336,7 @@ impl Engine {
             Box::new(move |commit| {
                 let r = match commit {
                     Ok(()) => result,
-                    Err(e) => Err(StoreError::Database(format!("commit failed: {e}"))),
+                    Err(e) => Err(e.clone()),
                 };
                 let _ = tx.send(r);
             })
@@ -430,7 +430,9 @@ impl Engine {
             r
         })
         .await
-        .map_err(|e| StoreError::Database(format!("reader task failed: {e}")))?
+        .map_err(|e| {
+            StoreError::with_source(crate::ErrorKind::Internal, "a database reader failed", e)
+        })?
     }
 
     /// Stops taking writes, lets the writer finish what it has, and joins it.
@@ -684,7 +686,7 @@ mod tests {
         };
         let (fail_tx, mut failed) = oneshot::channel::<Result<()>>();
         let failing = Retryable {
-            f: |_: &Connection, _| Err(StoreError::Conflict("this write fails".into())),
+            f: |_: &Connection, _| Err(StoreError::conflict("this write fails")),
             result: None,
             tx: fail_tx,
         };
@@ -695,7 +697,7 @@ mod tests {
         run_group(&conn, group, &mut Vec::new());
         assert!(matches!(
             failed.try_recv(),
-            Ok(Err(StoreError::Conflict(_)))
+            Ok(Err(e)) if e.kind() == crate::ErrorKind::Conflict
         ));
         let got = claimed.try_recv().unwrap().unwrap();
         assert_eq!(got.len(), 3, "the second run claims all three");

@@ -93,7 +93,7 @@ fn decode(s: &str) -> Result<Vec<Line<'_>>> {
             let line = [f.next(), f.next(), f.next(), f.next()];
             match (line, f.next()) {
                 ([Some(a), Some(b), Some(c), Some(d)], None) => Ok([a, b, c, d]),
-                _ => Err(StoreError::Corrupt(format!("fan-out entry {l:?}"))),
+                _ => Err(StoreError::corrupt(format!("fan-out entry {l:?}"))),
             }
         })
         .collect()

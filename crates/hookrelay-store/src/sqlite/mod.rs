@@ -660,7 +660,7 @@ impl Store for SqliteStore {
                             endpoint_id: EndpointId::from_trusted(r.get(1)?),
                             status: status
                                 .parse()
-                                .map_err(|_| StoreError::Corrupt(format!("status {status}")))?,
+                                .map_err(|_| StoreError::corrupt(format!("status {status}")))?,
                             attempt_count: r.get(3)?,
                         })
                     },

@@ -17,7 +17,7 @@ pub(crate) type R<T> = std::result::Result<T, StoreError>;
 
 fn parse<T: std::str::FromStr>(s: String, what: &str) -> R<T> {
     s.parse()
-        .map_err(|_| StoreError::Corrupt(format!("bad {what}: {s:?}")))
+        .map_err(|_| StoreError::corrupt(format!("bad {what}: {s:?}")))
 }
 
 fn ts(v: Option<i64>) -> Option<Timestamp> {
@@ -44,7 +44,7 @@ pub(crate) fn api_key(row: &Row<'_>) -> R<ApiKeyRecord> {
         workspace_id: WorkspaceId::from_trusted(row.get(1)?),
         name: row.get(2)?,
         prefix: row.get(3)?,
-        hash: ApiKeyHash::from_hex(&hash).ok_or_else(|| StoreError::Corrupt("key hash".into()))?,
+        hash: ApiKeyHash::from_hex(&hash).ok_or_else(|| StoreError::corrupt("key hash"))?,
         created_at: Timestamp(row.get(5)?),
         revoked_at: ts(row.get(6)?),
     })

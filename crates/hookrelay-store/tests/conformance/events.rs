@@ -8,8 +8,8 @@ use hookrelay_core::cursor::SortDir;
 use hookrelay_core::ids::{DeliveryId, EventId};
 use hookrelay_core::model::{DeliveryStatus, Event, ResourceRef};
 use hookrelay_store::{
-    DeliveryFilter, DeliverySummary, EventFilter, NewDelivery, NewEvent, PageRequest, Published,
-    Store, StoreError,
+    DeliveryFilter, DeliverySummary, ErrorKind, EventFilter, NewDelivery, NewEvent, PageRequest,
+    Published, Store, StoreError,
 };
 
 use crate::support::*;
@@ -333,12 +333,12 @@ pub async fn publish_failed_item_does_not_affect_others(store: Arc<dyn Store>) {
     assert_eq!(out.len(), 4, "one result per item, in order");
     assert!(matches!(&out[0], Ok(Published::Created { event: ev, .. }) if ev.id == ok1.id));
     assert!(
-        matches!(&out[1], Err(StoreError::Conflict(_))),
+        matches!(&out[1], Err(e) if e.kind() == ErrorKind::Conflict),
         "got {:?}",
         out[1]
     );
     assert!(
-        matches!(&out[2], Err(StoreError::Conflict(_))),
+        matches!(&out[2], Err(e) if e.kind() == ErrorKind::Conflict),
         "got {:?}",
         out[2]
     );
@@ -587,7 +587,7 @@ pub async fn failed_publishes_among_concurrent_writes_spoil_nothing_else(store: 
     while let Some(r) = tasks.join_next().await {
         match r.expect("task") {
             Done::Fresh(Ok(Published::Created { .. })) => created += 1,
-            Done::Dup(Err(StoreError::Conflict(_))) => conflicts += 1,
+            Done::Dup(Err(e)) if e.kind() == ErrorKind::Conflict => conflicts += 1,
             Done::Outcome => outcomes += 1,
             other => panic!("unexpected {other:?}"),
         }

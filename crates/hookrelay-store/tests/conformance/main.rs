@@ -25,6 +25,7 @@ mod support;
 mod claims;
 mod endpoints;
 mod engine;
+mod errors;
 mod events;
 mod fanout;
 mod history;
@@ -60,6 +61,7 @@ macro_rules! conformance_tests {
             endpoints::endpoint_round_trips_every_field,
             endpoints::endpoint_get_from_other_workspace_is_none,
             endpoints::endpoint_duplicate_id_is_a_conflict,
+            errors::duplicate_ids_read_the_same_on_every_backend,
             endpoints::endpoint_update_replaces_mutable_fields,
             endpoints::endpoint_update_keeps_immutable_fields,
             endpoints::endpoint_update_of_unknown_deleted_or_foreign_returns_false,
