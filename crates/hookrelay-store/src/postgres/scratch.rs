@@ -157,7 +157,7 @@ async fn timed<T>(
 ) -> Result<T> {
     match tokio::time::timeout(TIMEOUT, f).await {
         Ok(r) => Ok(r?),
-        Err(_) => Err(StoreError::Database("timed out".into())),
+        Err(_) => Err(StoreError::unavailable("the scratch schema statement timed out")),
     }
 }
 
