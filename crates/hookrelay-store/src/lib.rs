@@ -27,6 +27,7 @@ use hookrelay_core::time::Timestamp;
 
 pub mod directory;
 mod error;
+mod list;
 pub mod postgres;
 mod queue;
 pub mod sqlite;

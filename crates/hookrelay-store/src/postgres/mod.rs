@@ -58,7 +58,6 @@
 //! them to [`Store::changes`] receivers; after losing its connection it
 //! reconnects with backoff and sends [`StoreChange::Resync`].
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -70,13 +69,13 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, NoTls, Row};
 
-use hookrelay_core::cursor::SortDir;
 use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
 use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
 use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 
 use crate::error::pg_message;
+use crate::list::{self, ListSql, Placeholder};
 use crate::{
     ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
     EndpointEffect, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
@@ -416,66 +415,24 @@ where
     Ok(c.execute(&stmt, params).await?)
 }
 
-/// A statement built piece by piece, with its bound values.
-struct Query {
-    sql: String,
-    params: Vec<Box<dyn ToSql + Sync + Send>>,
-}
-
-impl Query {
-    fn new(sql: String) -> Self {
-        Self {
-            sql,
-            params: Vec::new(),
-        }
-    }
-
-    /// Appends `sql` followed by a placeholder bound to `v`.
-    fn bind(&mut self, sql: &str, v: impl ToSql + Sync + Send + 'static) {
-        self.params.push(Box::new(v));
-        let _ = write!(self.sql, "{sql}${}", self.params.len());
-    }
-
-    fn params(&self) -> Vec<Param<'_>> {
-        self.params.iter().map(|p| &**p as Param<'_>).collect()
-    }
-
-    /// Adds keyset pagination on `id` (`limit + 1` rows, to know whether
-    /// there is more).
-    fn page(mut self, page: &PageRequest) -> Self {
-        if let Some(after) = &page.after {
-            let op = match page.dir {
-                SortDir::Asc => " AND id > ",
-                SortDir::Desc => " AND id < ",
-            };
-            self.bind(op, after.clone());
-        }
-        let dir = match page.dir {
-            SortDir::Asc => "ASC",
-            SortDir::Desc => "DESC",
-        };
-        let _ = write!(self.sql, " ORDER BY id {dir}");
-        self.bind(" LIMIT ", i64::from(page.limit) + 1);
-        self
-    }
-}
-
-/// Runs a paginated query: at most `limit` items, and `next` when more follow.
+/// Runs a list query for one page.
 async fn run_page<T>(
     c: &Object,
-    q: Query,
+    q: &ListSql,
     limit: u32,
     decode: impl Fn(&Row) -> R<T>,
     id_of: impl Fn(&T) -> String,
 ) -> F<Page<T>> {
-    let mut items = query_all(c, &q.sql, &q.params(), decode).await?;
-    let next = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(&id_of)
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    let params: Vec<Param<'_>> = q
+        .params
+        .iter()
+        .map(|v| match v {
+            list::Value::Text(s) => s as Param<'_>,
+            list::Value::Int(i) => i as Param<'_>,
+        })
+        .collect();
+    let items = query_all(c, &q.sql, &params, decode).await?;
+    Ok(list::page_of(items, limit, id_of))
 }
 
 fn cutoff_id(prefix: &str, before: Timestamp) -> String {
@@ -990,12 +947,9 @@ impl Store for PostgresStore {
         ws: &WorkspaceId,
         page: &PageRequest,
     ) -> Result<Page<ApiKeyRecord>> {
+        let q = list::api_keys(API_KEY_COLS, ws).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        let mut q = Query::new(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE "));
-        q.bind("workspace_id = ", ws.to_string());
-        q.sql.push_str(" AND revoked_at IS NULL");
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, api_key, |k| k.id.to_string()).await?)
+        Ok(run_page(&c, &q, page.limit, api_key, |k| k.id.to_string()).await?)
     }
 
     async fn revoke_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId, at: Timestamp) -> Result<bool> {
@@ -1100,18 +1054,9 @@ impl Store for PostgresStore {
         filter: &EndpointFilter,
         page: &PageRequest,
     ) -> Result<Page<Endpoint>> {
+        let q = list::endpoints(ENDPOINT_COLS, ws, filter).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        let mut q = Query::new(format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE "));
-        q.bind("workspace_id = ", ws.to_string());
-        q.sql.push_str(" AND deleted_at IS NULL");
-        if let Some(s) = filter.status {
-            q.bind(" AND status = ", s.as_str().to_owned());
-        }
-        if let Some(v) = &filter.api_version {
-            q.bind(" AND api_version = ", v.clone());
-        }
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, endpoint, |e| e.id.to_string()).await?)
+        Ok(run_page(&c, &q, page.limit, endpoint, |e| e.id.to_string()).await?)
     }
 
     async fn delete_endpoint(
@@ -1268,19 +1213,10 @@ impl Store for PostgresStore {
         filter: &SubscriptionFilter,
         page: &PageRequest,
     ) -> Result<Page<Subscription>> {
+        let q =
+            list::subscriptions(SUBSCRIPTION_COLS, ws, filter).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        let mut q = Query::new(format!(
-            "SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE "
-        ));
-        q.bind("workspace_id = ", ws.to_string());
-        if let Some(e) = &filter.endpoint_id {
-            q.bind(" AND endpoint_id = ", e.to_string());
-        }
-        if let Some(r) = &filter.resource_id {
-            q.bind(" AND resource_id = ", r.clone());
-        }
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, subscription, |s| s.id.to_string()).await?)
+        Ok(run_page(&c, &q, page.limit, subscription, |s| s.id.to_string()).await?)
     }
 
     async fn delete_subscription(&self, ws: &WorkspaceId, id: &SubscriptionId) -> Result<bool> {
@@ -1320,20 +1256,9 @@ impl Store for PostgresStore {
         filter: &EventFilter,
         page: &PageRequest,
     ) -> Result<Page<Event>> {
+        let q = list::events(EVENT_COLS, ws, filter).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        let mut q = Query::new(format!("SELECT {EVENT_COLS} FROM events WHERE "));
-        q.bind("workspace_id = ", ws.to_string());
-        if let Some(t) = &filter.event_type {
-            q.bind(" AND event_type = ", t.clone());
-        }
-        if let Some(t) = filter.since {
-            q.bind(" AND created_at >= ", t.0);
-        }
-        if let Some(t) = filter.until {
-            q.bind(" AND created_at < ", t.0);
-        }
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, event, |e| e.id.to_string()).await?)
+        Ok(run_page(&c, &q, page.limit, event, |e| e.id.to_string()).await?)
     }
 
     async fn get_delivery(
@@ -1360,29 +1285,9 @@ impl Store for PostgresStore {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>> {
+        let q = list::deliveries(DELIVERY_COLS, ws, filter).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        let mut q = Query::new(format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE "));
-        q.bind("workspace_id = ", ws.to_string());
-        if let Some(e) = &filter.endpoint_id {
-            q.bind(" AND endpoint_id = ", e.to_string());
-        }
-        if let Some(e) = &filter.event_id {
-            q.bind(" AND event_id = ", e.to_string());
-        }
-        if let Some(t) = &filter.event_type {
-            q.bind(" AND event_type = ", t.clone());
-        }
-        if let Some(s) = filter.status {
-            q.bind(" AND status = ", s.as_str().to_owned());
-        }
-        if let Some(t) = filter.since {
-            q.bind(" AND created_at >= ", t.0);
-        }
-        if let Some(t) = filter.until {
-            q.bind(" AND created_at < ", t.0);
-        }
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, delivery, |d| d.id.to_string()).await?)
+        Ok(run_page(&c, &q, page.limit, delivery, |d| d.id.to_string()).await?)
     }
 
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {

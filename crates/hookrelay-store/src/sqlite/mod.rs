@@ -18,6 +18,7 @@ use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
 use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 
+use crate::list::{self, ListSql, Placeholder};
 use crate::{
     ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
     EndpointEffect, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
@@ -98,53 +99,25 @@ impl SqliteStore {
     }
 }
 
-fn page_sql(
-    select: &str,
-    mut params: Vec<SqlValue>,
-    page: &PageRequest,
-    id_col: &str,
-) -> (String, Vec<SqlValue>) {
-    let mut sql = select.to_owned();
-    if let Some(after) = &page.after {
-        sql.push_str(match page.dir {
-            SortDir::Asc => " AND {id} > ?",
-            SortDir::Desc => " AND {id} < ?",
-        });
-        params.push(SqlValue::Text(after.clone()));
-    }
-    sql = sql.replace("{id}", id_col);
-    sql.push_str(&format!(
-        " ORDER BY {id_col} {} LIMIT ?",
-        match page.dir {
-            SortDir::Asc => "ASC",
-            SortDir::Desc => "DESC",
-        }
-    ));
-    params.push(SqlValue::Integer(i64::from(page.limit) + 1));
-    (sql, params)
-}
-
+/// Runs a list query for one page.
 fn run_page<T>(
     conn: &Connection,
-    sql: &str,
-    params: Vec<SqlValue>,
+    q: &ListSql,
     limit: u32,
     decode: impl Fn(&Row<'_>) -> Result<T>,
     id_of: impl Fn(&T) -> String,
 ) -> Result<Page<T>> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let params = q.params.iter().map(|v| match v {
+        list::Value::Text(s) => SqlValue::Text(s.clone()),
+        list::Value::Int(i) => SqlValue::Integer(*i),
+    });
+    let mut stmt = conn.prepare_cached(&q.sql)?;
     let mut rows = stmt.query(params_from_iter(params))?;
     let mut items = Vec::new();
     while let Some(row) = rows.next()? {
         items.push(decode(row)?);
     }
-    let next = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(&id_of)
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    Ok(list::page_of(items, limit, id_of))
 }
 
 fn query_all<T>(
@@ -310,17 +283,10 @@ impl Store for SqliteStore {
         ws: &WorkspaceId,
         page: &PageRequest,
     ) -> Result<Page<ApiKeyRecord>> {
-        let (sql, p) = page_sql(
-            &format!(
-                "SELECT {API_KEY_COLS} FROM api_keys WHERE workspace_id = ? AND revoked_at IS NULL"
-            ),
-            vec![SqlValue::Text(ws.to_string())],
-            page,
-            "id",
-        );
+        let q = list::api_keys(API_KEY_COLS, ws).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &sql, p, limit, api_key, |k| k.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, api_key, |k| k.id.to_string()))
             .await
     }
 
@@ -418,22 +384,10 @@ impl Store for SqliteStore {
         filter: &EndpointFilter,
         page: &PageRequest,
     ) -> Result<Page<Endpoint>> {
-        let mut select = format!(
-            "SELECT {ENDPOINT_COLS} FROM endpoints WHERE workspace_id = ? AND deleted_at IS NULL"
-        );
-        let mut p = vec![SqlValue::Text(ws.to_string())];
-        if let Some(s) = filter.status {
-            select.push_str(" AND status = ?");
-            p.push(SqlValue::Text(s.as_str().into()));
-        }
-        if let Some(v) = &filter.api_version {
-            select.push_str(" AND api_version = ?");
-            p.push(SqlValue::Text(v.clone()));
-        }
-        let (sql, p) = page_sql(&select, p, page, "id");
+        let q = list::endpoints(ENDPOINT_COLS, ws, filter).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &sql, p, limit, endpoint, |e| e.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, endpoint, |e| e.id.to_string()))
             .await
     }
 
@@ -606,21 +560,11 @@ impl Store for SqliteStore {
         filter: &SubscriptionFilter,
         page: &PageRequest,
     ) -> Result<Page<Subscription>> {
-        let mut select =
-            format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE workspace_id = ?");
-        let mut p = vec![SqlValue::Text(ws.to_string())];
-        if let Some(e) = &filter.endpoint_id {
-            select.push_str(" AND endpoint_id = ?");
-            p.push(SqlValue::Text(e.to_string()));
-        }
-        if let Some(r) = &filter.resource_id {
-            select.push_str(" AND resource_id = ?");
-            p.push(SqlValue::Text(r.clone()));
-        }
-        let (sql, p) = page_sql(&select, p, page, "id");
+        let q =
+            list::subscriptions(SUBSCRIPTION_COLS, ws, filter).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &sql, p, limit, subscription, |s| s.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, subscription, |s| s.id.to_string()))
             .await
     }
 
@@ -686,24 +630,10 @@ impl Store for SqliteStore {
         filter: &EventFilter,
         page: &PageRequest,
     ) -> Result<Page<Event>> {
-        let mut select = format!("SELECT {EVENT_COLS} FROM events WHERE workspace_id = ?");
-        let mut p = vec![SqlValue::Text(ws.to_string())];
-        if let Some(t) = &filter.event_type {
-            select.push_str(" AND event_type = ?");
-            p.push(SqlValue::Text(t.clone()));
-        }
-        if let Some(t) = filter.since {
-            select.push_str(" AND created_at >= ?");
-            p.push(SqlValue::Integer(t.0));
-        }
-        if let Some(t) = filter.until {
-            select.push_str(" AND created_at < ?");
-            p.push(SqlValue::Integer(t.0));
-        }
-        let (sql, p) = page_sql(&select, p, page, "id");
+        let q = list::events(EVENT_COLS, ws, filter).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &sql, p, limit, |r| event_at(r, 0), |e| e.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, |r| event_at(r, 0), |e| e.id.to_string()))
             .await
     }
 
@@ -744,37 +674,11 @@ impl Store for SqliteStore {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>> {
-        let mut select = format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE workspace_id = ?");
-        let mut p = vec![SqlValue::Text(ws.to_string())];
-        if let Some(e) = &filter.endpoint_id {
-            select.push_str(" AND endpoint_id = ?");
-            p.push(SqlValue::Text(e.to_string()));
-        }
-        if let Some(e) = &filter.event_id {
-            select.push_str(" AND event_id = ?");
-            p.push(SqlValue::Text(e.to_string()));
-        }
-        if let Some(t) = &filter.event_type {
-            select.push_str(" AND event_type = ?");
-            p.push(SqlValue::Text(t.clone()));
-        }
-        if let Some(s) = filter.status {
-            select.push_str(" AND status = ?");
-            p.push(SqlValue::Text(s.as_str().into()));
-        }
-        if let Some(t) = filter.since {
-            select.push_str(" AND created_at >= ?");
-            p.push(SqlValue::Integer(t.0));
-        }
-        if let Some(t) = filter.until {
-            select.push_str(" AND created_at < ?");
-            p.push(SqlValue::Integer(t.0));
-        }
-        let (sql, p) = page_sql(&select, p, page, "id");
+        let q = list::deliveries(DELIVERY_COLS, ws, filter).render(page, Placeholder::Question);
         let (ws, filter, page) = (ws.to_string(), filter.clone(), page.clone());
         self.engine
             .read(move |c| {
-                let rows = run_page(c, &sql, p, page.limit, delivery, |d| d.id.to_string())?;
+                let rows = run_page(c, &q, page.limit, delivery, |d| d.id.to_string())?;
                 // Deliveries not yet written out of their fan-out rows are
                 // read from there, merged into the page by id.
                 let entries = fanout::read_page(c, &ws, &filter, &page)?;
@@ -788,13 +692,7 @@ impl Store for SqliteStore {
                     SortDir::Desc => b.id.cmp(&a.id),
                 });
                 items.dedup_by(|a, b| a.id == b.id);
-                let next = if items.len() > page.limit as usize {
-                    items.truncate(page.limit as usize);
-                    items.last().map(|d| d.id.to_string())
-                } else {
-                    None
-                };
-                Ok(Page { items, next })
+                Ok(list::page_of(items, page.limit, |d| d.id.to_string()))
             })
             .await
     }
