@@ -31,6 +31,7 @@ mod list;
 pub mod postgres;
 mod queue;
 pub mod sqlite;
+mod windows;
 
 pub use error::StoreError;
 pub use queue::{

@@ -76,6 +76,7 @@ use hookrelay_core::time::Timestamp;
 
 use crate::error::pg_message;
 use crate::list::{self, ListSql, Placeholder};
+use crate::windows;
 use crate::{
     ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
     EndpointEffect, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
@@ -98,8 +99,6 @@ const MIGRATIONS: &[&str] = &[
 /// How many migrations a fully migrated schema has applied.
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
 
-/// How long an idempotency key holds.
-const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
 /// Capacity of the change broadcast: a receiver further behind than this
 /// sees `Lagged` and should refresh everything, as after a `Resync`.
 const CHANGES_CAPACITY: usize = 1024;
@@ -433,13 +432,6 @@ async fn run_page<T>(
         .collect();
     let items = query_all(c, &q.sql, &params, decode).await?;
     Ok(list::page_of(items, limit, id_of))
-}
-
-fn cutoff_id(prefix: &str, before: Timestamp) -> String {
-    format!(
-        "{prefix}{}",
-        ulid::Ulid::from_parts(before.0.max(0) as u64, 0)
-    )
 }
 
 // --- statements built from the column lists -----------------------------
@@ -849,8 +841,8 @@ impl PostgresStore {
 
     async fn purge_once(&self, before: Timestamp, now: Timestamp) -> F<Purged> {
         let mut total = Purged::default();
-        let dcut = cutoff_id(DeliveryId::PREFIX, before);
-        let ecut = cutoff_id(EventId::PREFIX, before);
+        let dcut = windows::cutoff_id(DeliveryId::PREFIX, before);
+        let ecut = windows::cutoff_id(EventId::PREFIX, before);
         // Small chunks, each a statement of its own, so nothing waits long.
         loop {
             let c = self.conn().await?;
@@ -875,7 +867,7 @@ impl PostgresStore {
         execute(
             &c,
             "DELETE FROM idempotency_keys WHERE created_at < $1",
-            &[&(now.0 - IDEMPOTENCY_MS)],
+            &[&windows::idempotency_expired_before(now).0],
         )
         .await?;
         execute(

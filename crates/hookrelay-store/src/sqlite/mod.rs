@@ -19,6 +19,7 @@ use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 
 use crate::list::{self, ListSql, Placeholder};
+use crate::windows;
 use crate::{
     ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
     EndpointEffect, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
@@ -40,9 +41,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrate_3.sql"),
     include_str!("migrate_4.sql"),
 ];
-
-/// How long an idempotency key holds.
-const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
 
 /// See the module docs.
 pub struct SqliteStore {
@@ -197,13 +195,6 @@ fn insert_attempt(conn: &Connection, delivery_id: &str, number: u32, a: &Attempt
         a.error_message,
     ])?;
     Ok(())
-}
-
-fn cutoff_id(prefix: &str, before: Timestamp) -> String {
-    format!(
-        "{prefix}{}",
-        ulid::Ulid::from_parts(before.0.max(0) as u64, 0)
-    )
 }
 
 #[async_trait]
@@ -699,8 +690,8 @@ impl Store for SqliteStore {
 
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {
         let mut total = Purged::default();
-        let dcut = cutoff_id(DeliveryId::PREFIX, before);
-        let ecut = cutoff_id(EventId::PREFIX, before);
+        let dcut = windows::cutoff_id(DeliveryId::PREFIX, before);
+        let ecut = windows::cutoff_id(EventId::PREFIX, before);
         // Small chunks, each its own write, so publishing never waits long.
         loop {
             let dcut = dcut.clone();
@@ -752,7 +743,7 @@ impl Store for SqliteStore {
         self.engine
             .write(move |c| {
                 c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
-                    .execute(params![now.0 - IDEMPOTENCY_MS])?;
+                    .execute(params![windows::idempotency_expired_before(now).0])?;
                 c.prepare_cached(
                     "DELETE FROM endpoints WHERE deleted_at IS NOT NULL AND deleted_at < ?1",
                 )?
@@ -1324,7 +1315,7 @@ fn publish_one(
             .query_row(params![ws, key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         if let Some((event_id, created_at)) = found {
-            if ev.created_at.0 - created_at < IDEMPOTENCY_MS {
+            if windows::idempotency_holds(created_at, ev.created_at) {
                 if let Some(first) = load_event(c, Some(ws), &event_id)? {
                     return Ok(Published::Duplicate(first));
                 }
