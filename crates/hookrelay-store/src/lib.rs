@@ -28,6 +28,7 @@ use hookrelay_core::time::Timestamp;
 pub mod directory;
 mod error;
 mod list;
+mod outcome;
 pub mod postgres;
 mod queue;
 pub mod sqlite;

@@ -76,11 +76,12 @@ use hookrelay_core::time::Timestamp;
 
 use crate::error::pg_message;
 use crate::list::{self, ListSql, Placeholder};
+use crate::outcome::{self, EndpointEffects};
 use crate::windows;
 use crate::{
     ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
-    EndpointEffect, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
-    Published, Purged, Result, Store, StoreChange, StoreError, SubscriptionFilter, Workspace,
+    EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
+    Result, Store, StoreChange, StoreError, SubscriptionFilter, Workspace,
 };
 
 mod listen;
@@ -712,25 +713,14 @@ impl PostgresStore {
             let ids: Vec<&str> = these.iter().map(|o| o.delivery_id.as_str()).collect();
             let made: Vec<i32> = these
                 .iter()
-                .map(|o| i32::from(o.attempt.is_some()))
+                .map(|o| outcome::attempts_made(o) as i32)
                 .collect();
             let status: Vec<&str> = these.iter().map(|o| o.status.as_str()).collect();
             let next: Vec<Option<i64>> = these
                 .iter()
                 .map(|o| o.next_attempt_at.map(|t| t.0))
                 .collect();
-            let at: Vec<i64> = these
-                .iter()
-                .map(|o| {
-                    o.attempt
-                        .as_ref()
-                        .map_or_else(
-                            || hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock),
-                            |a| a.started_at.plus_millis(i64::from(a.duration_ms)),
-                        )
-                        .0
-                })
-                .collect();
+            let at: Vec<i64> = these.iter().map(|o| outcome::recorded_at(o).0).collect();
             let owner: Vec<Option<&str>> = these.iter().map(|o| o.lease_owner.as_deref()).collect();
             for row in tx
                 .query(&stmt, &[&ids, &made, &status, &next, &at, &owner])
@@ -802,36 +792,17 @@ impl PostgresStore {
             .await?;
         }
 
-        // Endpoint effects, folded per endpoint in order.
-        let mut failing: std::collections::BTreeMap<&str, (bool, Option<i64>)> =
-            std::collections::BTreeMap::new();
-        let mut disable: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
-        for o in outcomes {
-            let ep = o.endpoint_id.as_str();
-            match o.endpoint_effect {
-                None => {}
-                Some(EndpointEffect::ClearFailing) => {
-                    failing.insert(ep, (true, None));
-                }
-                Some(EndpointEffect::MarkFailing(t)) => {
-                    let f = failing.entry(ep).or_insert((false, None));
-                    f.1.get_or_insert(t.0);
-                }
-                Some(EndpointEffect::DisableFailing(t)) => {
-                    disable.entry(ep).or_insert(t.0);
-                }
-            }
-        }
+        let EndpointEffects { failing, disable } = EndpointEffects::fold(outcomes);
         if !failing.is_empty() {
             let ids: Vec<&str> = failing.keys().copied().collect();
-            let clear: Vec<bool> = failing.values().map(|f| f.0).collect();
-            let mark: Vec<Option<i64>> = failing.values().map(|f| f.1).collect();
+            let clear: Vec<bool> = failing.values().map(|f| f.clear).collect();
+            let mark: Vec<Option<i64>> = failing.values().map(|f| f.mark.map(|t| t.0)).collect();
             let stmt = tx.prepare_cached(RECORD_FAILING).await?;
             tx.execute(&stmt, &[&ids, &clear, &mark]).await?;
         }
         if !disable.is_empty() {
             let ids: Vec<&str> = disable.keys().copied().collect();
-            let at: Vec<i64> = disable.values().copied().collect();
+            let at: Vec<i64> = disable.values().map(|t| t.0).collect();
             let stmt = tx.prepare_cached(&RECORD_DISABLE).await?;
             tx.execute(&stmt, &[&ids, &at, &&*self.channel]).await?;
         }

@@ -19,11 +19,12 @@ use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 
 use crate::list::{self, ListSql, Placeholder};
+use crate::outcome::{self, EndpointEffects};
 use crate::windows;
 use crate::{
     ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
-    EndpointEffect, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
-    Published, Purged, Result, Store, StoreError, SubscriptionFilter, Workspace,
+    EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
+    Result, Store, StoreError, SubscriptionFilter, Workspace,
 };
 
 mod due;
@@ -1396,11 +1397,8 @@ fn record_outcomes(
          WHERE id = ?1 AND (?6 IS NULL OR lease_owner = ?6) RETURNING attempt_count, workspace_id",
     )?;
     for o in outcomes {
-        let now = o.attempt.as_ref().map_or_else(
-            || hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock),
-            |a| a.started_at.plus_millis(i64::from(a.duration_ms)),
-        );
-        let made = u32::from(o.attempt.is_some());
+        let now = outcome::recorded_at(o);
+        let made = outcome::attempts_made(o);
         let updated: Option<(u32, String)> = upd
             .query_row(
                 params![
@@ -1427,24 +1425,29 @@ fn record_outcomes(
                 insert_attempt(c, o.delivery_id.as_str(), count, a)?;
             }
         }
-        match o.endpoint_effect {
-            None => {}
-            Some(EndpointEffect::ClearFailing) => {
-                c.prepare_cached("UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")?
-                    .execute(params![o.endpoint_id.as_str()])?;
-            }
-            Some(EndpointEffect::MarkFailing(t)) => {
-                c.prepare_cached("UPDATE endpoints SET failing_since = ?2 WHERE id = ?1 AND failing_since IS NULL")?
-                    .execute(params![o.endpoint_id.as_str(), t.0])?;
-            }
-            Some(EndpointEffect::DisableFailing(t)) => {
-                c.prepare_cached(
-                    "UPDATE endpoints SET status = 'disabled', disabled_reason = 'failing', updated_at = ?2 \
-                     WHERE id = ?1 AND status = 'enabled' AND deleted_at IS NULL",
-                )?
-                .execute(params![o.endpoint_id.as_str(), t.0])?;
-            }
+    }
+    // Endpoint effects, folded per endpoint: a batch of successes to one
+    // endpoint clears its record once. A clear followed by a mark runs both
+    // statements, in that order, as the effects would one by one.
+    let effects = EndpointEffects::fold(outcomes);
+    for (ep, f) in &effects.failing {
+        if f.clear {
+            c.prepare_cached("UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")?
+                .execute(params![ep])?;
         }
+        if let Some(t) = f.mark {
+            c.prepare_cached(
+                "UPDATE endpoints SET failing_since = ?2 WHERE id = ?1 AND failing_since IS NULL",
+            )?
+            .execute(params![ep, t.0])?;
+        }
+    }
+    for (ep, t) in &effects.disable {
+        c.prepare_cached(
+            "UPDATE endpoints SET status = 'disabled', disabled_reason = 'failing', updated_at = ?2 \
+             WHERE id = ?1 AND status = 'enabled' AND deleted_at IS NULL",
+        )?
+        .execute(params![ep, t.0])?;
     }
     Ok(())
 }
