@@ -119,6 +119,14 @@ pub(crate) fn order(dir: SortDir) -> &'static str {
     }
 }
 
+/// How two ids compare in a page sorted `dir`, for pages merged in memory.
+pub(crate) fn id_order<T: Ord>(dir: SortDir, a: &T, b: &T) -> std::cmp::Ordering {
+    match dir {
+        SortDir::Asc => a.cmp(b),
+        SortDir::Desc => b.cmp(a),
+    }
+}
+
 /// How many rows to fetch for a page: one more than it holds, so that the
 /// extra row tells whether a next page exists without counting.
 pub(crate) fn fetch_limit(limit: u32) -> i64 {

@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-use hookrelay_core::cursor::SortDir;
 use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
 use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
 use hookrelay_core::secret::ApiKeyHash;
@@ -679,10 +678,7 @@ impl Store for SqliteStore {
                 }
                 let mut items = rows.items;
                 items.extend(entries);
-                items.sort_by(|a, b| match page.dir {
-                    SortDir::Asc => a.id.cmp(&b.id),
-                    SortDir::Desc => b.id.cmp(&a.id),
-                });
+                items.sort_by(|a, b| list::id_order(page.dir, &a.id, &b.id));
                 items.dedup_by(|a, b| a.id == b.id);
                 Ok(list::page_of(items, page.limit, |d| d.id.to_string()))
             })
