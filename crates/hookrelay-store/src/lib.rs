@@ -27,9 +27,12 @@ use hookrelay_core::time::Timestamp;
 
 pub mod directory;
 mod error;
+mod list;
+mod outcome;
 pub mod postgres;
 mod queue;
 pub mod sqlite;
+mod windows;
 
 pub use error::{ErrorKind, Source, StoreError};
 pub use queue::{

@@ -58,7 +58,6 @@
 //! them to [`Store::changes`] receivers; after losing its connection it
 //! reconnects with backoff and sends [`StoreChange::Resync`].
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -70,17 +69,19 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, NoTls, Row};
 
-use hookrelay_core::cursor::SortDir;
 use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
 use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
 use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 
 use crate::error::pg_message;
+use crate::list::{self, ListSql, Placeholder};
+use crate::outcome::{self, EndpointEffects};
+use crate::windows;
 use crate::{
     ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
-    EndpointEffect, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
-    Published, Purged, Result, Store, StoreChange, StoreError, SubscriptionFilter, Workspace,
+    EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
+    Result, Store, StoreChange, StoreError, SubscriptionFilter, Workspace,
 };
 
 mod listen;
@@ -99,8 +100,6 @@ const MIGRATIONS: &[&str] = &[
 /// How many migrations a fully migrated schema has applied.
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
 
-/// How long an idempotency key holds.
-const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
 /// Capacity of the change broadcast: a receiver further behind than this
 /// sees `Lagged` and should refresh everything, as after a `Resync`.
 const CHANGES_CAPACITY: usize = 1024;
@@ -416,73 +415,24 @@ where
     Ok(c.execute(&stmt, params).await?)
 }
 
-/// A statement built piece by piece, with its bound values.
-struct Query {
-    sql: String,
-    params: Vec<Box<dyn ToSql + Sync + Send>>,
-}
-
-impl Query {
-    fn new(sql: String) -> Self {
-        Self {
-            sql,
-            params: Vec::new(),
-        }
-    }
-
-    /// Appends `sql` followed by a placeholder bound to `v`.
-    fn bind(&mut self, sql: &str, v: impl ToSql + Sync + Send + 'static) {
-        self.params.push(Box::new(v));
-        let _ = write!(self.sql, "{sql}${}", self.params.len());
-    }
-
-    fn params(&self) -> Vec<Param<'_>> {
-        self.params.iter().map(|p| &**p as Param<'_>).collect()
-    }
-
-    /// Adds keyset pagination on `id` (`limit + 1` rows, to know whether
-    /// there is more).
-    fn page(mut self, page: &PageRequest) -> Self {
-        if let Some(after) = &page.after {
-            let op = match page.dir {
-                SortDir::Asc => " AND id > ",
-                SortDir::Desc => " AND id < ",
-            };
-            self.bind(op, after.clone());
-        }
-        let dir = match page.dir {
-            SortDir::Asc => "ASC",
-            SortDir::Desc => "DESC",
-        };
-        let _ = write!(self.sql, " ORDER BY id {dir}");
-        self.bind(" LIMIT ", i64::from(page.limit) + 1);
-        self
-    }
-}
-
-/// Runs a paginated query: at most `limit` items, and `next` when more follow.
+/// Runs a list query for one page.
 async fn run_page<T>(
     c: &Object,
-    q: Query,
+    q: &ListSql,
     limit: u32,
     decode: impl Fn(&Row) -> R<T>,
     id_of: impl Fn(&T) -> String,
 ) -> F<Page<T>> {
-    let mut items = query_all(c, &q.sql, &q.params(), decode).await?;
-    let next = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(&id_of)
-    } else {
-        None
-    };
-    Ok(Page { items, next })
-}
-
-fn cutoff_id(prefix: &str, before: Timestamp) -> String {
-    format!(
-        "{prefix}{}",
-        ulid::Ulid::from_parts(before.0.max(0) as u64, 0)
-    )
+    let params: Vec<Param<'_>> = q
+        .params
+        .iter()
+        .map(|v| match v {
+            list::Value::Text(s) => s as Param<'_>,
+            list::Value::Int(i) => i as Param<'_>,
+        })
+        .collect();
+    let items = query_all(c, &q.sql, &params, decode).await?;
+    Ok(list::page_of(items, limit, id_of))
 }
 
 // --- statements built from the column lists -----------------------------
@@ -763,25 +713,14 @@ impl PostgresStore {
             let ids: Vec<&str> = these.iter().map(|o| o.delivery_id.as_str()).collect();
             let made: Vec<i32> = these
                 .iter()
-                .map(|o| i32::from(o.attempt.is_some()))
+                .map(|o| outcome::attempts_made(o) as i32)
                 .collect();
             let status: Vec<&str> = these.iter().map(|o| o.status.as_str()).collect();
             let next: Vec<Option<i64>> = these
                 .iter()
                 .map(|o| o.next_attempt_at.map(|t| t.0))
                 .collect();
-            let at: Vec<i64> = these
-                .iter()
-                .map(|o| {
-                    o.attempt
-                        .as_ref()
-                        .map_or_else(
-                            || hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock),
-                            |a| a.started_at.plus_millis(i64::from(a.duration_ms)),
-                        )
-                        .0
-                })
-                .collect();
+            let at: Vec<i64> = these.iter().map(|o| outcome::recorded_at(o).0).collect();
             let owner: Vec<Option<&str>> = these.iter().map(|o| o.lease_owner.as_deref()).collect();
             for row in tx
                 .query(&stmt, &[&ids, &made, &status, &next, &at, &owner])
@@ -853,36 +792,17 @@ impl PostgresStore {
             .await?;
         }
 
-        // Endpoint effects, folded per endpoint in order.
-        let mut failing: std::collections::BTreeMap<&str, (bool, Option<i64>)> =
-            std::collections::BTreeMap::new();
-        let mut disable: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
-        for o in outcomes {
-            let ep = o.endpoint_id.as_str();
-            match o.endpoint_effect {
-                None => {}
-                Some(EndpointEffect::ClearFailing) => {
-                    failing.insert(ep, (true, None));
-                }
-                Some(EndpointEffect::MarkFailing(t)) => {
-                    let f = failing.entry(ep).or_insert((false, None));
-                    f.1.get_or_insert(t.0);
-                }
-                Some(EndpointEffect::DisableFailing(t)) => {
-                    disable.entry(ep).or_insert(t.0);
-                }
-            }
-        }
+        let EndpointEffects { failing, disable } = EndpointEffects::fold(outcomes);
         if !failing.is_empty() {
             let ids: Vec<&str> = failing.keys().copied().collect();
-            let clear: Vec<bool> = failing.values().map(|f| f.0).collect();
-            let mark: Vec<Option<i64>> = failing.values().map(|f| f.1).collect();
+            let clear: Vec<bool> = failing.values().map(|f| f.clear).collect();
+            let mark: Vec<Option<i64>> = failing.values().map(|f| f.mark.map(|t| t.0)).collect();
             let stmt = tx.prepare_cached(RECORD_FAILING).await?;
             tx.execute(&stmt, &[&ids, &clear, &mark]).await?;
         }
         if !disable.is_empty() {
             let ids: Vec<&str> = disable.keys().copied().collect();
-            let at: Vec<i64> = disable.values().copied().collect();
+            let at: Vec<i64> = disable.values().map(|t| t.0).collect();
             let stmt = tx.prepare_cached(&RECORD_DISABLE).await?;
             tx.execute(&stmt, &[&ids, &at, &&*self.channel]).await?;
         }
@@ -892,8 +812,8 @@ impl PostgresStore {
 
     async fn purge_once(&self, before: Timestamp, now: Timestamp) -> F<Purged> {
         let mut total = Purged::default();
-        let dcut = cutoff_id(DeliveryId::PREFIX, before);
-        let ecut = cutoff_id(EventId::PREFIX, before);
+        let dcut = windows::cutoff_id(DeliveryId::PREFIX, before);
+        let ecut = windows::cutoff_id(EventId::PREFIX, before);
         // Small chunks, each a statement of its own, so nothing waits long.
         loop {
             let c = self.conn().await?;
@@ -918,7 +838,7 @@ impl PostgresStore {
         execute(
             &c,
             "DELETE FROM idempotency_keys WHERE created_at < $1",
-            &[&(now.0 - IDEMPOTENCY_MS)],
+            &[&windows::idempotency_expired_before(now).0],
         )
         .await?;
         execute(
@@ -990,12 +910,9 @@ impl Store for PostgresStore {
         ws: &WorkspaceId,
         page: &PageRequest,
     ) -> Result<Page<ApiKeyRecord>> {
+        let q = list::api_keys(API_KEY_COLS, ws).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        let mut q = Query::new(format!("SELECT {API_KEY_COLS} FROM api_keys WHERE "));
-        q.bind("workspace_id = ", ws.to_string());
-        q.sql.push_str(" AND revoked_at IS NULL");
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, api_key, |k| k.id.to_string()).await?)
+        Ok(run_page(&c, &q, page.limit, api_key, |k| k.id.to_string()).await?)
     }
 
     async fn revoke_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId, at: Timestamp) -> Result<bool> {
@@ -1100,18 +1017,9 @@ impl Store for PostgresStore {
         filter: &EndpointFilter,
         page: &PageRequest,
     ) -> Result<Page<Endpoint>> {
+        let q = list::endpoints(ENDPOINT_COLS, ws, filter).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        let mut q = Query::new(format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE "));
-        q.bind("workspace_id = ", ws.to_string());
-        q.sql.push_str(" AND deleted_at IS NULL");
-        if let Some(s) = filter.status {
-            q.bind(" AND status = ", s.as_str().to_owned());
-        }
-        if let Some(v) = &filter.api_version {
-            q.bind(" AND api_version = ", v.clone());
-        }
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, endpoint, |e| e.id.to_string()).await?)
+        Ok(run_page(&c, &q, page.limit, endpoint, |e| e.id.to_string()).await?)
     }
 
     async fn delete_endpoint(
@@ -1268,19 +1176,10 @@ impl Store for PostgresStore {
         filter: &SubscriptionFilter,
         page: &PageRequest,
     ) -> Result<Page<Subscription>> {
+        let q =
+            list::subscriptions(SUBSCRIPTION_COLS, ws, filter).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        let mut q = Query::new(format!(
-            "SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE "
-        ));
-        q.bind("workspace_id = ", ws.to_string());
-        if let Some(e) = &filter.endpoint_id {
-            q.bind(" AND endpoint_id = ", e.to_string());
-        }
-        if let Some(r) = &filter.resource_id {
-            q.bind(" AND resource_id = ", r.clone());
-        }
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, subscription, |s| s.id.to_string()).await?)
+        Ok(run_page(&c, &q, page.limit, subscription, |s| s.id.to_string()).await?)
     }
 
     async fn delete_subscription(&self, ws: &WorkspaceId, id: &SubscriptionId) -> Result<bool> {
@@ -1320,20 +1219,9 @@ impl Store for PostgresStore {
         filter: &EventFilter,
         page: &PageRequest,
     ) -> Result<Page<Event>> {
+        let q = list::events(EVENT_COLS, ws, filter).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        let mut q = Query::new(format!("SELECT {EVENT_COLS} FROM events WHERE "));
-        q.bind("workspace_id = ", ws.to_string());
-        if let Some(t) = &filter.event_type {
-            q.bind(" AND event_type = ", t.clone());
-        }
-        if let Some(t) = filter.since {
-            q.bind(" AND created_at >= ", t.0);
-        }
-        if let Some(t) = filter.until {
-            q.bind(" AND created_at < ", t.0);
-        }
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, event, |e| e.id.to_string()).await?)
+        Ok(run_page(&c, &q, page.limit, event, |e| e.id.to_string()).await?)
     }
 
     async fn get_delivery(
@@ -1360,29 +1248,9 @@ impl Store for PostgresStore {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>> {
+        let q = list::deliveries(DELIVERY_COLS, ws, filter).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        let mut q = Query::new(format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE "));
-        q.bind("workspace_id = ", ws.to_string());
-        if let Some(e) = &filter.endpoint_id {
-            q.bind(" AND endpoint_id = ", e.to_string());
-        }
-        if let Some(e) = &filter.event_id {
-            q.bind(" AND event_id = ", e.to_string());
-        }
-        if let Some(t) = &filter.event_type {
-            q.bind(" AND event_type = ", t.clone());
-        }
-        if let Some(s) = filter.status {
-            q.bind(" AND status = ", s.as_str().to_owned());
-        }
-        if let Some(t) = filter.since {
-            q.bind(" AND created_at >= ", t.0);
-        }
-        if let Some(t) = filter.until {
-            q.bind(" AND created_at < ", t.0);
-        }
-        let q = q.page(page);
-        Ok(run_page(&c, q, page.limit, delivery, |d| d.id.to_string()).await?)
+        Ok(run_page(&c, &q, page.limit, delivery, |d| d.id.to_string()).await?)
     }
 
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {

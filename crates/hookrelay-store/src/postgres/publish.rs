@@ -27,7 +27,8 @@ use hookrelay_core::model::Event;
 
 use super::listen::DUE;
 use super::rows::{event_at, qualified, EVENT_COLS};
-use super::{Fail, IDEMPOTENCY_MS};
+use super::Fail;
+use crate::windows::IDEMPOTENCY_MS;
 use crate::{Lease, NewEvent, Published, Result, StoreError};
 
 /// Group transactions in flight at once.

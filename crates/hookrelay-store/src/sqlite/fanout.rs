@@ -267,10 +267,8 @@ pub(crate) fn read_page(
         });
         p.push(ms.into());
     }
-    sql.push_str(match page.dir {
-        SortDir::Asc => " ORDER BY created_at ASC, event_id ASC",
-        SortDir::Desc => " ORDER BY created_at DESC, event_id DESC",
-    });
+    let order = crate::list::order(page.dir);
+    sql.push_str(&format!(" ORDER BY created_at {order}, event_id {order}"));
     let want = page.limit as usize + 1;
     let mut stmt = c.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(p))?;

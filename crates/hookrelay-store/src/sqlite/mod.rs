@@ -12,16 +12,18 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-use hookrelay_core::cursor::SortDir;
 use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
 use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
 use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 
+use crate::list::{self, ListSql, Placeholder};
+use crate::outcome::{self, EndpointEffects};
+use crate::windows;
 use crate::{
     ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
-    EndpointEffect, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
-    Published, Purged, Result, Store, StoreError, SubscriptionFilter, Workspace,
+    EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
+    Result, Store, StoreError, SubscriptionFilter, Workspace,
 };
 
 mod due;
@@ -39,9 +41,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrate_3.sql"),
     include_str!("migrate_4.sql"),
 ];
-
-/// How long an idempotency key holds.
-const IDEMPOTENCY_MS: i64 = 24 * 3600 * 1000;
 
 /// See the module docs.
 pub struct SqliteStore {
@@ -98,53 +97,25 @@ impl SqliteStore {
     }
 }
 
-fn page_sql(
-    select: &str,
-    mut params: Vec<SqlValue>,
-    page: &PageRequest,
-    id_col: &str,
-) -> (String, Vec<SqlValue>) {
-    let mut sql = select.to_owned();
-    if let Some(after) = &page.after {
-        sql.push_str(match page.dir {
-            SortDir::Asc => " AND {id} > ?",
-            SortDir::Desc => " AND {id} < ?",
-        });
-        params.push(SqlValue::Text(after.clone()));
-    }
-    sql = sql.replace("{id}", id_col);
-    sql.push_str(&format!(
-        " ORDER BY {id_col} {} LIMIT ?",
-        match page.dir {
-            SortDir::Asc => "ASC",
-            SortDir::Desc => "DESC",
-        }
-    ));
-    params.push(SqlValue::Integer(i64::from(page.limit) + 1));
-    (sql, params)
-}
-
+/// Runs a list query for one page.
 fn run_page<T>(
     conn: &Connection,
-    sql: &str,
-    params: Vec<SqlValue>,
+    q: &ListSql,
     limit: u32,
     decode: impl Fn(&Row<'_>) -> Result<T>,
     id_of: impl Fn(&T) -> String,
 ) -> Result<Page<T>> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let params = q.params.iter().map(|v| match v {
+        list::Value::Text(s) => SqlValue::Text(s.clone()),
+        list::Value::Int(i) => SqlValue::Integer(*i),
+    });
+    let mut stmt = conn.prepare_cached(&q.sql)?;
     let mut rows = stmt.query(params_from_iter(params))?;
     let mut items = Vec::new();
     while let Some(row) = rows.next()? {
         items.push(decode(row)?);
     }
-    let next = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(&id_of)
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    Ok(list::page_of(items, limit, id_of))
 }
 
 fn query_all<T>(
@@ -226,13 +197,6 @@ fn insert_attempt(conn: &Connection, delivery_id: &str, number: u32, a: &Attempt
     Ok(())
 }
 
-fn cutoff_id(prefix: &str, before: Timestamp) -> String {
-    format!(
-        "{prefix}{}",
-        ulid::Ulid::from_parts(before.0.max(0) as u64, 0)
-    )
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_workspace(&self, ws: &Workspace) -> Result<()> {
@@ -310,17 +274,10 @@ impl Store for SqliteStore {
         ws: &WorkspaceId,
         page: &PageRequest,
     ) -> Result<Page<ApiKeyRecord>> {
-        let (sql, p) = page_sql(
-            &format!(
-                "SELECT {API_KEY_COLS} FROM api_keys WHERE workspace_id = ? AND revoked_at IS NULL"
-            ),
-            vec![SqlValue::Text(ws.to_string())],
-            page,
-            "id",
-        );
+        let q = list::api_keys(API_KEY_COLS, ws).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &sql, p, limit, api_key, |k| k.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, api_key, |k| k.id.to_string()))
             .await
     }
 
@@ -418,22 +375,10 @@ impl Store for SqliteStore {
         filter: &EndpointFilter,
         page: &PageRequest,
     ) -> Result<Page<Endpoint>> {
-        let mut select = format!(
-            "SELECT {ENDPOINT_COLS} FROM endpoints WHERE workspace_id = ? AND deleted_at IS NULL"
-        );
-        let mut p = vec![SqlValue::Text(ws.to_string())];
-        if let Some(s) = filter.status {
-            select.push_str(" AND status = ?");
-            p.push(SqlValue::Text(s.as_str().into()));
-        }
-        if let Some(v) = &filter.api_version {
-            select.push_str(" AND api_version = ?");
-            p.push(SqlValue::Text(v.clone()));
-        }
-        let (sql, p) = page_sql(&select, p, page, "id");
+        let q = list::endpoints(ENDPOINT_COLS, ws, filter).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &sql, p, limit, endpoint, |e| e.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, endpoint, |e| e.id.to_string()))
             .await
     }
 
@@ -606,21 +551,11 @@ impl Store for SqliteStore {
         filter: &SubscriptionFilter,
         page: &PageRequest,
     ) -> Result<Page<Subscription>> {
-        let mut select =
-            format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE workspace_id = ?");
-        let mut p = vec![SqlValue::Text(ws.to_string())];
-        if let Some(e) = &filter.endpoint_id {
-            select.push_str(" AND endpoint_id = ?");
-            p.push(SqlValue::Text(e.to_string()));
-        }
-        if let Some(r) = &filter.resource_id {
-            select.push_str(" AND resource_id = ?");
-            p.push(SqlValue::Text(r.clone()));
-        }
-        let (sql, p) = page_sql(&select, p, page, "id");
+        let q =
+            list::subscriptions(SUBSCRIPTION_COLS, ws, filter).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &sql, p, limit, subscription, |s| s.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, subscription, |s| s.id.to_string()))
             .await
     }
 
@@ -686,24 +621,10 @@ impl Store for SqliteStore {
         filter: &EventFilter,
         page: &PageRequest,
     ) -> Result<Page<Event>> {
-        let mut select = format!("SELECT {EVENT_COLS} FROM events WHERE workspace_id = ?");
-        let mut p = vec![SqlValue::Text(ws.to_string())];
-        if let Some(t) = &filter.event_type {
-            select.push_str(" AND event_type = ?");
-            p.push(SqlValue::Text(t.clone()));
-        }
-        if let Some(t) = filter.since {
-            select.push_str(" AND created_at >= ?");
-            p.push(SqlValue::Integer(t.0));
-        }
-        if let Some(t) = filter.until {
-            select.push_str(" AND created_at < ?");
-            p.push(SqlValue::Integer(t.0));
-        }
-        let (sql, p) = page_sql(&select, p, page, "id");
+        let q = list::events(EVENT_COLS, ws, filter).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &sql, p, limit, |r| event_at(r, 0), |e| e.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, |r| event_at(r, 0), |e| e.id.to_string()))
             .await
     }
 
@@ -744,37 +665,11 @@ impl Store for SqliteStore {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>> {
-        let mut select = format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE workspace_id = ?");
-        let mut p = vec![SqlValue::Text(ws.to_string())];
-        if let Some(e) = &filter.endpoint_id {
-            select.push_str(" AND endpoint_id = ?");
-            p.push(SqlValue::Text(e.to_string()));
-        }
-        if let Some(e) = &filter.event_id {
-            select.push_str(" AND event_id = ?");
-            p.push(SqlValue::Text(e.to_string()));
-        }
-        if let Some(t) = &filter.event_type {
-            select.push_str(" AND event_type = ?");
-            p.push(SqlValue::Text(t.clone()));
-        }
-        if let Some(s) = filter.status {
-            select.push_str(" AND status = ?");
-            p.push(SqlValue::Text(s.as_str().into()));
-        }
-        if let Some(t) = filter.since {
-            select.push_str(" AND created_at >= ?");
-            p.push(SqlValue::Integer(t.0));
-        }
-        if let Some(t) = filter.until {
-            select.push_str(" AND created_at < ?");
-            p.push(SqlValue::Integer(t.0));
-        }
-        let (sql, p) = page_sql(&select, p, page, "id");
+        let q = list::deliveries(DELIVERY_COLS, ws, filter).render(page, Placeholder::Question);
         let (ws, filter, page) = (ws.to_string(), filter.clone(), page.clone());
         self.engine
             .read(move |c| {
-                let rows = run_page(c, &sql, p, page.limit, delivery, |d| d.id.to_string())?;
+                let rows = run_page(c, &q, page.limit, delivery, |d| d.id.to_string())?;
                 // Deliveries not yet written out of their fan-out rows are
                 // read from there, merged into the page by id.
                 let entries = fanout::read_page(c, &ws, &filter, &page)?;
@@ -783,26 +678,17 @@ impl Store for SqliteStore {
                 }
                 let mut items = rows.items;
                 items.extend(entries);
-                items.sort_by(|a, b| match page.dir {
-                    SortDir::Asc => a.id.cmp(&b.id),
-                    SortDir::Desc => b.id.cmp(&a.id),
-                });
+                items.sort_by(|a, b| list::id_order(page.dir, &a.id, &b.id));
                 items.dedup_by(|a, b| a.id == b.id);
-                let next = if items.len() > page.limit as usize {
-                    items.truncate(page.limit as usize);
-                    items.last().map(|d| d.id.to_string())
-                } else {
-                    None
-                };
-                Ok(Page { items, next })
+                Ok(list::page_of(items, page.limit, |d| d.id.to_string()))
             })
             .await
     }
 
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {
         let mut total = Purged::default();
-        let dcut = cutoff_id(DeliveryId::PREFIX, before);
-        let ecut = cutoff_id(EventId::PREFIX, before);
+        let dcut = windows::cutoff_id(DeliveryId::PREFIX, before);
+        let ecut = windows::cutoff_id(EventId::PREFIX, before);
         // Small chunks, each its own write, so publishing never waits long.
         loop {
             let dcut = dcut.clone();
@@ -854,7 +740,7 @@ impl Store for SqliteStore {
         self.engine
             .write(move |c| {
                 c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
-                    .execute(params![now.0 - IDEMPOTENCY_MS])?;
+                    .execute(params![windows::idempotency_expired_before(now).0])?;
                 c.prepare_cached(
                     "DELETE FROM endpoints WHERE deleted_at IS NOT NULL AND deleted_at < ?1",
                 )?
@@ -1426,7 +1312,7 @@ fn publish_one(
             .query_row(params![ws, key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         if let Some((event_id, created_at)) = found {
-            if ev.created_at.0 - created_at < IDEMPOTENCY_MS {
+            if windows::idempotency_holds(created_at, ev.created_at) {
                 if let Some(first) = load_event(c, Some(ws), &event_id)? {
                     return Ok(Published::Duplicate(first));
                 }
@@ -1507,11 +1393,8 @@ fn record_outcomes(
          WHERE id = ?1 AND (?6 IS NULL OR lease_owner = ?6) RETURNING attempt_count, workspace_id",
     )?;
     for o in outcomes {
-        let now = o.attempt.as_ref().map_or_else(
-            || hookrelay_core::time::Clock::now(&hookrelay_core::time::SystemClock),
-            |a| a.started_at.plus_millis(i64::from(a.duration_ms)),
-        );
-        let made = u32::from(o.attempt.is_some());
+        let now = outcome::recorded_at(o);
+        let made = outcome::attempts_made(o);
         let updated: Option<(u32, String)> = upd
             .query_row(
                 params![
@@ -1538,24 +1421,29 @@ fn record_outcomes(
                 insert_attempt(c, o.delivery_id.as_str(), count, a)?;
             }
         }
-        match o.endpoint_effect {
-            None => {}
-            Some(EndpointEffect::ClearFailing) => {
-                c.prepare_cached("UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")?
-                    .execute(params![o.endpoint_id.as_str()])?;
-            }
-            Some(EndpointEffect::MarkFailing(t)) => {
-                c.prepare_cached("UPDATE endpoints SET failing_since = ?2 WHERE id = ?1 AND failing_since IS NULL")?
-                    .execute(params![o.endpoint_id.as_str(), t.0])?;
-            }
-            Some(EndpointEffect::DisableFailing(t)) => {
-                c.prepare_cached(
-                    "UPDATE endpoints SET status = 'disabled', disabled_reason = 'failing', updated_at = ?2 \
-                     WHERE id = ?1 AND status = 'enabled' AND deleted_at IS NULL",
-                )?
-                .execute(params![o.endpoint_id.as_str(), t.0])?;
-            }
+    }
+    // Endpoint effects, folded per endpoint: a batch of successes to one
+    // endpoint clears its record once. A clear followed by a mark runs both
+    // statements, in that order, as the effects would one by one.
+    let effects = EndpointEffects::fold(outcomes);
+    for (ep, f) in &effects.failing {
+        if f.clear {
+            c.prepare_cached("UPDATE endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL")?
+                .execute(params![ep])?;
         }
+        if let Some(t) = f.mark {
+            c.prepare_cached(
+                "UPDATE endpoints SET failing_since = ?2 WHERE id = ?1 AND failing_since IS NULL",
+            )?
+            .execute(params![ep, t.0])?;
+        }
+    }
+    for (ep, t) in &effects.disable {
+        c.prepare_cached(
+            "UPDATE endpoints SET status = 'disabled', disabled_reason = 'failing', updated_at = ?2 \
+             WHERE id = ?1 AND status = 'enabled' AND deleted_at IS NULL",
+        )?
+        .execute(params![ep, t.0])?;
     }
     Ok(())
 }

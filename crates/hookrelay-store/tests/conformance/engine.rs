@@ -746,6 +746,62 @@ pub async fn endpoint_effects_mark_clear_and_disable_failing(store: Arc<dyn Stor
     assert_eq!(get_endpoint(&*store, &other).await, other);
 }
 
+/// Effects on one endpoint within one batch apply as they would one batch
+/// at a time, in order (backends fold them per endpoint).
+pub async fn endpoint_effects_in_one_batch_apply_in_order(store: Arc<dyn Store>) {
+    let (e, ids) = pending(&*store, 3).await;
+    let batch = |effects: Vec<EndpointEffect>| {
+        effects
+            .into_iter()
+            .zip(ids.iter().cycle())
+            .enumerate()
+            .map(|(i, (effect, d))| {
+                let at = t(MIN * (i as i64 + 1));
+                let mut o = outcome(
+                    d,
+                    &e.id,
+                    at,
+                    Some(500),
+                    DeliveryStatus::Pending,
+                    1,
+                    Some(at.plus_millis(SEC)),
+                );
+                o.endpoint_effect = Some(effect);
+                o
+            })
+            .collect::<Vec<_>>()
+    };
+    use EndpointEffect::{ClearFailing, DisableFailing, MarkFailing};
+
+    let b = batch(vec![
+        MarkFailing(t(MIN)),
+        ClearFailing,
+        MarkFailing(t(4 * MIN)),
+        MarkFailing(t(5 * MIN)),
+    ]);
+    store.record_outcomes(b).await.unwrap();
+    assert_eq!(
+        get_endpoint(&*store, &e).await.failing_since,
+        Some(t(4 * MIN)),
+        "the first mark after the last clear"
+    );
+
+    let b = batch(vec![MarkFailing(t(6 * MIN)), ClearFailing]);
+    store.record_outcomes(b).await.unwrap();
+    assert_eq!(get_endpoint(&*store, &e).await.failing_since, None);
+
+    let b = batch(vec![
+        MarkFailing(t(7 * MIN)),
+        DisableFailing(t(8 * MIN)),
+        DisableFailing(t(9 * MIN)),
+    ]);
+    store.record_outcomes(b).await.unwrap();
+    let got = get_endpoint(&*store, &e).await;
+    assert_eq!(got.failing_since, Some(t(7 * MIN)));
+    assert_eq!(got.status, EndpointStatus::Disabled);
+    assert_eq!(got.updated_at, t(8 * MIN), "disabled by the first");
+}
+
 pub async fn disable_failing_leaves_manually_disabled_endpoint_alone(store: Arc<dyn Store>) {
     let (mut e, ids) = pending(&*store, 1).await;
     let before = e.updated_at;

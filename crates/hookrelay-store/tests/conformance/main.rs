@@ -131,6 +131,7 @@ macro_rules! conformance_tests {
             engine::record_outcomes_without_attempt_changes_status_only,
             engine::record_outcomes_on_cancelled_delivery_keeps_it_cancelled,
             engine::endpoint_effects_mark_clear_and_disable_failing,
+            engine::endpoint_effects_in_one_batch_apply_in_order,
             engine::disable_failing_leaves_manually_disabled_endpoint_alone,
             engine::release_stale_leases_of_everyone,
             engine::release_stale_leases_by_owner_prefix,
