@@ -16,7 +16,7 @@ use insta::internals::{Content, ContentPath};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::support::{Receiver, TestServer, ADMIN, KEY};
+use crate::support::{Receiver, Reply, TestServer, ADMIN, KEY};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -491,4 +491,69 @@ async fn error_shapes() {
     snap("error_413", status, &v);
     let (status, v) = call(&s, Method::GET, "/payloads/not-a-token", None, None).await;
     snap("error_403_payload_link", status, &v);
+}
+
+/// The optional parts the other tests leave empty: an endpoint with every
+/// option set, a failed attempt (error, response body), a disabled endpoint,
+/// and the payload behind a signed link.
+#[tokio::test]
+async fn filled_in_shapes() {
+    let s = TestServer::start().await;
+    let r = Receiver::start_replying(Reply::Body(500, "receiver down".into())).await;
+    let created = snap_call(
+        &s,
+        "endpoint_create_with_options",
+        Method::POST,
+        "/webhook_endpoints",
+        Some(json!({
+            "url": format!("{}/opts", r.url),
+            "name": "every option",
+            "enabledEvents": ["extract_run.processed"],
+            "apiVersion": "2026-02-09",
+            "signatureScheme": "standard-webhooks",
+            "retrySchedule": [],
+            "rateLimitPerSecond": 10,
+            "advancedOptions": {
+                "headers": {"X-Tenant": "acme"},
+                "payload": {"format": "url", "urlThresholdBytes": 10},
+            },
+        })),
+    )
+    .await;
+    let ep = id(&created);
+    let event = s
+        .publish(
+            "extract_run.processed",
+            json!({"object": "extract_run", "runId": "run_big", "output": "y".repeat(100)}),
+        )
+        .await;
+    let d = id(&s.delivery_of(&id(&event)).await);
+    s.wait_delivery(&d, WAIT, |d| d["status"] == "failed").await;
+    snap_call(
+        &s,
+        "delivery_get_failed",
+        Method::GET,
+        &format!("/webhook_deliveries/{d}"),
+        None,
+    )
+    .await;
+
+    // The delivered body carries a signed link instead of the payload.
+    let got = r.wait_for(1, WAIT).await;
+    let link = got[0].json()["payload"]["data"]
+        .as_str()
+        .expect("signed link")
+        .to_owned();
+    let resp = reqwest::get(&link).await.expect("GET signed link");
+    let status = resp.status().as_u16();
+    snap("payload_fetch", status, &resp.json().await.expect("JSON"));
+
+    snap_call(
+        &s,
+        "endpoint_disable",
+        Method::POST,
+        &format!("/webhook_endpoints/{ep}"),
+        Some(json!({"status": "disabled"})),
+    )
+    .await;
 }
