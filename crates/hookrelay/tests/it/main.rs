@@ -18,6 +18,7 @@ mod multinode;
 mod profiles;
 mod safety;
 mod schemathesis;
+mod snapshots;
 mod subscriptions;
 mod tls;
 mod v1;
