@@ -157,7 +157,9 @@ async fn timed<T>(
 ) -> Result<T> {
     match tokio::time::timeout(TIMEOUT, f).await {
         Ok(r) => Ok(r?),
-        Err(_) => Err(StoreError::unavailable("the scratch schema statement timed out")),
+        Err(_) => Err(StoreError::unavailable(
+            "the scratch schema statement timed out",
+        )),
     }
 }
 
