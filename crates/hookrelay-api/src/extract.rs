@@ -141,12 +141,16 @@ pub struct Ctx {
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
 
-/// Remembers key lookups for a minute (revocation on this node clears it at once).
+/// Remembers key lookups for `KEY_CACHE_TTL` (revocation on this node
+/// clears it at once).
 #[derive(Debug, Default)]
 pub struct KeyCache {
     map: Mutex<HashMap<ApiKeyHash, (WorkspaceId, String, Instant)>>,
 }
 
+/// How long a key lookup is remembered: requests with a key seen within it
+/// skip the store. It also bounds how long a key revoked on another node
+/// still works on this one.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 
 impl KeyCache {

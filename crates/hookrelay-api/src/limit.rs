@@ -36,7 +36,9 @@ const PUBLIC_ROUTES: [&str; 5] = [
     "/payloads/{token}",
 ];
 
-/// How often buckets that have filled up again are forgotten.
+/// How often buckets that have filled up again are forgotten, so that the
+/// limiter's memory follows the clients of the last minute or so rather
+/// than every client ever seen.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Requests per second and burst size, per bucket.
@@ -176,9 +178,8 @@ impl RateLimiter {
 }
 
 impl On {
-    /// Forgets buckets that are full again (every minute, by whichever
-    /// request comes first), so memory follows the clients of the last
-    /// minute rather than every client ever seen.
+    /// Forgets buckets that are full again (every [`SWEEP_EVERY`], by
+    /// whichever request comes first).
     fn sweep_now_and_then(&self) {
         let now = self.created.elapsed().as_millis() as u64;
         let last = self.last_sweep.load(Ordering::Relaxed);

@@ -75,7 +75,9 @@ impl Default for HttpLimits {
     }
 }
 
-/// How often the "at the connection limit" warning may be logged.
+/// How often the "at the connection limit" warning may be logged: a server
+/// held at its limit logs it once in this long, not once per connection
+/// that has to wait.
 const CAP_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops

@@ -343,6 +343,8 @@ impl Dispatcher {
     /// Learns the database's clock (see [`Store::database_now`]), so that
     /// the leases of the first deliveries handed over already end on it.
     /// The server calls it before it serves; the engine keeps it up to date.
+    ///
+    /// [`Store::database_now`]: hookrelay_store::DeliveryQueue::database_now
     pub async fn sync_clock(&self) {
         self.shared.sync_clock().await;
     }
@@ -409,9 +411,11 @@ impl DispatcherTasks {
 
 /// Workspaces the poller asks the store about at once.
 const DUE_PAGE: u32 = 256;
-/// Deliveries one claim takes at most.
+/// Deliveries one round of the poller claims at most, shared among the
+/// workspaces it claims for.
 const CLAIM_MAX: usize = 1_000;
-/// Below this much room the poller does not claim.
+/// Below this much free room the poller does not claim, so that a claim (a
+/// write to the store) is not spent on a handful of deliveries.
 const CLAIM_MIN: usize = 16;
 
 async fn poller(

@@ -54,7 +54,9 @@ pub const WINDOW: Duration = Duration::from_secs(1);
 /// The slots an endpoint starts with (see the module docs).
 pub const INITIAL_WINDOW: usize = 4;
 /// A workspace the store reported deliveries due for counts as wanting room
-/// for this long.
+/// for this long. The poller reports it again whenever it finds it due, so
+/// this bounds how long a workspace nobody reports any more keeps room
+/// reserved for it.
 const WANTS_ROOM_FOR: Duration = Duration::from_secs(10);
 /// An endpoint with nothing held and nothing in flight is forgotten after
 /// this long (its rate-limit bucket and measurements with it).
@@ -863,6 +865,7 @@ impl<J: Queued> Policy<J> {
         let mut evicted = Vec::new();
         self.shed_over_caps(&mut evicted);
         let free = self.limits.max_held.saturating_sub(self.held);
+        // The poller claims nothing below its `CLAIM_MIN` (16) of free room.
         if free < 16 {
             self.capped = true;
         }

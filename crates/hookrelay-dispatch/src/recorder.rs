@@ -12,6 +12,9 @@ use tokio::sync::mpsc;
 use crate::scheduler::Msg;
 use crate::Shared;
 
+/// The most outcomes written in one call to the store: whatever finished
+/// while the last batch was being written, up to this many. (SQLite cuts a
+/// batch into smaller writes of its own.)
 const MAX_BATCH: usize = 2048;
 
 pub(crate) async fn run(

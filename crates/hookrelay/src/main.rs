@@ -6,8 +6,9 @@ use hookrelay::config::{ServeArgs, Settings};
 use hookrelay::serve;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of glibc malloc: per-request allocations on the tokio
-/// workers were the largest single cost in the server's profile.
+/// mimalloc instead of glibc malloc: the tokio workers allocate and free
+/// per request, and glibc's malloc is a large share of the server's CPU
+/// under load (measurements in BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

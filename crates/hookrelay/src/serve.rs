@@ -378,11 +378,12 @@ pub async fn run(
 }
 
 /// The dispatcher's tokio runtime, apart from the API's. Attempts are many
-/// short tasks: on the API's runtime, a request waited behind every runnable
-/// attempt for the same worker threads (in `fanout`, with 1,024 attempts in
-/// flight, publishes stalled together for 55–66 ms). On a runtime of its own
-/// the API's threads sleep until a request comes, and the operating system
-/// runs them as soon as one does.
+/// short tasks: on the API's runtime, a request would wait behind every
+/// runnable attempt for the same worker threads, and under a wide fan-out
+/// with many attempts in flight publishes would stall together
+/// (measurements in BENCHMARKS.md). On a runtime of its own the API's
+/// threads sleep until a request comes, and the operating system runs them
+/// as soon as one does.
 struct DispatchRuntime(Option<tokio::runtime::Runtime>);
 
 impl DispatchRuntime {

@@ -537,8 +537,9 @@ pub struct RotateBody {
     grace_seconds: Option<u64>,
 }
 
-/// The default grace period of a rotation (24 h), and the longest (7 days).
+/// The grace period of a rotation that names none: 24 h.
 pub const DEFAULT_GRACE_SECS: u64 = 86_400;
+/// The longest grace period a rotation may ask for: 7 days.
 pub const MAX_GRACE_SECS: u64 = 7 * 86_400;
 
 /// Issues a new secret. During the grace period, standard-webhooks signs with

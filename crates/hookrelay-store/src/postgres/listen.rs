@@ -27,8 +27,12 @@ pub(crate) const ROUTING: &str = "routing:";
 
 /// How often an idle listener checks that its connection still answers.
 const PING_EVERY: Duration = Duration::from_secs(30);
+/// How long a ping may take before the connection counts as lost.
 const PING_TIMEOUT: Duration = Duration::from_secs(10);
+/// The wait before reconnecting a lost listener; it doubles after each
+/// failed try, up to [`BACKOFF_MAX`], and starts over once listening again.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between tries to reconnect a lost listener.
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// The notification channel of a schema: `hookrelay_<schema>`, or (when that

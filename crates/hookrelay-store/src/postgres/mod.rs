@@ -57,6 +57,11 @@
 //! listener task holds one dedicated connection with `LISTEN` and forwards
 //! them to [`Store::changes`] receivers; after losing its connection it
 //! reconnects with backoff and sends [`StoreChange::Resync`].
+//!
+//! [`Store::publish`]: crate::DeliveryQueue::publish
+//! [`Store::due_workspaces`]: crate::DeliveryQueue::due_workspaces
+//! [`Store::claim`]: crate::DeliveryQueue::claim
+//! [`Store::database_now`]: crate::DeliveryQueue::database_now
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -678,7 +683,9 @@ const PURGE_EVENTS: &str = "DELETE FROM events WHERE id = ANY(ARRAY(SELECT e.id 
        WHERE e.id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
        LIMIT 2000))";
 
-/// Rows of a purge chunk.
+/// Rows of a purge chunk: the `LIMIT` of [`PURGE_DELIVERIES`] and
+/// [`PURGE_EVENTS`] (a chunk with fewer rows is the last). Each chunk is a
+/// statement of its own, so that nothing waits long.
 const PURGE_CHUNK: u64 = 2000;
 
 impl PostgresStore {
@@ -814,7 +821,7 @@ impl PostgresStore {
         let mut total = Purged::default();
         let dcut = windows::cutoff_id(DeliveryId::PREFIX, before);
         let ecut = windows::cutoff_id(EventId::PREFIX, before);
-        // Small chunks, each a statement of its own, so nothing waits long.
+        // In chunks of `PURGE_CHUNK` rows (see there).
         loop {
             let c = self.conn().await?;
             let stmt = c.prepare_cached(PURGE_DELIVERIES).await?;

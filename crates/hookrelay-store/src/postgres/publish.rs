@@ -1,4 +1,4 @@
-//! Group commit for [`crate::Store::publish`]: callers hand their events to
+//! Group commit for [`crate::DeliveryQueue::publish`]: callers hand their events to
 //! a writer task over a channel; the writer takes everything queued, runs it
 //! as one transaction on a pooled connection and answers every caller after
 //! the commit. A few groups may be in flight at once ([`GROUPS`]); while all

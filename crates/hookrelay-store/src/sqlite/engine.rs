@@ -102,21 +102,28 @@ struct WriteJob {
 
 /// The most writes grouped into one transaction.
 const MAX_GROUP: usize = 1024;
-/// Under load, how long the writer waits for more writes before committing,
-/// and the group size at which it stops waiting.
+/// Under load (the last group was not alone), how long the writer waits for
+/// more writes before committing, so that one fsync serves more of them; a
+/// lone write (light load) is committed at once. A longer wait costs
+/// throughput (measurements in BENCHMARKS.md).
 const LINGER: std::time::Duration = std::time::Duration::from_micros(300);
+/// The group size at which a lingering writer stops waiting for more writes.
 const LINGER_BELOW: usize = 48;
 /// Background rows at which foreground writes waiting beside them get a
 /// transaction (and fsync) of their own first, instead of waiting for the
-/// bulk work to be written and synced with them.
+/// bulk work to be written and synced with them. Lighter background work
+/// shares their transaction, and its fsync.
 const SPLIT_ROWS: usize = 256;
 /// Background rows one transaction takes at most while foreground writes are
 /// arriving (one seen in the last [`FOREGROUND_RECENT`]), so that none waits
 /// long for the transaction in progress; a single larger write still runs
-/// whole. Otherwise a transaction takes everything that has arrived. (Giving
-/// the background as many rows as the foreground wrote before was tried: see
-/// BENCHMARKS.md.)
+/// whole. Otherwise a transaction takes everything that has arrived. The
+/// bound is fixed rather than growing with what the foreground writes, so
+/// that under overload API writes stay fast and deliveries wait in the
+/// store, where memory is bounded (measurements in BENCHMARKS.md).
 const BACKGROUND_ROWS_PER_TX: usize = 512;
+/// How recently a foreground write must have arrived for foreground writes
+/// to count as still arriving (see [`BACKGROUND_ROWS_PER_TX`]).
 const FOREGROUND_RECENT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The writes of one transaction, retryable ones apart.
@@ -235,14 +242,14 @@ pub(crate) struct Engine {
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
-    /// At most [`READERS`] reads run at once; the rest wait their turn
-    /// instead of opening ever more connections that fight over SQLite's
-    /// page-cache lock.
+    /// A permit per read running, [`READERS`] in all.
     reading: Arc<tokio::sync::Semaphore>,
     path: PathBuf,
 }
 
-/// Read connections kept open, and reads run at once.
+/// Read connections kept open, and reads run at once: the rest wait their
+/// turn instead of opening ever more connections that fight over SQLite's
+/// page-cache lock.
 const READERS: usize = 8;
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -268,20 +275,21 @@ impl Engine {
         migrate(&mut conn)?;
         // The writer touches few pages (new rows go to the right edge of
         // each index) but pays at every commit for a walk of its page-cache
-        // hash table, which grows with the cache: with the readers' 32 MB it
-        // was ~7 % of the writer thread's CPU in `single`. 4 MB is plenty.
+        // hash table, which grows with the cache. So it gets 4 MB, plenty
+        // for what it touches, rather than the readers' 32 MB (measurements
+        // in BENCHMARKS.md).
         conn.execute_batch("PRAGMA cache_size = -4000")
             .map_err(|e| StoreError::Open(e.to_string()))?;
         // Checkpoints run on a thread of their own, so commits rarely pay for
         // them. But SQLite only rewinds the WAL when a write transaction
         // starts with every frame already checkpointed, which the background
         // thread alone never achieves under sustained writes (new frames keep
-        // arriving while it copies): the WAL then grows without bound (416 MB
-        // after 80,000 events in `single`) and every commit pays for new file
-        // blocks. So the writer also checkpoints once the WAL passes 4,096
-        // frames (~16 MiB); by then the background thread has copied nearly
-        // all of it, the writer finishes the rest, and its next transaction
-        // starts the WAL over.
+        // arriving while it copies): the WAL then grows without bound and
+        // every commit pays for new file blocks (measurements in
+        // BENCHMARKS.md). So the writer also checkpoints once the WAL passes
+        // 4,096 frames (~16 MiB); by then the background thread has copied
+        // nearly all of it, the writer finishes the rest, and its next
+        // transaction starts the WAL over.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 4096")
             .map_err(|e| StoreError::Open(e.to_string()))?;
         let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -490,9 +498,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
             }
         }
         drain(&rx, &mut pending);
-        // Under concurrent load (the last group was not alone), wait a moment
-        // for more writes so one fsync serves more of them. A lone write
-        // (light load) is committed at once.
+        // Under concurrent load (the last group was not alone), wait up to
+        // `LINGER` for more writes. A lone write is committed at once.
         if last_group > 1 && pending.len() < LINGER_BELOW {
             let deadline = std::time::Instant::now() + LINGER;
             while pending.len() < LINGER_BELOW {

@@ -3,13 +3,15 @@
 //! later, when a claim takes them.
 //!
 //! Why: a delivery row costs four B-trees (the table, the due, endpoint and
-//! event indexes). At 100 endpoints per event that is 100 rows in the
-//! publish's transaction, so fan-out ingest was bounded by how fast the one
-//! writer thread inserts them, and each publish waited for all of them.
+//! event indexes). At 100 endpoints per event that would be 100 rows in the
+//! publish's transaction, so fan-out ingest would be bounded by how fast the
+//! one writer thread inserts them, and each publish would wait for all of
+//! them.
 //!
 //! How: such events are published **without a lease**, whatever lease the
-//! publish was given ([`crate::Store::fanout_through_claims`] tells the API,
-//! which then wakes the poller instead of handing the deliveries over); their
+//! publish was given (the publish answers with none of them leased, and
+//! [`crate::Published::left_for_claims`] tells the caller, which then wakes
+//! the poller instead of handing the deliveries over); their
 //! deliveries are pending, due at the event's time, and not held by any
 //! dispatcher. The publish writes the event and one fan-out row. The next
 //! claims of its workspace ([`claim`]) take fan-out rows oldest first and

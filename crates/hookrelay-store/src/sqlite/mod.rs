@@ -845,10 +845,9 @@ impl DeliveryQueue for SqliteStore {
                 .map(|(e, n)| (e.to_string(), *n))
                 .collect(),
         ));
-        // Per workspace, pieces of at most CLAIM_PIECE rows, each a write of
-        // its own, all queued at once: the writer may commit between them,
-        // so an API write waiting beside a large claim waits for one piece
-        // of it. They run one after another, sharing the endpoints' rooms.
+        // Per workspace, pieces of at most `CLAIM_PIECE` rows, each a write
+        // of its own, all queued at once (see `CLAIM_PIECE`). They run one
+        // after another, sharing the endpoints' rooms.
         //
         // Each is a retryable write (see `claim_job`).
         let mut pieces = Vec::new();
@@ -896,10 +895,10 @@ impl DeliveryQueue for SqliteStore {
     }
 
     async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()> {
-        // In pieces queued at once, like claims (see `claim`): the
-        // dispatcher renews every lease it holds at once (up to 20,000), and
-        // an API write must not wait for all of them. Retryable for the same
-        // reason as claims: each renewal moves a row in the due index.
+        // In pieces of `RENEW_PIECE`, queued at once: the dispatcher renews
+        // the leases it holds in calls of thousands, and an API write must
+        // not wait for all of them. Retryable for the same reason as claims:
+        // each renewal moves a row in the due index.
         let pieces = ids.chunks(RENEW_PIECE).map(|piece| {
             let ids: Vec<String> = piece.iter().map(|i| i.to_string()).collect();
             let lease = lease.clone();
@@ -953,7 +952,7 @@ impl DeliveryQueue for SqliteStore {
     }
 
     async fn record_outcomes(&self, mut outcomes: Vec<Outcome>) -> Result<()> {
-        // In pieces queued at once, like claims (see `claim`).
+        // In pieces of `OUTCOME_PIECE`, queued at once.
         let mut pieces = Vec::new();
         while !outcomes.is_empty() {
             let rest = outcomes.split_off(outcomes.len().min(OUTCOME_PIECE));
@@ -1073,14 +1072,19 @@ impl DeliveryQueue for SqliteStore {
     }
 }
 
-/// The rows one claim writes at most in one write (see `claim`).
+/// The rows one claim writes at most in one write. A claim is cut into
+/// pieces of this many, each a write of its own, all queued at once: the
+/// writer may commit between them, so an API write waiting beside a large
+/// claim waits for one piece of it, not the whole claim.
 const CLAIM_PIECE: u32 = 256;
 /// Due rows a claim piece reads beyond what it may take, to step over rows
 /// of endpoints that ran out of room during the claim.
 const CLAIM_SLACK: u32 = 256;
-/// The outcomes recorded at most in one write.
+/// The outcomes recorded at most in one write: a batch is cut into pieces
+/// of this many, for the reason given at [`CLAIM_PIECE`].
 const OUTCOME_PIECE: usize = 256;
-/// Leases renewed in one write at most.
+/// Leases renewed in one write at most: a renewal is cut into pieces of
+/// this many, for the reason given at [`CLAIM_PIECE`].
 const RENEW_PIECE: usize = 256;
 
 /// One piece of a claim: up to `limit` due deliveries of workspace `ws`.
