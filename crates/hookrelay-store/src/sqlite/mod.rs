@@ -784,20 +784,27 @@ impl DeliveryQueue for SqliteStore {
         lease: Option<Lease>,
     ) -> Result<Vec<Result<Published>>> {
         let due = self.due.clone();
-        self.engine
+        // The writer thread only writes; what the caller gets back (the
+        // leased deliveries, each with the shared event) is built here, off
+        // the one thread every write waits for.
+        let events = Arc::new(events);
+        let written = events.clone();
+        let stored = self
+            .engine
             .write_retryable(Lane::Foreground, move |c, isolated| {
+                let events: &[NewEvent] = &written;
                 let mut out = Vec::with_capacity(events.len());
                 if !isolated {
                     // First run, no savepoints: any failure sends the whole
                     // group round again, isolated.
-                    for ne in &events {
+                    for ne in events {
                         out.push(Ok(publish_one(c, ne, lease.as_ref(), &due)?));
                     }
                     return Ok(out);
                 }
                 // One event needs no savepoint of its own: the write's savepoint
                 // already isolates it from the rest of the group.
-                if let [ne] = events.as_slice() {
+                if let [ne] = events {
                     let r = publish_one(c, ne, lease.as_ref(), &due);
                     if r.is_err() {
                         // Undo its partial writes (the engine's savepoint stays open).
@@ -806,7 +813,7 @@ impl DeliveryQueue for SqliteStore {
                     out.push(r);
                     return Ok(out);
                 }
-                for ne in &events {
+                for ne in events {
                     // Each event in its own savepoint: one bad item spoils nothing else.
                     c.prepare_cached("SAVEPOINT ev")?.execute([])?;
                     match publish_one(c, ne, lease.as_ref(), &due) {
@@ -822,7 +829,19 @@ impl DeliveryQueue for SqliteStore {
                 }
                 Ok(out)
             })
-            .await
+            .await?;
+        Ok(stored
+            .into_iter()
+            .zip(events.iter())
+            .map(|(r, ne)| {
+                r.map(|stored| match stored {
+                    Stored::Created { event, leased } => {
+                        Published::stored(event, &ne.deliveries, leased)
+                    }
+                    Stored::Duplicate(first) => Published::Duplicate(first),
+                })
+            })
+            .collect())
     }
 
     async fn due_workspaces(
@@ -1302,12 +1321,20 @@ fn claim_rows(
     Ok((rows, read_all))
 }
 
+/// What [`publish_one`] wrote, for the caller to turn into a [`Published`].
+enum Stored {
+    /// The event as stored; `leased` if its deliveries went in leased.
+    Created { event: Event, leased: bool },
+    /// The idempotency key's first event.
+    Duplicate(Event),
+}
+
 fn publish_one(
     c: &Connection,
     ne: &NewEvent,
     lease: Option<&Lease>,
     due: &std::sync::Mutex<DueScan>,
-) -> Result<Published> {
+) -> Result<Stored> {
     let ev = &ne.event;
     let ws = ev.workspace_id.as_str();
     if let Some(key) = &ev.idempotency_key {
@@ -1318,7 +1345,7 @@ fn publish_one(
         if let Some((event_id, created_at)) = found {
             if windows::idempotency_holds(created_at, ev.created_at) {
                 if let Some(first) = load_event(c, Some(ws), &event_id)? {
-                    return Ok(Published::Duplicate(first));
+                    return Ok(Stored::Duplicate(first));
                 }
             }
             c.prepare_cached("DELETE FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2")?
@@ -1345,7 +1372,10 @@ fn publish_one(
     ])?;
     if fanout::wanted(ne) {
         fanout::insert(c, ne, due)?;
-        return Ok(Published::stored(ev.clone(), &ne.deliveries, false));
+        return Ok(Stored::Created {
+            event: ev.clone(),
+            leased: false,
+        });
     }
     let mut stmt = c.prepare_cached(
         "INSERT INTO deliveries (id, workspace_id, event_id, endpoint_id, event_type, api_version, status, \
@@ -1374,11 +1404,10 @@ fn publish_one(
     for d in &ne.deliveries {
         due.touch(ready, ws, d.endpoint_id.as_str());
     }
-    Ok(Published::stored(
-        ev.clone(),
-        &ne.deliveries,
-        lease.is_some(),
-    ))
+    Ok(Stored::Created {
+        event: ev.clone(),
+        leased: lease.is_some(),
+    })
 }
 
 fn record_outcomes(
