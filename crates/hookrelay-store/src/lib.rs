@@ -31,6 +31,7 @@ mod list;
 mod outcome;
 pub mod postgres;
 mod queue;
+mod rows;
 pub mod sqlite;
 mod windows;
 

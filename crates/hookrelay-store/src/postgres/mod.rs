@@ -82,6 +82,7 @@ use hookrelay_core::time::Timestamp;
 use crate::error::pg_message;
 use crate::list::{self, ListSql, Placeholder};
 use crate::outcome::{self, EndpointEffects};
+use crate::rows::*;
 use crate::windows;
 use crate::{
     ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
@@ -1381,20 +1382,7 @@ impl DeliveryQueue for PostgresStore {
                 .into_iter()
                 .map(|e| (e.id.to_string(), Arc::new(e)))
                 .collect();
-        let mut out: Vec<DueDelivery> = rows
-            .into_iter()
-            .filter_map(|(d, manual)| {
-                let event = events.get(d.event_id.as_str())?.clone();
-                Some(DueDelivery {
-                    delivery: d,
-                    event,
-                    manual,
-                })
-            })
-            .collect();
-        // Oldest first, as the table hands them out.
-        out.sort_by_key(|d| (d.delivery.next_attempt_at, d.delivery.id.clone()));
-        Ok(out)
+        Ok(due_deliveries(rows, &events))
     }
 
     async fn renew_leases(&self, ids: &[DeliveryId], lease: &Lease) -> Result<()> {

@@ -26,8 +26,9 @@ use tokio_postgres::types::ToSql;
 use hookrelay_core::model::Event;
 
 use super::listen::DUE;
-use super::rows::{event_at, qualified, EVENT_COLS};
+use super::rows::qualified;
 use super::Fail;
+use crate::rows::{event_at, EVENT_COLS};
 use crate::windows::IDEMPOTENCY_MS;
 use crate::{Lease, NewEvent, Published, Result, StoreError};
 

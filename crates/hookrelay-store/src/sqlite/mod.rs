@@ -19,6 +19,7 @@ use hookrelay_core::time::Timestamp;
 
 use crate::list::{self, ListSql, Placeholder};
 use crate::outcome::{self, EndpointEffects};
+use crate::rows::*;
 use crate::windows;
 use crate::{
     ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
@@ -155,8 +156,7 @@ fn load_due(conn: &Connection, ids: &[String]) -> Result<Vec<DueDelivery>> {
     for id in ids {
         let mut rows = stmt.query(params![id])?;
         let Some(row) = rows.next()? else { continue };
-        let d = delivery(row)?;
-        let manual: bool = row.get(10)?;
+        let (d, manual) = delivery_manual(row)?;
         let ev = match events.get(d.event_id.as_str()) {
             Some(e) => e.clone(),
             None => {
@@ -217,7 +217,7 @@ impl Store for SqliteStore {
         self.engine
             .read(move |c| {
                 let sql = format!("SELECT {WORKSPACE_COLS} FROM workspaces WHERE id = ?1");
-                Ok(query_all(c, &sql, params![id], workspace)?
+                Ok(query_all(c, &sql, params![id], |r| workspace(r))?
                     .into_iter()
                     .next())
             })
@@ -231,7 +231,7 @@ impl Store for SqliteStore {
                 let sql = format!(
                     "SELECT {WORKSPACE_COLS} FROM workspaces WHERE name = ?1 ORDER BY id LIMIT 1"
                 );
-                Ok(query_all(c, &sql, params![name], workspace)?
+                Ok(query_all(c, &sql, params![name], |r| workspace(r))?
                     .into_iter()
                     .next())
             })
@@ -264,7 +264,9 @@ impl Store for SqliteStore {
         self.engine
             .read(move |c| {
                 let sql = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = ?1");
-                Ok(query_all(c, &sql, params![h], api_key)?.into_iter().next())
+                Ok(query_all(c, &sql, params![h], |r| api_key(r))?
+                    .into_iter()
+                    .next())
             })
             .await
     }
@@ -277,7 +279,7 @@ impl Store for SqliteStore {
         let q = list::api_keys(API_KEY_COLS, ws).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &q, limit, api_key, |k| k.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, |r| api_key(r), |k| k.id.to_string()))
             .await
     }
 
@@ -364,7 +366,7 @@ impl Store for SqliteStore {
                 let sql = format!(
                     "SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NULL"
                 );
-                Ok(query_all(c, &sql, params![id, ws], endpoint)?.into_iter().next())
+                Ok(query_all(c, &sql, params![id, ws], |r| endpoint(r))?.into_iter().next())
             })
             .await
     }
@@ -378,7 +380,7 @@ impl Store for SqliteStore {
         let q = list::endpoints(ENDPOINT_COLS, ws, filter).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &q, limit, endpoint, |e| e.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, |r| endpoint(r), |e| e.id.to_string()))
             .await
     }
 
@@ -427,7 +429,7 @@ impl Store for SqliteStore {
                         "SELECT {ENDPOINT_COLS} FROM endpoints WHERE deleted_at IS NULL AND (?1 IS NULL OR workspace_id = ?1) ORDER BY id"
                     ),
                     params![ws],
-                    endpoint,
+                    |r| endpoint(r),
                 )?;
                 let subs = query_all(
                     c,
@@ -435,7 +437,7 @@ impl Store for SqliteStore {
                         "SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE (?1 IS NULL OR workspace_id = ?1) ORDER BY id"
                     ),
                     params![ws],
-                    subscription,
+                    |r| subscription(r),
                 )?;
                 Ok((eps, subs))
             })
@@ -457,7 +459,7 @@ impl Store for SqliteStore {
                         "SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE endpoint_id = ?1 AND resource_type = ?2 AND resource_id = ?3"
                     ),
                     params![s.endpoint_id.as_str(), s.resource_type.as_str(), s.resource_id],
-                    subscription,
+                    |r| subscription(r),
                 )?
                 .into_iter()
                 .next();
@@ -517,7 +519,7 @@ impl Store for SqliteStore {
                     c,
                     &format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE id = ?1 AND workspace_id = ?2"),
                     params![id, ws],
-                    subscription,
+                    |r| subscription(r),
                 )?
                 .into_iter()
                 .next())
@@ -537,7 +539,7 @@ impl Store for SqliteStore {
                     c,
                     &format!("SELECT {SUBSCRIPTION_COLS} FROM subscriptions WHERE id = ?1 AND workspace_id = ?2"),
                     params![id, ws],
-                    subscription,
+                    |r| subscription(r),
                 )?
                 .into_iter()
                 .next())
@@ -555,7 +557,7 @@ impl Store for SqliteStore {
             list::subscriptions(SUBSCRIPTION_COLS, ws, filter).render(page, Placeholder::Question);
         let limit = page.limit;
         self.engine
-            .read(move |c| run_page(c, &q, limit, subscription, |s| s.id.to_string()))
+            .read(move |c| run_page(c, &q, limit, |r| subscription(r), |s| s.id.to_string()))
             .await
     }
 
@@ -588,17 +590,7 @@ impl Store for SqliteStore {
                     c,
                     "SELECT id, endpoint_id, status, attempt_count FROM deliveries WHERE event_id = ?1 ORDER BY id",
                     params![id],
-                    |r| {
-                        let status: String = r.get(2)?;
-                        Ok(DeliverySummary {
-                            delivery_id: DeliveryId::from_trusted(r.get(0)?),
-                            endpoint_id: EndpointId::from_trusted(r.get(1)?),
-                            status: status
-                                .parse()
-                                .map_err(|_| StoreError::corrupt(format!("status {status}")))?,
-                            attempt_count: r.get(3)?,
-                        })
-                    },
+                    |r| summary(r),
                 )?;
                 // Deliveries not yet written out of the event's fan-out row.
                 summaries.extend(fanout::read_event(c, &ws, &id)?.into_iter().map(|d| {
@@ -640,7 +632,7 @@ impl Store for SqliteStore {
                     c,
                     &format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE id = ?1 AND workspace_id = ?2"),
                     params![id.as_str(), ws],
-                    delivery,
+                    |r| delivery(r),
                 )?
                 .into_iter()
                 .next() else {
@@ -652,7 +644,7 @@ impl Store for SqliteStore {
                     c,
                     &format!("SELECT {ATTEMPT_COLS} FROM attempts WHERE delivery_id = ?1 ORDER BY attempt_number"),
                     params![id],
-                    attempt,
+                    |r| attempt(r),
                 )?;
                 Ok(Some((d, attempts)))
             })
@@ -669,7 +661,7 @@ impl Store for SqliteStore {
         let (ws, filter, page) = (ws.to_string(), filter.clone(), page.clone());
         self.engine
             .read(move |c| {
-                let rows = run_page(c, &q, page.limit, delivery, |d| d.id.to_string())?;
+                let rows = run_page(c, &q, page.limit, |r| delivery(r), |d| d.id.to_string())?;
                 // Deliveries not yet written out of their fan-out rows are
                 // read from there, merged into the page by id.
                 let entries = fanout::read_page(c, &ws, &filter, &page)?;
@@ -1231,19 +1223,7 @@ fn claim_piece(
             events.insert(ev.id.to_string(), Arc::new(ev));
         }
     }
-    let mut out = Vec::with_capacity(rows.len());
-    for (d, manual) in rows {
-        if let Some(ev) = events.get(d.event_id.as_str()) {
-            out.push(DueDelivery {
-                event: ev.clone(),
-                delivery: d,
-                manual,
-            });
-        }
-    }
-    // Oldest first, as the table hands them out.
-    out.sort_by_key(|d| (d.delivery.next_attempt_at, d.delivery.id.clone()));
-    Ok(out)
+    Ok(due_deliveries(rows, &events))
 }
 
 /// The claim's part that reads delivery rows: reads the workspace's due
@@ -1311,9 +1291,8 @@ fn claim_rows(
         SqlValue::Integer(piece.lease.until.0),
     ];
     p.extend(chosen.into_iter().map(SqlValue::Text));
-    let rows: Vec<(Delivery, bool)> = query_all(c, &sql, params_from_iter(p), |r| {
-        Ok((delivery(r)?, r.get(10)?))
-    })?;
+    let rows: Vec<(Delivery, bool)> =
+        query_all(c, &sql, params_from_iter(p), |r| delivery_manual(r))?;
     let mut due = due.lock().expect("due lock");
     for (d, _) in &rows {
         due.touch(piece.lease.until.0, ws, d.endpoint_id.as_str());
