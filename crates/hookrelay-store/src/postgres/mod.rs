@@ -6,7 +6,7 @@
 //! `current_schema()`: names are never qualified, so a URL carrying
 //! `?options=-csearch_path%3Dmyschema` puts a whole deployment (or a test) in
 //! a schema of its own. [`PostgresStore::connect`] applies the migrations it
-//! lacks (`schema.sql` is version 1, then `migrate_2.sql`, `migrate_3.sql`; applied
+//! lacks (`schema.sql` is version 1, then `migrate_2.sql` to `migrate_4.sql`; applied
 //! versions are rows of `hookrelay_migrations`) in one transaction that
 //! first takes `pg_advisory_xact_lock` on a key derived from the schema name, so nodes
 //! starting together migrate one after the other, and tests in different
@@ -102,6 +102,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("migrate_2.sql"),
     include_str!("migrate_3.sql"),
+    include_str!("migrate_4.sql"),
 ];
 /// How many migrations a fully migrated schema has applied.
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();

@@ -1,0 +1,30 @@
+-- Version 5: the dashboard's sign-in sessions and the customer portal's
+-- one-time links. Only SHA-256 hashes of their tokens are stored, so the
+-- database never holds a token that would let someone in.
+CREATE TABLE dashboard_sessions (
+    token_hash    TEXT PRIMARY KEY,
+    -- NULL while an admin session has not picked a workspace.
+    workspace_id  TEXT,
+    -- 'key' (signed in with a workspace key), 'admin' (the admin key) or
+    -- 'portal' (opened from a portal link).
+    kind          TEXT NOT NULL,
+    read_only     INTEGER NOT NULL,
+    csrf_token    TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_seen_at  INTEGER NOT NULL,
+    -- The latest it may live, idle or not.
+    expires_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at);
+
+CREATE TABLE portal_links (
+    token_hash    TEXT PRIMARY KEY,
+    workspace_id  TEXT NOT NULL,
+    read_only     INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL,
+    -- The link must be opened before this, and the session it opens ends then.
+    expires_at    INTEGER NOT NULL,
+    -- Set when the link is opened: it opens once.
+    used_at       INTEGER
+) WITHOUT ROWID;
+CREATE INDEX portal_links_expiry ON portal_links (expires_at);
