@@ -1,8 +1,11 @@
 //! Test harness: [`TestServer`] (a whole hookrelay on port 0 with a temp
-//! database) and [`Receiver`] (a real HTTP server that records every request
-//! and answers as told).
+//! database), [`Receiver`] (a real HTTP server that records every request
+//! and answers as told) and, in [`browser`], a headless Chromium for page
+//! tests.
 
 #![allow(dead_code)]
+
+pub mod browser;
 
 use std::collections::VecDeque;
 use std::future::Future;
