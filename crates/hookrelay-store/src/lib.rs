@@ -1,7 +1,8 @@
 //! Storage: the interfaces every backend implements — [`DeliveryQueue`]
 //! (publish, claim, renew, release, record, requeue: what the delivery
 //! engine needs) and [`Store`] (tenancy, endpoints and subscriptions,
-//! history, maintenance) — the records they speak in, and the backends
+//! history, dashboard sessions and portal links, maintenance) — the records
+//! they speak in, and the backends
 //! themselves: `sqlite` (one process, one file) and `postgres` (any number
 //! of nodes sharing one database).
 //!

@@ -118,7 +118,7 @@ async fn list_body(
             }
         } @else {
             div.table-wrap {
-                table {
+                table.cards {
                     caption.visually-hidden { "Endpoints, newest first" }
                     thead { tr {
                         th scope="col" { "Name" }
@@ -135,11 +135,11 @@ async fn list_body(
                         @for e in &list.items {
                             tr {
                                 th scope="row" { a href=(href(e)) { (e.name) } }
-                                td.url { code { (e.url.as_str()) } }
-                                td { (layout::status_badge(e.status)) }
-                                td.nowrap { (e.api_version.as_str()) }
-                                td.nowrap { (e.signature_scheme.as_str()) }
-                                td.nowrap { (layout::time(e.created_at)) }
+                                td.url data-label="URL" { code { (e.url.as_str()) } }
+                                td data-label="Status" { (layout::status_badge(e.status)) }
+                                td.nowrap data-label="API version" { (e.api_version.as_str()) }
+                                td.nowrap data-label="Profile" { (e.signature_scheme.as_str()) }
+                                td.nowrap data-label="Created" { (layout::time(e.created_at)) }
                             }
                         }
                     }

@@ -63,7 +63,7 @@ pub async fn picker(
             div.table-wrap { p.empty { "There are no workspaces yet." } }
         } @else {
             div.table-wrap {
-                table {
+                table.cards {
                     caption.visually-hidden { "Workspaces" }
                     thead { tr {
                         th scope="col" { "Name" }
@@ -75,8 +75,8 @@ pub async fn picker(
                         @for ws in &list.items {
                             tr {
                                 th scope="row" { (ws.name) }
-                                td { code { (ws.id) } }
-                                td.nowrap { (layout::time(ws.created_at)) }
+                                td data-label="ID" { code { (ws.id) } }
+                                td.nowrap data-label="Created" { (layout::time(ws.created_at)) }
                                 td.nowrap {
                                     @if current == Some(&ws.id) {
                                         span.badge.badge-ok { "current" }
