@@ -4,26 +4,26 @@
 //! hides event checkboxes of the API versions not chosen).
 //!
 //! What each part owns:
-//! - [`session`]: the sign-in session (a cookie holding a random token; the
+//! - `session`: the sign-in session (a cookie holding a random token; the
 //!   database keeps its SHA-256), idle and absolute expiry, and the
-//!   extractors every page goes through: [`session::Dash`] for a page (GET)
-//!   and [`session::Write`] for an action (POST: a session that may write
+//!   extractors every page goes through: `session::Dash` for a page (GET)
+//!   and `session::Write` for an action (POST: a session that may write
 //!   and the form's CSRF token). A handler reads and writes only in the
 //!   session's workspace.
-//! - [`csrf`]: the tokens forms carry back (the session's own; before
+//! - `csrf`: the tokens forms carry back (the session's own; before
 //!   sign-in a double-submit cookie).
-//! - [`portal`]: one-time links (`POST /portal_sessions`) and opening them.
-//! - [`layout`]: the page around every page, the navigation and small
+//! - `portal`: one-time links (`POST /portal_sessions`) and opening them.
+//! - `layout`: the page around every page, the navigation and small
 //!   shared pieces (badges, pagination, messages).
-//! - [`assets`]: the stylesheet and script, embedded, served under names
+//! - `assets`: the stylesheet and script, embedded, served under names
 //!   carrying a hash of their content, cached for a year.
 //! - `pages`: one module per page.
 //!
-//! [`pages_layer`] gives every answer under `/dashboard` its security
+//! `pages_layer` gives every answer under `/dashboard` its security
 //! headers (a strict Content-Security-Policy: no inline script or style,
 //! nothing from elsewhere; no framing; no referrer, since portal tokens
 //! travel in URLs; `no-store` on pages) and renders errors (an
-//! [`ApiError`] the answer carries) as HTML pages of the same status.
+//! `ApiError` the answer carries) as HTML pages of the same status.
 
 use std::time::Duration;
 
@@ -96,8 +96,8 @@ impl Default for DashboardState {
 }
 
 /// Every dashboard route. A page is a GET handler taking
-/// [`session::Dash`]; an action is a POST handler taking
-/// [`session::Write`] (see `pages/mod.rs` for adding one).
+/// `session::Dash`; an action is a POST handler taking
+/// `session::Write` (see `pages/mod.rs` for adding one).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/dashboard", get(pages::home))
