@@ -197,6 +197,9 @@ impl From<Invalid> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, axum::Json(self.body())).into_response();
+        // The dashboard answers its errors as HTML pages: its layer finds
+        // the error here and renders it (`dashboard::html_errors`).
+        resp.extensions_mut().insert(self.clone());
         if let Some(s) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 resp.headers_mut().insert("retry-after", v);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use bytes::Bytes;
-use hookrelay_core::ids::WorkspaceId;
+use hookrelay_core::ids::{ApiKeyId, WorkspaceId};
 use hookrelay_core::model::CreatedBy;
 use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::validate;
@@ -125,6 +125,7 @@ pub enum Principal {
     /// A workspace API key.
     Key {
         workspace_id: WorkspaceId,
+        key_id: ApiKeyId,
         name: String,
     },
 }
@@ -145,7 +146,7 @@ pub struct Caller(pub Principal);
 /// clears it at once).
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    map: Mutex<HashMap<ApiKeyHash, (WorkspaceId, String, Instant)>>,
+    map: Mutex<HashMap<ApiKeyHash, (WorkspaceId, ApiKeyId, String, Instant)>>,
 }
 
 /// How long a key lookup is remembered: requests with a key seen within it
@@ -227,7 +228,7 @@ pub(crate) async fn resolve_key(
             return Ok(Some(Principal::Admin));
         }
     }
-    if let Some((ws, name, at)) = state
+    if let Some((ws, key_id, name, at)) = state
         .inner
         .keys
         .map
@@ -239,6 +240,7 @@ pub(crate) async fn resolve_key(
         if at.elapsed() < KEY_CACHE_TTL {
             return Ok(Some(Principal::Key {
                 workspace_id: ws,
+                key_id,
                 name,
             }));
         }
@@ -248,10 +250,16 @@ pub(crate) async fn resolve_key(
         Some(k) if k.revoked_at.is_none() && k.hash.ct_eq(hash) => {
             state.inner.keys.map.lock().expect("key cache").insert(
                 *hash,
-                (k.workspace_id.clone(), k.name.clone(), Instant::now()),
+                (
+                    k.workspace_id.clone(),
+                    k.id.clone(),
+                    k.name.clone(),
+                    Instant::now(),
+                ),
             );
             Ok(Some(Principal::Key {
                 workspace_id: k.workspace_id,
+                key_id: k.id,
                 name: k.name,
             }))
         }
@@ -304,7 +312,9 @@ impl FromRequestParts<AppState> for Ctx {
                     admin: true,
                 })
             }
-            Principal::Key { workspace_id, name } => {
+            Principal::Key {
+                workspace_id, name, ..
+            } => {
                 if let Some(h) = header {
                     if h != workspace_id.as_str() {
                         return Err(ApiError::not_found("workspace"));

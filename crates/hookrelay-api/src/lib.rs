@@ -1,9 +1,12 @@
 //! The HTTP API: Extend-compatible management routes, hookrelay's own
-//! publish/history/replay routes, and the operational endpoints; the server
-//! loop that serves them ([`server`]) and the request rate limit ([`limit`]).
+//! publish/history/replay routes, and the operational endpoints; the
+//! dashboard and customer portal ([`dashboard`]: HTML pages under
+//! `/dashboard`); the server loop that serves them ([`server`]) and the
+//! request rate limit ([`limit`]).
 //!
 //! **Architecture invariant:** this is the only crate that knows HTTP status
-//! codes, and [`error::ApiError`] is the only way an error becomes a response.
+//! codes, and [`error::ApiError`] is the only way an error becomes a response
+//! (the dashboard renders an `ApiError` as an HTML page, same status).
 //!
 //! **OpenAPI:** `openapi.json` is written by hand (it carries the prose,
 //! limits and examples) and checked against the code, not generated: every
@@ -34,6 +37,7 @@ use hookrelay_store::{PageRequest, Store};
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod limit;
@@ -70,6 +74,12 @@ pub struct ApiConfig {
     pub max_subscriptions_per_workspace: u32,
     /// Most custom headers (`advancedOptions.headers`) per endpoint.
     pub max_headers_per_endpoint: u32,
+    /// The server's public base URL, for the links it hands out (portal
+    /// links); `None`: the request's `Host`. An `https` URL also marks the
+    /// dashboard's cookies `Secure`.
+    pub public_url: Option<String>,
+    /// Dashboard sessions and sign-in.
+    pub dashboard: dashboard::DashboardConfig,
 }
 
 impl Default for ApiConfig {
@@ -86,6 +96,8 @@ impl Default for ApiConfig {
             max_endpoints_per_workspace: 1000,
             max_subscriptions_per_workspace: 10_000,
             max_headers_per_endpoint: 20,
+            public_url: None,
+            dashboard: dashboard::DashboardConfig::default(),
         }
     }
 }
@@ -136,6 +148,8 @@ pub struct AppInner {
     pub openapi: &'static str,
     /// Requests per API key / client address.
     pub limiter: limit::RateLimiter,
+    /// The dashboard's own state (its sign-in limit).
+    pub dashboard: dashboard::DashboardState,
 }
 
 impl AppInner {
@@ -233,6 +247,9 @@ pub fn router(state: AppState) -> Router {
             "/api_keys/{id}",
             axum::routing::delete(routes::admin::revoke_key),
         )
+        .route("/portal_sessions", post(routes::portal::create))
+        // HTML pages under /dashboard (not part of the API document).
+        .merge(dashboard::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -243,6 +260,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limit::limit_requests,
         ))
+        .layer(axum::middleware::from_fn(dashboard::pages_layer))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -332,6 +350,11 @@ pub(crate) fn respond(status: StatusCode, v: impl serde::Serialize) -> Response 
 /// Plain `200 OK` JSON.
 pub(crate) fn ok(v: impl serde::Serialize) -> Response {
     respond(StatusCode::OK, v)
+}
+
+/// `201 Created` JSON.
+pub(crate) fn created(v: impl serde::Serialize) -> Response {
+    respond(StatusCode::CREATED, v)
 }
 
 /// `202 Accepted` JSON.

@@ -150,6 +150,26 @@ impl RateLimiter {
         }))
     }
 
+    /// A limiter whose buckets hold `burst` requests and get one back every
+    /// `period` (slower than one a second: the dashboard's sign-in
+    /// attempts); off when `period` is zero.
+    pub fn refilling(burst: u32, period: Duration) -> Self {
+        let Some(quota) = Quota::with_period(period) else {
+            return Self(None);
+        };
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let quota = quota.allow_burst(burst);
+        Self(Some(On {
+            burst: burst.get(),
+            refill: quota.replenish_interval(),
+            keys: DefaultKeyedRateLimiter::keyed(quota).with_middleware(),
+            addresses: DefaultKeyedRateLimiter::keyed(quota).with_middleware(),
+            clock: DefaultClock::default(),
+            created: Instant::now(),
+            last_sweep: AtomicU64::new(0),
+        }))
+    }
+
     pub fn is_on(&self) -> bool {
         self.0.is_some()
     }
@@ -389,5 +409,19 @@ mod tests {
         let ip = Bucket::Address(IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert!(l.check(&ip).unwrap().is_ok());
         assert!(RateLimiter::default().check(&a).is_none(), "off");
+    }
+
+    #[test]
+    fn slow_buckets_refuse_past_the_burst_for_the_period() {
+        let l = RateLimiter::refilling(3, Duration::from_secs(6));
+        let ip = Bucket::Address(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        for _ in 0..3 {
+            assert!(l.check(&ip).unwrap().is_ok());
+        }
+        let refusal = l.check(&ip).unwrap().unwrap_err();
+        assert!((5..=6).contains(&refusal.retry_after_secs), "{refusal:?}");
+        assert!(RateLimiter::refilling(3, Duration::ZERO)
+            .check(&ip)
+            .is_none());
     }
 }

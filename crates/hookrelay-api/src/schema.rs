@@ -58,6 +58,7 @@ pub fn components() -> Vec<(&'static str, Schema)> {
         ("Recovery", derived::<views::Recovery>()),
         ("Workspace", derived::<views::WorkspaceView>()),
         ("ApiKey", derived::<views::ApiKey>()),
+        ("PortalSession", derived::<views::PortalSession>()),
         ("ApiKeyCreated", derived::<views::ApiKeyCreated>()),
         ("EventType", derived::<views::EventTypeView>()),
         ("EventTypeList", derived::<views::EventTypeList>()),

@@ -350,6 +350,15 @@ pub fn workspace(w: &Workspace) -> WorkspaceView {
     }
 }
 
+/// The answer to `POST /portal_sessions`: a one-time link into the
+/// dashboard, scoped to one workspace.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PortalSession {
+    pub url: String,
+    pub expires_at: String,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKey {

@@ -1,6 +1,7 @@
-//! Secrets: endpoint signing secrets and workspace API keys. Generated from the
+//! Secrets: endpoint signing secrets, workspace API keys and the bearer
+//! tokens of dashboard sessions and portal links. Generated from the
 //! operating system's CSPRNG, compared in constant time, never printed by
-//! `Debug`, and (for API keys) stored only as a SHA-256 hash.
+//! `Debug`, and (for API keys and tokens) stored only as a SHA-256 hash.
 
 use std::fmt;
 
@@ -118,6 +119,43 @@ pub fn ct_eq_str(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// A bearer token (a dashboard session's cookie, a portal link): 32 bytes
+/// from the OS generator, base64url without padding (43 characters).
+pub fn generate_token() -> Secret {
+    Secret(URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+}
+
+/// SHA-256 of a bearer token: what is stored in its place. Tokens carry 256
+/// bits of entropy, so (as for API keys) a fast hash is enough.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({}…)", hex::encode(&self.0[..4]))
+    }
+}
+
+impl TokenHash {
+    pub fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let v = hex::decode(s).ok()?;
+        Some(Self(v.try_into().ok()?))
+    }
+
+    /// Constant-time equality.
+    pub fn ct_eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
 /// Random bytes for server-side keys (e.g. the signed-URL key).
 pub fn generate_key_bytes() -> [u8; 32] {
     random_bytes::<32>()
@@ -148,5 +186,22 @@ mod tests {
         assert!(ApiKeyHash::of(k.plaintext.expose()).ct_eq(&k.hash));
         assert!(!ApiKeyHash::of("sk_other").ct_eq(&k.hash));
         assert_eq!(ApiKeyHash::from_hex(&k.hash.to_hex()), Some(k.hash));
+    }
+
+    #[test]
+    fn tokens_are_random_url_safe_and_hash_round_trips() {
+        let a = generate_token();
+        let b = generate_token();
+        assert_ne!(a, b);
+        assert_eq!(a.expose().len(), 43);
+        assert!(a
+            .expose()
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        let h = TokenHash::of(a.expose());
+        assert!(h.ct_eq(&TokenHash::of(a.expose())));
+        assert!(!h.ct_eq(&TokenHash::of(b.expose())));
+        assert_eq!(TokenHash::from_hex(&h.to_hex()), Some(h));
+        assert!(!format!("{h:?}").contains(&h.to_hex()));
     }
 }

@@ -1,7 +1,8 @@
 //! Storage: the interfaces every backend implements — [`DeliveryQueue`]
 //! (publish, claim, renew, release, record, requeue: what the delivery
 //! engine needs) and [`Store`] (tenancy, endpoints and subscriptions,
-//! history, maintenance) — the records they speak in, and the backends
+//! history, dashboard sessions and portal links, maintenance) — the records
+//! they speak in, and the backends
 //! themselves: `sqlite` (one process, one file) and `postgres` (any number
 //! of nodes sharing one database).
 //!
@@ -22,9 +23,10 @@ use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, Subscriptio
 use hookrelay_core::model::{
     Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStatus, Event, Subscription,
 };
-use hookrelay_core::secret::ApiKeyHash;
+use hookrelay_core::secret::{ApiKeyHash, TokenHash};
 use hookrelay_core::time::Timestamp;
 
+mod dashboard;
 pub mod directory;
 mod error;
 mod list;
@@ -35,6 +37,7 @@ mod rows;
 pub mod sqlite;
 mod windows;
 
+pub use dashboard::{DashboardSession, PortalLink, Redemption, SessionKind};
 pub use error::{ErrorKind, Source, StoreError};
 pub use queue::{
     Backlog, Claim, DeliveryQueue, DueDelivery, EndpointEffect, Lease, NewDelivery, NewEvent,
@@ -169,8 +172,40 @@ pub trait Store: DeliveryQueue {
         ws: &WorkspaceId,
         page: &PageRequest,
     ) -> Result<Page<ApiKeyRecord>>;
-    /// Revokes a live key; `false` if there is none with that id.
+    /// Revokes a live key and ends the dashboard sessions signed in with
+    /// it; `false` if there is no live key with that id.
     async fn revoke_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId, at: Timestamp) -> Result<bool>;
+    /// Every workspace, by id.
+    async fn list_workspaces(&self, page: &PageRequest) -> Result<Page<Workspace>>;
+
+    // --- dashboard sessions and portal links ---------------------------
+    /// Stores a new session (a token hash already stored is a conflict).
+    async fn create_dashboard_session(&self, s: &DashboardSession) -> Result<()>;
+    /// The session with this token hash if it is alive at `now`
+    /// ([`DashboardSession::alive_at`]); an expired one reads as `None`.
+    async fn get_dashboard_session(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<DashboardSession>>;
+    /// Records activity: `last_seen_at = at`, never backwards, and only
+    /// while the session is alive. A write: callers do it at most every
+    /// so often per session, not on every request.
+    async fn touch_dashboard_session(&self, hash: &TokenHash, at: Timestamp) -> Result<()>;
+    /// Sets the workspace of an admin session (picking or switching);
+    /// `false` if there is no such admin session.
+    async fn set_dashboard_session_workspace(
+        &self,
+        hash: &TokenHash,
+        ws: &WorkspaceId,
+    ) -> Result<bool>;
+    /// Ends a session (sign-out); `false` if there was none.
+    async fn delete_dashboard_session(&self, hash: &TokenHash) -> Result<bool>;
+    async fn create_portal_link(&self, link: &PortalLink) -> Result<()>;
+    /// Opens a portal link: marks it used if it is unused and `now` is
+    /// before its expiry, atomically, so of any number of concurrent calls
+    /// (on any node) exactly one gets [`Redemption::Opened`].
+    async fn redeem_portal_link(&self, hash: &TokenHash, now: Timestamp) -> Result<Redemption>;
 
     // --- endpoints -----------------------------------------------------
     /// Inserts an endpoint. With `max_per_workspace`, fails with
@@ -263,8 +298,9 @@ pub trait Store: DeliveryQueue {
         page: &PageRequest,
     ) -> Result<Page<Delivery>>;
     // --- maintenance ---------------------------------------------------
-    /// Removes finished history created before `before`, and idempotency keys
-    /// older than 24 h.
+    /// Removes finished history created before `before`, idempotency keys
+    /// older than 24 h, and dashboard sessions and portal links that are
+    /// over at `now`.
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged>;
     /// A named server key, created with `make` on first use and kept forever.
     async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>>;

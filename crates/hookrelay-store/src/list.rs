@@ -145,6 +145,14 @@ pub(crate) fn page_of<T>(mut items: Vec<T>, limit: u32, id_of: impl Fn(&T) -> St
     Page { items, next }
 }
 
+/// Every workspace (for the org admin's picker).
+pub(crate) fn workspaces(cols: &str) -> List {
+    List {
+        select: format!("SELECT {cols} FROM workspaces"),
+        conds: Vec::new(),
+    }
+}
+
 /// Live API keys of a workspace.
 pub(crate) fn api_keys(cols: &str, ws: &WorkspaceId) -> List {
     List::of(cols, "api_keys", ws).fixed("revoked_at IS NULL")

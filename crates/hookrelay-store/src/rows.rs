@@ -11,9 +11,10 @@ use hookrelay_core::model::{
     Attempt, Delivery, Endpoint, EndpointSecrets, ErrorKind, Event, ResourceRef, Subscription,
 };
 use hookrelay_core::parsed::{ApiVersion, EndpointUrl, EventType};
-use hookrelay_core::secret::{ApiKeyHash, Secret};
+use hookrelay_core::secret::{ApiKeyHash, Secret, TokenHash};
 use hookrelay_core::time::Timestamp;
 
+use crate::dashboard::{DashboardSession, PortalLink, SessionKind};
 use crate::{ApiKeyRecord, DeliverySummary, DueDelivery, StoreError, Workspace};
 
 pub(crate) type R<T> = std::result::Result<T, StoreError>;
@@ -86,6 +87,44 @@ pub(crate) fn api_key(row: &impl Cells) -> R<ApiKeyRecord> {
         hash: ApiKeyHash::from_hex(&hash).ok_or_else(|| StoreError::corrupt("key hash"))?,
         created_at: Timestamp(row.int(5)?),
         revoked_at: ts(row.opt_int(6)?),
+    })
+}
+
+pub(crate) const SESSION_COLS: &str = "token_hash, workspace_id, kind, api_key_id, read_only, \
+    csrf_token, created_at, last_seen_at, idle_timeout_ms, expires_at";
+
+fn token_hash(hex: &str) -> R<TokenHash> {
+    TokenHash::from_hex(hex).ok_or_else(|| StoreError::corrupt("token hash"))
+}
+
+pub(crate) fn dashboard_session(row: &impl Cells) -> R<DashboardSession> {
+    let kind = row.text(2)?;
+    Ok(DashboardSession {
+        token_hash: token_hash(&row.text(0)?)?,
+        workspace_id: row.opt_text(1)?.map(WorkspaceId::from_trusted),
+        kind: SessionKind::parse(&kind)
+            .ok_or_else(|| StoreError::corrupt(format!("bad session kind: {kind:?}")))?,
+        api_key_id: row.opt_text(3)?.map(ApiKeyId::from_trusted),
+        read_only: row.flag(4)?,
+        csrf_token: Secret::new(row.text(5)?),
+        created_at: Timestamp(row.int(6)?),
+        last_seen_at: Timestamp(row.int(7)?),
+        idle_timeout_ms: row.int(8)?,
+        expires_at: Timestamp(row.int(9)?),
+    })
+}
+
+pub(crate) const PORTAL_LINK_COLS: &str =
+    "token_hash, workspace_id, read_only, created_at, expires_at, used_at";
+
+pub(crate) fn portal_link(row: &impl Cells) -> R<PortalLink> {
+    Ok(PortalLink {
+        token_hash: token_hash(&row.text(0)?)?,
+        workspace_id: WorkspaceId::from_trusted(row.text(1)?),
+        read_only: row.flag(2)?,
+        created_at: Timestamp(row.int(3)?),
+        expires_at: Timestamp(row.int(4)?),
+        used_at: ts(row.opt_int(5)?),
     })
 }
 

@@ -111,6 +111,12 @@ pub struct ServeArgs {
     /// Most custom headers (advancedOptions.headers) per endpoint [default: 20].
     #[arg(long, env = "HOOKRELAY_MAX_HEADERS_PER_ENDPOINT")]
     pub max_headers_per_endpoint: Option<u32>,
+    /// Seconds a dashboard session lasts without a request [default: 1800].
+    #[arg(long, env = "HOOKRELAY_DASHBOARD_IDLE_TIMEOUT")]
+    pub dashboard_idle_timeout: Option<u64>,
+    /// Seconds a dashboard session lasts at most, however busy [default: 43200].
+    #[arg(long, env = "HOOKRELAY_DASHBOARD_SESSION_LIFETIME")]
+    pub dashboard_session_lifetime: Option<u64>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -146,6 +152,8 @@ pub struct FileConfig {
     pub max_endpoints_per_workspace: Option<u32>,
     pub max_subscriptions_per_workspace: Option<u32>,
     pub max_headers_per_endpoint: Option<u32>,
+    pub dashboard_idle_timeout: Option<u64>,
+    pub dashboard_session_lifetime: Option<u64>,
 }
 
 /// Where the data lives.
@@ -233,6 +241,22 @@ pub struct Settings {
     pub max_endpoints_per_workspace: u32,
     pub max_subscriptions_per_workspace: u32,
     pub max_headers_per_endpoint: u32,
+    /// How long a dashboard session lasts without a request.
+    pub dashboard_idle_timeout: Duration,
+    /// How long a dashboard session lasts at most.
+    pub dashboard_session_lifetime: Duration,
+    /// The clock the server runs on (`None`: the system's; tests pin one).
+    pub clock: Option<ServerClock>,
+}
+
+/// A clock for the whole server, in place of the system's (tests).
+#[derive(Clone)]
+pub struct ServerClock(pub std::sync::Arc<dyn hookrelay_core::time::Clock>);
+
+impl std::fmt::Debug for ServerClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ServerClock({})", self.0.now().to_rfc3339())
+    }
 }
 
 impl Default for Settings {
@@ -272,6 +296,9 @@ impl Default for Settings {
             max_endpoints_per_workspace: 1000,
             max_subscriptions_per_workspace: 10_000,
             max_headers_per_endpoint: 20,
+            dashboard_idle_timeout: Duration::from_secs(30 * 60),
+            dashboard_session_lifetime: Duration::from_secs(12 * 3600),
+            clock: None,
         }
     }
 }
@@ -430,6 +457,19 @@ impl Settings {
             .or(file.max_in_flight)
             .unwrap_or(d.max_in_flight)
             .max(1);
+        let dashboard_idle_timeout = timeout_secs(
+            "dashboard idle timeout",
+            args.dashboard_idle_timeout.or(file.dashboard_idle_timeout),
+            d.dashboard_idle_timeout,
+        )?;
+        let dashboard_session_lifetime = match args
+            .dashboard_session_lifetime
+            .or(file.dashboard_session_lifetime)
+        {
+            None => d.dashboard_session_lifetime,
+            Some(s) if (60..=30 * 86_400).contains(&s) => Duration::from_secs(s),
+            Some(_) => bail!("dashboard session lifetime must be 60 to 2592000 seconds (30 days)"),
+        };
         Ok(Settings {
             listen,
             database,
@@ -500,6 +540,9 @@ impl Settings {
                 .max_headers_per_endpoint
                 .or(file.max_headers_per_endpoint)
                 .unwrap_or(d.max_headers_per_endpoint),
+            dashboard_idle_timeout,
+            dashboard_session_lifetime,
+            clock: None,
         })
     }
 }
@@ -742,6 +785,44 @@ api_rate_limit = 50
         assert_eq!(s.max_connections, 9);
         assert_eq!(s.shutdown_timeout, Duration::from_secs(2));
         assert_eq!((s.api_rate_limit, s.api_rate_burst), (3, 5));
+    }
+
+    #[test]
+    fn dashboard_sessions_have_defaults_and_come_from_the_file_or_flags() {
+        let d = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(d.dashboard_idle_timeout, Duration::from_secs(1800));
+        assert_eq!(d.dashboard_session_lifetime, Duration::from_secs(43_200));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookrelay.toml");
+        std::fs::write(
+            &path,
+            "dashboard_idle_timeout = 600\ndashboard_session_lifetime = 3600\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(&ServeArgs {
+            config: Some(path),
+            dashboard_idle_timeout: Some(300),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.dashboard_idle_timeout,
+            Duration::from_secs(300),
+            "the flag wins"
+        );
+        assert_eq!(s.dashboard_session_lifetime, Duration::from_secs(3600));
+        for bad in [
+            ServeArgs {
+                dashboard_idle_timeout: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                dashboard_session_lifetime: Some(59),
+                ..Default::default()
+            },
+        ] {
+            assert!(Settings::resolve(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
                     if dev { " (dev mode)" } else { "" }
                 );
                 println!("  API base URL:  {public}");
-                println!("  Dashboard:     {public}/dashboard (not included in this build)");
+                println!("  Dashboard:     {public}/dashboard");
                 println!("  Workspace:     {}", boot.workspace_id);
                 match (&boot.new_api_key, boot.key_from_env) {
                     (Some(k), _) => {

@@ -247,7 +247,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     ready: Option<oneshot::Sender<Bootstrap>>,
 ) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match &settings.clock {
+        Some(c) => c.0.clone(),
+        None => Arc::new(SystemClock),
+    };
     let ids = Arc::new(Ids::new(clock.clone()));
     let catalog = Arc::new(load_catalog(&settings)?);
     let store = open_store(&settings.database).await?;
@@ -320,8 +323,15 @@ pub async fn run(
         max_endpoints_per_workspace: settings.max_endpoints_per_workspace,
         max_subscriptions_per_workspace: settings.max_subscriptions_per_workspace,
         max_headers_per_endpoint: settings.max_headers_per_endpoint,
+        public_url: Some(public_url.clone()),
+        dashboard: hookrelay_api::dashboard::DashboardConfig {
+            idle_timeout: settings.dashboard_idle_timeout,
+            session_lifetime: settings.dashboard_session_lifetime,
+            ..Default::default()
+        },
         ..ApiConfig::default()
     };
+    let dashboard = hookrelay_api::dashboard::DashboardState::new(&api_config.dashboard);
     let state = AppState {
         inner: Arc::new(AppInner {
             ops_metrics,
@@ -340,6 +350,7 @@ pub async fn run(
                 per_second: settings.api_rate_limit,
                 burst: settings.api_rate_burst,
             }),
+            dashboard,
         }),
     };
     let app = hookrelay_api::router(state);

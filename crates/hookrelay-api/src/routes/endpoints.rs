@@ -4,10 +4,10 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use hookrelay_core::catalog::EventNameError;
-use hookrelay_core::ids::EndpointId;
+use hookrelay_core::ids::{EndpointId, WorkspaceId};
 use hookrelay_core::model::{
-    AdvancedOptions, Delivery, DisabledReason, Endpoint, EndpointSecrets, EndpointStatus,
-    SignatureScheme,
+    AdvancedOptions, CreatedBy, Delivery, DisabledReason, Endpoint, EndpointSecrets,
+    EndpointStatus, SignatureScheme,
 };
 use hookrelay_core::parsed::{ApiVersion, ApiVersionError, EndpointUrl, EventType};
 use hookrelay_core::secret::generate_signing_secret;
@@ -22,23 +22,25 @@ use crate::{accepted, ok, views, AppState, PageParams};
 
 use super::double_option;
 
-#[derive(Debug, Deserialize)]
+/// What a new endpoint is made of: the body of `POST /webhook_endpoints`,
+/// and what the dashboard's form fills in.
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
-    url: String,
-    name: String,
-    enabled_events: Vec<String>,
-    api_version: String,
+    pub(crate) url: String,
+    pub(crate) name: String,
+    pub(crate) enabled_events: Vec<String>,
+    pub(crate) api_version: String,
     #[serde(default)]
-    status: Option<EndpointStatus>,
+    pub(crate) status: Option<EndpointStatus>,
     #[serde(default)]
-    advanced_options: Option<AdvancedOptions>,
+    pub(crate) advanced_options: Option<AdvancedOptions>,
     #[serde(default)]
-    signature_scheme: Option<SignatureScheme>,
+    pub(crate) signature_scheme: Option<SignatureScheme>,
     #[serde(default)]
-    retry_schedule: Option<Vec<u32>>,
+    pub(crate) retry_schedule: Option<Vec<u32>>,
     #[serde(default)]
-    rate_limit_per_second: Option<u32>,
+    pub(crate) rate_limit_per_second: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,11 +164,17 @@ pub(crate) async fn load_in(
 }
 
 pub(crate) async fn load(state: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Endpoint> {
+    load_from(state, &ctx.workspace_id, id).await
+}
+
+/// A live endpoint of workspace `ws` by its id as given: 404 for a
+/// malformed id, an unknown one, or another workspace's, alike.
+pub(crate) async fn load_from(state: &AppState, ws: &WorkspaceId, id: &str) -> ApiResult<Endpoint> {
     let id = EndpointId::parse(id).ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
     state
         .inner
         .store
-        .get_endpoint(&ctx.workspace_id, &id)
+        .get_endpoint(ws, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))
 }
@@ -176,16 +184,31 @@ pub async fn create(
     ctx: Ctx,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
+    let endpoint = create_endpoint(&state, &ctx.workspace_id, ctx.created_by.clone(), body).await?;
+    Ok(ok(views::WebhookEndpointCreated {
+        signing_secret: endpoint.secrets.secret.expose().to_owned(),
+        endpoint: views::endpoint(&endpoint),
+    }))
+}
+
+/// Checks and creates an endpoint in workspace `ws` (within its quota),
+/// whichever front asked: every rule a new endpoint must pass is here.
+pub(crate) async fn create_endpoint(
+    state: &AppState,
+    ws: &WorkspaceId,
+    created_by: CreatedBy,
+    body: CreateBody,
+) -> ApiResult<Endpoint> {
     // In the order the checks have always answered in: url, name, apiVersion.
-    let url = parse_url(&state, &body.url)?;
+    let url = parse_url(state, &body.url)?;
     validate::name(&body.name).map_err(invalid)?;
-    let api_version = parse_version(&state, &body.api_version)?;
+    let api_version = parse_version(state, &body.api_version)?;
     let now = state.inner.clock.now();
     let scheme = body.signature_scheme.unwrap_or(SignatureScheme::Extend);
     let status = body.status.unwrap_or(EndpointStatus::Enabled);
     let endpoint = Endpoint {
         id: state.inner.ids.at(now),
-        workspace_id: ctx.workspace_id.clone(),
+        workspace_id: ws.clone(),
         url,
         name: body.name,
         status,
@@ -198,12 +221,12 @@ pub async fn create(
         rate_limit_per_second: body.rate_limit_per_second,
         secrets: EndpointSecrets::new(generate_signing_secret(scheme)),
         created_at: now,
-        created_by: Some(ctx.created_by.clone()),
+        created_by: Some(created_by),
         updated_at: now,
         failing_since: None,
     };
-    check(&state, &endpoint)?;
-    check_header_quota(&state, &endpoint.advanced_options)?;
+    check(state, &endpoint)?;
+    check_header_quota(state, &endpoint.advanced_options)?;
     state
         .inner
         .directory
@@ -212,10 +235,7 @@ pub async fn create(
             Some(state.inner.config.max_endpoints_per_workspace),
         )
         .await?;
-    Ok(ok(views::WebhookEndpointCreated {
-        signing_secret: endpoint.secrets.secret.expose().to_owned(),
-        endpoint: views::endpoint(&endpoint),
-    }))
+    Ok(endpoint)
 }
 
 #[derive(Debug, Deserialize)]

@@ -76,7 +76,7 @@ use tokio_postgres::{Config, NoTls, Row};
 
 use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
 use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
-use hookrelay_core::secret::ApiKeyHash;
+use hookrelay_core::secret::{ApiKeyHash, TokenHash};
 use hookrelay_core::time::Timestamp;
 
 use crate::error::pg_message;
@@ -85,9 +85,10 @@ use crate::outcome::{self, EndpointEffects};
 use crate::rows::*;
 use crate::windows;
 use crate::{
-    ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
-    EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
-    Result, Store, StoreChange, StoreError, SubscriptionFilter, Workspace,
+    ApiKeyRecord, Backlog, Claim, DashboardSession, DeliveryFilter, DeliveryQueue, DeliverySummary,
+    DueDelivery, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
+    PortalLink, Published, Purged, Redemption, Result, Store, StoreChange, StoreError,
+    SubscriptionFilter, Workspace,
 };
 
 mod listen;
@@ -856,6 +857,18 @@ impl PostgresStore {
             &[&before.0],
         )
         .await?;
+        execute(
+            &c,
+            "DELETE FROM dashboard_sessions WHERE expires_at <= $1 OR last_seen_at + idle_timeout_ms <= $1",
+            &[&now.0],
+        )
+        .await?;
+        execute(
+            &c,
+            "DELETE FROM portal_links WHERE expires_at <= $1",
+            &[&now.0],
+        )
+        .await?;
         Ok(total)
     }
 }
@@ -926,13 +939,141 @@ impl Store for PostgresStore {
 
     async fn revoke_api_key(&self, ws: &WorkspaceId, id: &ApiKeyId, at: Timestamp) -> Result<bool> {
         let c = self.conn().await?;
+        // One statement: the key's sessions end with it.
+        let n = query_opt(
+            &c,
+            "WITH revoked AS (UPDATE api_keys SET revoked_at = $3 \
+             WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL RETURNING id), \
+             ended AS (DELETE FROM dashboard_sessions WHERE api_key_id IN (SELECT id FROM revoked)) \
+             SELECT count(*) FROM revoked",
+            &[&id.as_str(), &ws.as_str(), &at.0],
+            |r| col::<i64>(r, 0),
+        )
+        .await?
+        .unwrap_or(0);
+        Ok(n > 0)
+    }
+
+    async fn list_workspaces(&self, page: &PageRequest) -> Result<Page<Workspace>> {
+        let q = list::workspaces(WORKSPACE_COLS).render(page, Placeholder::Dollar);
+        let c = self.conn().await?;
+        Ok(run_page(&c, &q, page.limit, workspace, |w| w.id.to_string()).await?)
+    }
+
+    async fn create_dashboard_session(&self, s: &DashboardSession) -> Result<()> {
+        let c = self.conn().await?;
+        let sql = format!(
+            "INSERT INTO dashboard_sessions ({SESSION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
+        );
+        execute(
+            &c,
+            &sql,
+            &[
+                &s.token_hash.to_hex(),
+                &s.workspace_id.as_ref().map(|w| w.as_str()),
+                &s.kind.as_str(),
+                &s.api_key_id.as_ref().map(|k| k.as_str()),
+                &s.read_only,
+                &s.csrf_token.expose(),
+                &s.created_at.0,
+                &s.last_seen_at.0,
+                &s.idle_timeout_ms,
+                &s.expires_at.0,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_dashboard_session(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<DashboardSession>> {
+        let c = self.conn().await?;
+        let sql = format!(
+            "SELECT {SESSION_COLS} FROM dashboard_sessions WHERE token_hash = $1 \
+             AND expires_at > $2 AND last_seen_at + idle_timeout_ms > $2"
+        );
+        Ok(query_opt(&c, &sql, &[&hash.to_hex(), &now.0], dashboard_session).await?)
+    }
+
+    async fn touch_dashboard_session(&self, hash: &TokenHash, at: Timestamp) -> Result<()> {
+        let c = self.conn().await?;
+        execute(
+            &c,
+            "UPDATE dashboard_sessions SET last_seen_at = $2 WHERE token_hash = $1 \
+             AND last_seen_at < $2 AND expires_at > $2 AND last_seen_at + idle_timeout_ms > $2",
+            &[&hash.to_hex(), &at.0],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn set_dashboard_session_workspace(
+        &self,
+        hash: &TokenHash,
+        ws: &WorkspaceId,
+    ) -> Result<bool> {
+        let c = self.conn().await?;
         let n = execute(
             &c,
-            "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND workspace_id = $2 AND revoked_at IS NULL",
-            &[&id.as_str(), &ws.as_str(), &at.0],
+            "UPDATE dashboard_sessions SET workspace_id = $2 WHERE token_hash = $1 AND kind = 'admin'",
+            &[&hash.to_hex(), &ws.as_str()],
         )
         .await?;
         Ok(n > 0)
+    }
+
+    async fn delete_dashboard_session(&self, hash: &TokenHash) -> Result<bool> {
+        let c = self.conn().await?;
+        let n = execute(
+            &c,
+            "DELETE FROM dashboard_sessions WHERE token_hash = $1",
+            &[&hash.to_hex()],
+        )
+        .await?;
+        Ok(n > 0)
+    }
+
+    async fn create_portal_link(&self, link: &PortalLink) -> Result<()> {
+        let c = self.conn().await?;
+        let sql =
+            format!("INSERT INTO portal_links ({PORTAL_LINK_COLS}) VALUES ($1,$2,$3,$4,$5,$6)");
+        execute(
+            &c,
+            &sql,
+            &[
+                &link.token_hash.to_hex(),
+                &link.workspace_id.as_str(),
+                &link.read_only,
+                &link.created_at.0,
+                &link.expires_at.0,
+                &link.used_at.map(|t| t.0),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn redeem_portal_link(&self, hash: &TokenHash, now: Timestamp) -> Result<Redemption> {
+        let c = self.conn().await?;
+        let h = hash.to_hex();
+        // A concurrent redeemer waits for this row's lock and then finds
+        // `used_at` set (READ COMMITTED re-checks the WHERE): one wins.
+        let sql = format!(
+            "UPDATE portal_links SET used_at = $2 WHERE token_hash = $1 \
+             AND used_at IS NULL AND expires_at > $2 RETURNING {PORTAL_LINK_COLS}"
+        );
+        if let Some(link) = query_opt(&c, &sql, &[&h, &now.0], portal_link).await? {
+            return Ok(Redemption::Opened(link));
+        }
+        let sql = format!("SELECT {PORTAL_LINK_COLS} FROM portal_links WHERE token_hash = $1");
+        Ok(match query_opt(&c, &sql, &[&h], portal_link).await? {
+            None => Redemption::Unknown,
+            Some(l) if l.used_at.is_some() => Redemption::AlreadyUsed,
+            Some(_) => Redemption::Expired,
+        })
     }
 
     async fn insert_endpoint(&self, e: &Endpoint, max_per_workspace: Option<u32>) -> Result<()> {

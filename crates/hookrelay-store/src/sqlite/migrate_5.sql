@@ -2,20 +2,27 @@
 -- one-time links. Only SHA-256 hashes of their tokens are stored, so the
 -- database never holds a token that would let someone in.
 CREATE TABLE dashboard_sessions (
-    token_hash    TEXT PRIMARY KEY,
+    token_hash      TEXT PRIMARY KEY,
     -- NULL while an admin session has not picked a workspace.
-    workspace_id  TEXT,
+    workspace_id    TEXT,
     -- 'key' (signed in with a workspace key), 'admin' (the admin key) or
     -- 'portal' (opened from a portal link).
-    kind          TEXT NOT NULL,
-    read_only     INTEGER NOT NULL,
-    csrf_token    TEXT NOT NULL,
-    created_at    INTEGER NOT NULL,
-    last_seen_at  INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    -- The workspace key a 'key' session signed in with: revoking the key
+    -- ends its sessions.
+    api_key_id      TEXT,
+    read_only       INTEGER NOT NULL,
+    csrf_token      TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    last_seen_at    INTEGER NOT NULL,
+    -- The session ends this long after last_seen_at.
+    idle_timeout_ms INTEGER NOT NULL,
     -- The latest it may live, idle or not.
-    expires_at    INTEGER NOT NULL
+    expires_at      INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at);
+CREATE INDEX dashboard_sessions_api_key ON dashboard_sessions (api_key_id)
+    WHERE api_key_id IS NOT NULL;
 
 CREATE TABLE portal_links (
     token_hash    TEXT PRIMARY KEY,

@@ -14,7 +14,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
 use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
-use hookrelay_core::secret::ApiKeyHash;
+use hookrelay_core::secret::{ApiKeyHash, TokenHash};
 use hookrelay_core::time::Timestamp;
 
 use crate::list::{self, ListSql, Placeholder};
@@ -22,9 +22,10 @@ use crate::outcome::{self, EndpointEffects};
 use crate::rows::*;
 use crate::windows;
 use crate::{
-    ApiKeyRecord, Backlog, Claim, DeliveryFilter, DeliveryQueue, DeliverySummary, DueDelivery,
-    EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest, Published, Purged,
-    Result, Store, StoreError, SubscriptionFilter, Workspace,
+    ApiKeyRecord, Backlog, Claim, DashboardSession, DeliveryFilter, DeliveryQueue, DeliverySummary,
+    DueDelivery, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
+    PortalLink, Published, Purged, Redemption, Result, Store, StoreError, SubscriptionFilter,
+    Workspace,
 };
 
 mod due;
@@ -293,7 +294,156 @@ impl Store for SqliteStore {
                         "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND workspace_id = ?2 AND revoked_at IS NULL",
                     )?
                     .execute(params![id, ws, at.0])?;
+                if n > 0 {
+                    c.prepare_cached("DELETE FROM dashboard_sessions WHERE api_key_id = ?1")?
+                        .execute(params![id])?;
+                }
                 Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn list_workspaces(&self, page: &PageRequest) -> Result<Page<Workspace>> {
+        let q = list::workspaces(WORKSPACE_COLS).render(page, Placeholder::Question);
+        let limit = page.limit;
+        self.engine
+            .read(move |c| run_page(c, &q, limit, |r| workspace(r), |w| w.id.to_string()))
+            .await
+    }
+
+    async fn create_dashboard_session(&self, s: &DashboardSession) -> Result<()> {
+        let s = s.clone();
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(&format!(
+                    "INSERT INTO dashboard_sessions ({SESSION_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+                ))?
+                .execute(params![
+                    s.token_hash.to_hex(),
+                    s.workspace_id.as_ref().map(|w| w.as_str()),
+                    s.kind.as_str(),
+                    s.api_key_id.as_ref().map(|k| k.as_str()),
+                    s.read_only,
+                    s.csrf_token.expose(),
+                    s.created_at.0,
+                    s.last_seen_at.0,
+                    s.idle_timeout_ms,
+                    s.expires_at.0,
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_dashboard_session(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Option<DashboardSession>> {
+        let h = hash.to_hex();
+        self.engine
+            .read(move |c| {
+                let sql = format!(
+                    "SELECT {SESSION_COLS} FROM dashboard_sessions WHERE token_hash = ?1 \
+                     AND expires_at > ?2 AND last_seen_at + idle_timeout_ms > ?2"
+                );
+                Ok(
+                    query_all(c, &sql, params![h, now.0], |r| dashboard_session(r))?
+                        .into_iter()
+                        .next(),
+                )
+            })
+            .await
+    }
+
+    async fn touch_dashboard_session(&self, hash: &TokenHash, at: Timestamp) -> Result<()> {
+        let h = hash.to_hex();
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE dashboard_sessions SET last_seen_at = ?2 WHERE token_hash = ?1 \
+                     AND last_seen_at < ?2 AND expires_at > ?2 AND last_seen_at + idle_timeout_ms > ?2",
+                )?
+                .execute(params![h, at.0])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn set_dashboard_session_workspace(
+        &self,
+        hash: &TokenHash,
+        ws: &WorkspaceId,
+    ) -> Result<bool> {
+        let (h, ws) = (hash.to_hex(), ws.to_string());
+        self.engine
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "UPDATE dashboard_sessions SET workspace_id = ?2 WHERE token_hash = ?1 AND kind = 'admin'",
+                    )?
+                    .execute(params![h, ws])?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn delete_dashboard_session(&self, hash: &TokenHash) -> Result<bool> {
+        let h = hash.to_hex();
+        self.engine
+            .write(move |c| {
+                let n = c
+                    .prepare_cached("DELETE FROM dashboard_sessions WHERE token_hash = ?1")?
+                    .execute(params![h])?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn create_portal_link(&self, link: &PortalLink) -> Result<()> {
+        let l = link.clone();
+        self.engine
+            .write(move |c| {
+                c.prepare_cached(&format!(
+                    "INSERT INTO portal_links ({PORTAL_LINK_COLS}) VALUES (?1,?2,?3,?4,?5,?6)"
+                ))?
+                .execute(params![
+                    l.token_hash.to_hex(),
+                    l.workspace_id.as_str(),
+                    l.read_only,
+                    l.created_at.0,
+                    l.expires_at.0,
+                    l.used_at.map(|t| t.0),
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn redeem_portal_link(&self, hash: &TokenHash, now: Timestamp) -> Result<Redemption> {
+        let h = hash.to_hex();
+        // One job on the one writer thread: no other write comes between
+        // the check and the update.
+        self.engine
+            .write(move |c| {
+                let sql = format!(
+                    "UPDATE portal_links SET used_at = ?2 WHERE token_hash = ?1 \
+                     AND used_at IS NULL AND expires_at > ?2 RETURNING {PORTAL_LINK_COLS}"
+                );
+                if let Some(link) = query_all(c, &sql, params![h, now.0], |r| portal_link(r))?
+                    .into_iter()
+                    .next()
+                {
+                    return Ok(Redemption::Opened(link));
+                }
+                let sql =
+                    format!("SELECT {PORTAL_LINK_COLS} FROM portal_links WHERE token_hash = ?1");
+                let found = query_all(c, &sql, params![h], |r| portal_link(r))?;
+                Ok(match found.into_iter().next() {
+                    None => Redemption::Unknown,
+                    Some(l) if l.used_at.is_some() => Redemption::AlreadyUsed,
+                    Some(_) => Redemption::Expired,
+                })
             })
             .await
     }
@@ -738,6 +888,12 @@ impl Store for SqliteStore {
                     "DELETE FROM endpoints WHERE deleted_at IS NOT NULL AND deleted_at < ?1",
                 )?
                 .execute(params![before.0])?;
+                c.prepare_cached(
+                    "DELETE FROM dashboard_sessions WHERE expires_at <= ?1 OR last_seen_at + idle_timeout_ms <= ?1",
+                )?
+                .execute(params![now.0])?;
+                c.prepare_cached("DELETE FROM portal_links WHERE expires_at <= ?1")?
+                    .execute(params![now.0])?;
                 Ok(())
             })
             .await?;

@@ -23,6 +23,7 @@ mod backends;
 mod support;
 
 mod claims;
+mod dashboard;
 mod endpoints;
 mod engine;
 mod errors;
@@ -57,6 +58,19 @@ macro_rules! conformance_tests {
             tenancy::api_key_revoke_twice_returns_false,
             tenancy::api_key_revoke_from_other_workspace_returns_false,
             tenancy::api_key_find_reports_revocation,
+            // --- dashboard sessions and portal links
+            dashboard::session_round_trips_and_lives_until_idle,
+            dashboard::session_touch_keeps_it_alive_until_its_absolute_end,
+            dashboard::session_touch_does_not_revive_an_idle_session,
+            dashboard::session_duplicate_token_is_a_conflict,
+            dashboard::session_workspace_is_set_for_admin_sessions_only,
+            dashboard::session_delete_ends_it,
+            dashboard::revoking_a_key_ends_its_sessions_only,
+            dashboard::portal_link_opens_once,
+            dashboard::portal_link_expires_and_unknown_links_are_unknown,
+            dashboard::concurrent_portal_redeems_open_it_exactly_once,
+            dashboard::purge_removes_sessions_and_links_that_are_over,
+            dashboard::workspaces_list_paginates,
             // --- endpoints
             endpoints::endpoint_round_trips_every_field,
             endpoints::endpoint_get_from_other_workspace_is_none,

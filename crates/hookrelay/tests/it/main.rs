@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod browser;
+mod dashboard;
 mod delivery;
 mod endpoints;
 mod engine;

@@ -72,6 +72,7 @@ fn settings() -> insta::Settings {
         (".**.until", "[time]"),
         (".**.newSecretActiveAt", "[time]"),
         (".**.previousSecretExpiresAt", "[time]"),
+        (".**.expiresAt", "[time]"),
         // Secrets and keys.
         (".**.signingSecret", "[secret]"),
         (".**.secret", "[secret]"),
@@ -369,6 +370,26 @@ async fn admin_shapes() {
     )
     .await;
     snap("api_key_revoke", status, &revoked);
+}
+
+#[tokio::test]
+async fn portal_shapes() {
+    let s = TestServer::start().await;
+    let (status, mut link) = call(
+        &s,
+        Method::POST,
+        "/portal_sessions",
+        Some(KEY),
+        Some(json!({"expiresInSeconds": 600, "readOnly": true})),
+    )
+    .await;
+    // The token is random: keep the URL's shape, not its token.
+    let url = link["url"].as_str().expect("url").to_owned();
+    let prefix = format!("{}/dashboard/portal/", s.url);
+    let token = url.strip_prefix(&prefix).unwrap_or_else(|| panic!("{url}"));
+    assert_eq!(token.len(), 43, "{url}");
+    link["url"] = json!(format!("{prefix}[token]"));
+    snap("portal_session_create", status, &link);
 }
 
 #[tokio::test]

@@ -1,0 +1,345 @@
+//! Endpoints: the list (newest first, a page at a time), the form that
+//! creates one (through the same checks as `POST /webhook_endpoints`) and
+//! then shows its signing secret once, and an endpoint's own page.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use hookrelay_core::cursor::{self, SortDir};
+use hookrelay_core::model::{Endpoint, SignatureScheme};
+use hookrelay_store::{EndpointFilter, PageRequest};
+use maud::{html, Markup};
+
+use super::workspaces::{after, PageQuery};
+use crate::dashboard::csrf;
+use crate::dashboard::form::Form;
+use crate::dashboard::layout::{self, Nav};
+use crate::dashboard::session::{Dash, Write};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Query;
+use crate::routes::endpoints::{create_endpoint, load_from, CreateBody};
+use crate::AppState;
+
+const PAGE_SIZE: u32 = 25;
+const PATH: &str = "/dashboard/endpoints";
+
+/// Where an endpoint's page is.
+fn href(e: &Endpoint) -> String {
+    format!("{PATH}/{}", e.id)
+}
+
+/// What the new-endpoint form holds: blank, or as submitted (with why it
+/// was refused).
+#[derive(Debug, Default)]
+struct NewForm {
+    url: String,
+    name: String,
+    api_version: String,
+    events: Vec<String>,
+    scheme: String,
+    error: Option<String>,
+}
+
+impl NewForm {
+    fn blank(state: &AppState) -> Self {
+        Self {
+            api_version: state.inner.catalog.current_version().to_owned(),
+            scheme: SignatureScheme::Extend.as_str().to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// The fields as submitted; the events are those ticked for the chosen
+    /// API version (each version has its own checkboxes).
+    fn submitted(form: &Form) -> Self {
+        let api_version = form.text("apiVersion");
+        let events = form
+            .all(&format!("event:{api_version}"))
+            .map(str::to_owned)
+            .collect();
+        Self {
+            url: form.text("url"),
+            name: form.text("name"),
+            events,
+            api_version,
+            scheme: form.text("signatureScheme"),
+            error: None,
+        }
+    }
+}
+
+/// `GET /dashboard/endpoints`.
+pub async fn list(
+    State(state): State<AppState>,
+    dash: Dash,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Response> {
+    let body = list_body(&state, &dash, q.after.as_deref(), &NewForm::blank(&state)).await?;
+    Ok(layout::html(
+        StatusCode::OK,
+        layout::page("Endpoints", &dash.chrome(Nav::Endpoints), body),
+    ))
+}
+
+async fn list_body(
+    state: &AppState,
+    dash: &Dash,
+    after_token: Option<&str>,
+    new: &NewForm,
+) -> ApiResult<Markup> {
+    let page = PageRequest {
+        limit: PAGE_SIZE,
+        after: after(after_token, SortDir::Desc)?,
+        dir: SortDir::Desc,
+    };
+    let later = page.after.is_some();
+    let list = state
+        .inner
+        .store
+        .list_endpoints(dash.workspace_id(), &EndpointFilter::default(), &page)
+        .await?;
+    let next = list
+        .next
+        .as_deref()
+        .map(|id| cursor::encode(id, SortDir::Desc));
+    Ok(html! {
+        div.section-head {
+            h1 { "Endpoints" }
+            @if dash.can_write() {
+                a.button href="#new-endpoint" { "New endpoint" }
+            }
+        }
+        @if list.items.is_empty() && !later {
+            div.table-wrap {
+                p.empty {
+                    "No endpoints yet."
+                    @if dash.can_write() { " Create one with the form below." }
+                }
+            }
+        } @else {
+            div.table-wrap {
+                table.cards {
+                    caption.visually-hidden { "Endpoints, newest first" }
+                    thead { tr {
+                        th scope="col" { "Name" }
+                        th scope="col" { "URL" }
+                        th scope="col" { "Status" }
+                        th scope="col" { "API version" }
+                        th scope="col" { "Signature profile" }
+                        th scope="col" { "Created" }
+                        // Last-24 h volume and success rate: two columns
+                        // here and two cells in each row below, from the
+                        // stats store method.
+                    } }
+                    tbody {
+                        @for e in &list.items {
+                            tr {
+                                th scope="row" { a href=(href(e)) { (e.name) } }
+                                td.url data-label="URL" { code { (e.url.as_str()) } }
+                                td data-label="Status" { (layout::status_badge(e.status)) }
+                                td.nowrap data-label="API version" { (e.api_version.as_str()) }
+                                td.nowrap data-label="Profile" { (e.signature_scheme.as_str()) }
+                                td.nowrap data-label="Created" { (layout::time(e.created_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+            (layout::pager(PATH, later, next.as_deref()))
+        }
+        @if dash.can_write() {
+            (new_form(state, dash, new))
+        }
+    })
+}
+
+/// The global events of each API version, by their names in it, once each.
+fn events_by_version(state: &AppState) -> Vec<(String, Vec<String>)> {
+    let catalog = &state.inner.catalog;
+    catalog
+        .versions()
+        .iter()
+        .map(|v| {
+            let mut names: Vec<String> = Vec::new();
+            for e in catalog.events_in(&v.name).filter(|e| e.global) {
+                if let Some(n) = catalog.rendered_name(&e.event_type, &v.name) {
+                    if !names.iter().any(|x| x == n) {
+                        names.push(n.to_owned());
+                    }
+                }
+            }
+            (v.name.clone(), names)
+        })
+        .filter(|(_, names)| !names.is_empty())
+        .collect()
+}
+
+fn new_form(state: &AppState, dash: &Dash, new: &NewForm) -> Markup {
+    let versions = state.inner.catalog.versions();
+    html! {
+        section #new-endpoint aria-labelledby="new-endpoint-title" {
+            h2 #new-endpoint-title { "New endpoint" }
+            @if let Some(e) = &new.error { (layout::notice(true, e)) }
+            form.stack.card method="post" action=(PATH) {
+                (csrf::field(dash.csrf()))
+                div.field {
+                    label for="url" { "URL" }
+                    input #url type="url" name="url" value=(new.url) required
+                        placeholder="https://example.com/webhooks" aria-describedby="url-hint";
+                    p #url-hint .hint { "Where deliveries are POSTed." }
+                }
+                div.field {
+                    label for="name" { "Name" }
+                    input #name type="text" name="name" value=(new.name) required maxlength="256";
+                }
+                div.field {
+                    label for="apiVersion" { "API version" }
+                    select #apiVersion name="apiVersion" {
+                        @for v in versions {
+                            option value=(v.name) selected[v.name == new.api_version] { (v.name) }
+                        }
+                    }
+                }
+                @for (vi, (version, names)) in events_by_version(state).iter().enumerate() {
+                    fieldset data-version=(version) {
+                        legend { "Events for API version " (version) }
+                        div.checks {
+                            @for (i, name) in names.iter().enumerate() {
+                                @let id = format!("ev-{vi}-{i}");
+                                @let on = *version == new.api_version && new.events.contains(name);
+                                div.check {
+                                    input id=(id) type="checkbox" name=(format!("event:{version}"))
+                                        value=(name) checked[on];
+                                    label for=(id) { code { (name) } }
+                                }
+                            }
+                        }
+                    }
+                }
+                div.field {
+                    label for="signatureScheme" { "Signature profile" }
+                    select #signatureScheme name="signatureScheme" aria-describedby="scheme-hint" {
+                        @for s in SignatureScheme::ALL {
+                            option value=(s.as_str()) selected[s.as_str() == new.scheme] { (s.as_str()) }
+                        }
+                    }
+                    p #scheme-hint .hint { "How deliveries are signed; it cannot change later." }
+                }
+                button.button type="submit" { "Create endpoint" }
+            }
+        }
+    }
+}
+
+/// `POST /dashboard/endpoints`: creates the endpoint and answers with its
+/// signing secret (shown on this page only; the secret is not kept for a
+/// redirect). A refused form is shown again, as filled in, with why.
+pub async fn create(
+    State(state): State<AppState>,
+    Write { dash, form }: Write,
+) -> ApiResult<Response> {
+    let mut new = NewForm::submitted(&form);
+    let created = match new.scheme.parse::<SignatureScheme>() {
+        Ok(scheme) => {
+            let body = CreateBody {
+                url: new.url.clone(),
+                name: new.name.clone(),
+                enabled_events: new.events.clone(),
+                api_version: new.api_version.clone(),
+                signature_scheme: Some(scheme),
+                ..CreateBody::default()
+            };
+            create_endpoint(&state, dash.workspace_id(), dash.created_by(), body).await
+        }
+        Err(_) => Err(ApiError::bad_request(
+            "invalid_request",
+            "Choose a signature profile from the list.",
+        )),
+    };
+    let endpoint = match created {
+        Ok(e) => e,
+        Err(err) if err.status.is_client_error() => {
+            new.error = Some(err.message.clone());
+            let body = list_body(&state, &dash, None, &new).await?;
+            return Ok(layout::html(
+                err.status,
+                layout::page("Endpoints", &dash.chrome(Nav::Endpoints), body),
+            ));
+        }
+        Err(err) => return Err(err),
+    };
+    let body = html! {
+        h1 { "Endpoint created" }
+        (layout::notice(false, "Copy the signing secret now: this page shows it once."))
+        div.card {
+            dl.fields {
+                dt { "Name" } dd { (endpoint.name) }
+                dt { "URL" } dd { code { (endpoint.url.as_str()) } }
+                dt { "Signing secret" }
+                dd { code.secret { (endpoint.secrets.secret.expose()) } }
+            }
+        }
+        p {
+            a.button href=(href(&endpoint)) { "View endpoint" }
+            " "
+            a.button.button-secondary href=(PATH) { "Back to endpoints" }
+        }
+    };
+    Ok(layout::html(
+        StatusCode::OK,
+        layout::page("Endpoint created", &dash.chrome(Nav::Endpoints), body),
+    ))
+}
+
+/// `GET /dashboard/endpoints/{id}`: another workspace's endpoint is not
+/// found, like an unknown one.
+pub async fn detail(
+    State(state): State<AppState>,
+    dash: Dash,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let e = load_from(&state, dash.workspace_id(), &id).await?;
+    let body = html! {
+        p { a href=(PATH) { "← Endpoints" } }
+        div.section-head {
+            h1 { (e.name) }
+            (layout::status_badge(e.status))
+        }
+        div.card {
+            dl.fields {
+                dt { "ID" } dd { code { (e.id) } }
+                dt { "URL" } dd { code { (e.url.as_str()) } }
+                dt { "Status" }
+                dd {
+                    (layout::status_badge(e.status))
+                    @if let Some(r) = e.disabled_reason { " " span.muted { "(" (r.as_str()) ")" } }
+                }
+                dt { "API version" } dd { (e.api_version.as_str()) }
+                dt { "Signature profile" } dd { (e.signature_scheme.as_str()) }
+                dt { "Enabled events" }
+                dd {
+                    @if e.enabled_events.is_empty() {
+                        span.muted { "none (resource subscriptions only)" }
+                    } @else {
+                        ul.plain { @for ev in &e.enabled_events { li { code { (ev) } } } }
+                    }
+                }
+                dt { "Rate limit" }
+                dd {
+                    @match e.rate_limit_per_second {
+                        Some(r) => { (r) " per second" }
+                        None => { span.muted { "none" } }
+                    }
+                }
+                dt { "Created" } dd { (layout::time(e.created_at)) }
+                @if let Some(by) = &e.created_by {
+                    dt { "Created by" } dd { (by.name) " (" (by.kind) ")" }
+                }
+            }
+        }
+    };
+    Ok(layout::html(
+        StatusCode::OK,
+        layout::page(&e.name, &dash.chrome(Nav::Endpoints), body),
+    ))
+}

@@ -1,0 +1,913 @@
+//! The dashboard and the customer portal over HTTP, against a real server:
+//! signing in and out, what the session cookie is and where it works, CSRF,
+//! the security headers, idle and absolute expiry (on a clock the test
+//! moves), the workspace picker, portal links (one-time, read-only,
+//! scoped to their workspace), and the endpoints pages.
+//!
+//! [`Browser`] is a small cookie-keeping client that follows no redirects,
+//! so each answer (a 303 and its `Set-Cookie`) is seen as the server sent it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookrelay::config::ServerClock;
+use hookrelay_core::secret::TokenHash;
+use hookrelay_core::time::{Clock, ManualClock, SystemClock};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{TestServer, ADMIN, KEY};
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// One answer: status, headers and body text.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no Location in {:?}", self.headers))
+    }
+
+    /// The `Set-Cookie` for `name`, whole.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    /// The first hidden `csrf` field's value.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find(r#"name="csrf" value=""#)
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
+        let rest = &self.body[at + r#"name="csrf" value=""#.len()..];
+        rest[..rest.find('"').expect("closing quote")].to_owned()
+    }
+
+    fn assert_page(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.body);
+        let ct = self.headers["content-type"].to_str().unwrap();
+        assert!(ct.starts_with("text/html"), "{ct}");
+    }
+}
+
+/// A browser: keeps cookies (honouring `Max-Age=0`), follows no redirects.
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    fn new(s: &TestServer) -> Self {
+        Self {
+            base: s.url.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(&mut self, method: Method, path: &str, form: Option<&[(&str, &str)]>) -> Answer {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut req = self.http.request(method, url);
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.header("cookie", jar.join("; "));
+        }
+        if let Some(fields) = form {
+            let body: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(fields)
+                .finish();
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        for c in headers.get_all(SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") || value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let body = resp.text().await.expect("body");
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        self.send(Method::GET, path, None).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(Method::POST, path, Some(form)).await
+    }
+
+    /// Follows a 303 to where it points.
+    async fn follow(&mut self, a: &Answer) -> Answer {
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+        let to = a.location().to_owned();
+        self.get(&to).await
+    }
+
+    /// Signs in with `key` through the form; returns the answer to the POST.
+    async fn sign_in(&mut self, key: &str) -> Answer {
+        let form = self.get("/dashboard/login").await;
+        form.assert_page(StatusCode::OK);
+        let csrf = form.csrf();
+        self.post("/dashboard/login", &[("csrf", &csrf), ("key", key)])
+            .await
+    }
+
+    fn session(&self) -> Option<&String> {
+        self.cookies.get("hookrelay_session")
+    }
+}
+
+/// A browser signed in with `key`, on the endpoints page.
+async fn signed_in(s: &TestServer, key: &str) -> (Browser, Answer) {
+    let mut b = Browser::new(s);
+    let a = b.sign_in(key).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(a.location(), "/dashboard/endpoints");
+    let page = b.follow(&a).await;
+    page.assert_page(StatusCode::OK);
+    (b, page)
+}
+
+/// Creates an endpoint through the API with `key` (and workspace header
+/// `ws` for the admin key).
+async fn api_endpoint(s: &TestServer, key: &str, name: &str) -> Value {
+    s.post_as(
+        key,
+        "/webhook_endpoints",
+        json!({
+            "url": format!("https://{name}.example.com/hooks"),
+            "name": name,
+            "enabledEvents": ["extract_run.processed"],
+            "apiVersion": "2026-02-09",
+        }),
+    )
+    .await
+}
+
+async fn api_endpoint_count(s: &TestServer, key: &str) -> usize {
+    let (status, v, _) = s
+        .request(Method::GET, "/webhook_endpoints", Some(key), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    v["data"].as_array().unwrap().len()
+}
+
+async fn portal_link(s: &TestServer, key: &str, body: Value) -> Value {
+    let (status, v, _) = s
+        .request(Method::POST, "/portal_sessions", Some(key), Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v
+}
+
+fn session_rows(s: &TestServer) -> Vec<String> {
+    let db = rusqlite::Connection::open(s.db_path()).unwrap();
+    let mut stmt = db
+        .prepare("SELECT token_hash FROM dashboard_sessions")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn key_sign_in_sets_a_strict_http_only_cookie_and_lists_the_workspaces_endpoints() {
+    let s = TestServer::start().await;
+    let ours = api_endpoint(&s, KEY, "ours").await;
+    let (_, other_key) = s.workspace("globex").await;
+    api_endpoint(&s, &other_key, "theirs").await;
+
+    let mut b = Browser::new(&s);
+    let form = b.get("/dashboard/login").await;
+    form.assert_page(StatusCode::OK);
+    assert!(form.body.contains(r#"<label for="key">"#), "{}", form.body);
+    let login_cookie = form
+        .set_cookie("hookrelay_login_csrf")
+        .expect("login CSRF cookie");
+    assert!(login_cookie.contains("HttpOnly") && login_cookie.contains("SameSite=Strict"));
+
+    let signed = b
+        .post("/dashboard/login", &[("csrf", &form.csrf()), ("key", KEY)])
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let cookie = signed
+        .set_cookie("hookrelay_session")
+        .expect("session cookie");
+    let attrs: Vec<&str> = cookie.split("; ").skip(1).collect();
+    for want in ["Path=/dashboard", "HttpOnly", "SameSite=Strict"] {
+        assert!(attrs.contains(&want), "{cookie}");
+    }
+    assert!(!attrs.contains(&"Secure"), "not on plain http: {cookie}");
+    assert!(!cookie.contains(KEY), "the key is not in the cookie");
+    // The database keeps the token's hash, never the token.
+    let token = b.session().expect("session kept").clone();
+    assert_eq!(token.len(), 43);
+    assert_eq!(session_rows(&s), vec![TokenHash::of(&token).to_hex()]);
+
+    let home = b.get("/dashboard").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    let page = b.follow(&home).await;
+    page.assert_page(StatusCode::OK);
+    assert!(page.body.contains("ours"), "{}", page.body);
+    assert!(page.body.contains("https://ours.example.com/hooks"));
+    assert!(page.body.contains(ours["id"].as_str().unwrap()));
+    assert!(
+        !page.body.contains("theirs"),
+        "another workspace's endpoint"
+    );
+    assert!(
+        page.body.contains(&s.workspace_id),
+        "the header names the workspace"
+    );
+    assert!(page.body.contains(r#"<th scope="col">"#));
+    assert!(page.body.contains(r##"href="#main""##), "skip link");
+    assert!(!page.body.contains("<script>"), "no inline script");
+    assert!(!page.body.contains("style="), "no inline style");
+
+    // Every dashboard answer carries the security headers.
+    for a in [&form, &signed, &page] {
+        assert_eq!(a.headers["content-security-policy"], CSP);
+        assert_eq!(a.headers["x-content-type-options"], "nosniff");
+        assert_eq!(a.headers["referrer-policy"], "no-referrer");
+        assert_eq!(a.headers["x-frame-options"], "DENY");
+    }
+    assert_eq!(page.headers["cache-control"], "no-store");
+
+    // The stylesheet and script are served from here, cached for a year.
+    for (tag, ct) in [
+        (r#"rel="stylesheet" href=""#, "text/css"),
+        (r#"script src=""#, "text/javascript"),
+    ] {
+        let at = page.body.find(tag).unwrap_or_else(|| panic!("{tag}")) + tag.len();
+        let href = &page.body[at..at + page.body[at..].find('"').unwrap()];
+        assert!(href.starts_with("/dashboard/assets/"), "{href}");
+        let asset = b.get(href).await;
+        assert_eq!(asset.status, StatusCode::OK);
+        assert!(asset.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(ct));
+        assert_eq!(
+            asset.headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+    }
+    let gone = b.get("/dashboard/assets/style.0000000000000000.css").await;
+    gone.assert_page(StatusCode::NOT_FOUND);
+    let nowhere = b.get("/dashboard/no-such-page").await;
+    nowhere.assert_page(StatusCode::NOT_FOUND);
+    assert_eq!(nowhere.headers["content-security-policy"], CSP);
+}
+
+#[tokio::test]
+async fn cookies_are_secure_and_links_absolute_when_the_public_url_is_https() {
+    let s =
+        TestServer::start_with(|c| c.public_url = Some("https://hooks.example.com".into())).await;
+    let mut b = Browser::new(&s);
+    let signed = b.sign_in(KEY).await;
+    let cookie = signed.set_cookie("hookrelay_session").unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    let link = portal_link(&s, KEY, json!({})).await;
+    let url = link["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://hooks.example.com/dashboard/portal/"),
+        "{url}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_key_answers_401_and_repeated_attempts_429() {
+    let s = TestServer::start().await;
+    let mut b = Browser::new(&s);
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for _ in 0..15 {
+        let a = b.sign_in("sk_wrong_key").await;
+        statuses.push(a.status);
+        if a.status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(a);
+            break;
+        }
+        a.assert_page(StatusCode::UNAUTHORIZED);
+        assert!(a.body.contains("That key is not valid"), "{}", a.body);
+        assert!(a.set_cookie("hookrelay_session").is_none());
+    }
+    let refused = refused.unwrap_or_else(|| panic!("never limited: {statuses:?}"));
+    refused.assert_page(StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        statuses.len() >= 10,
+        "10 attempts allowed at once: {statuses:?}"
+    );
+    let retry: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=6).contains(&retry), "{retry}");
+    assert!(
+        refused.body.contains("Too many sign-in attempts"),
+        "{}",
+        refused.body
+    );
+    // Once limited, even the right key waits: guessing costs the same.
+    let a = b.sign_in(KEY).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(session_rows(&s).is_empty());
+}
+
+#[tokio::test]
+async fn the_admin_picks_a_workspace_and_may_switch() {
+    let s = TestServer::start().await;
+    let (ws2, key2) = s.workspace("globex").await;
+    api_endpoint(&s, &key2, "globex-hook").await;
+    api_endpoint(&s, KEY, "default-hook").await;
+
+    let mut b = Browser::new(&s);
+    let signed = b.sign_in(ADMIN).await;
+    assert_eq!(signed.location(), "/dashboard/workspaces");
+    // No workspace yet: every page leads to the picker.
+    let a = b.get("/dashboard/endpoints").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location(), "/dashboard/workspaces");
+
+    let picker = b.get("/dashboard/workspaces").await;
+    picker.assert_page(StatusCode::OK);
+    assert!(picker.body.contains("globex") && picker.body.contains(&ws2));
+    assert!(picker.body.contains(&s.workspace_id));
+    let csrf = picker.csrf();
+
+    let picked = b
+        .post(
+            "/dashboard/workspaces",
+            &[("csrf", &csrf), ("workspace", &ws2)],
+        )
+        .await;
+    let page = b.follow(&picked).await;
+    page.assert_page(StatusCode::OK);
+    assert!(page.body.contains("globex-hook"), "{}", page.body);
+    assert!(!page.body.contains("default-hook"));
+    assert!(page.body.contains("Switch workspace"));
+
+    let back = b
+        .post(
+            "/dashboard/workspaces",
+            &[("csrf", &csrf), ("workspace", &s.workspace_id)],
+        )
+        .await;
+    let page = b.follow(&back).await;
+    assert!(page.body.contains("default-hook"), "{}", page.body);
+    assert!(!page.body.contains("globex-hook"));
+
+    // An unknown workspace is not found; the session stays where it was.
+    let unknown = b
+        .post(
+            "/dashboard/workspaces",
+            &[
+                ("csrf", &csrf),
+                ("workspace", "workspace_01JNX3Q6W0K8V2C7E5R9T4Y1ZB"),
+            ],
+        )
+        .await;
+    unknown.assert_page(StatusCode::NOT_FOUND);
+
+    // A workspace key's session has no picker.
+    let (mut k, _) = signed_in(&s, KEY).await;
+    k.get("/dashboard/workspaces")
+        .await
+        .assert_page(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn posts_without_the_right_csrf_token_are_refused_and_change_nothing() {
+    let s = TestServer::start().await;
+    let (mut b, page) = signed_in(&s, KEY).await;
+    let csrf = page.csrf();
+    let fields = |token: Option<&'static str>| {
+        let mut f = vec![
+            ("url", "https://new.example.com/hooks"),
+            ("name", "new"),
+            ("apiVersion", "2026-02-09"),
+            ("event:2026-02-09", "extract_run.processed"),
+            ("signatureScheme", "extend"),
+        ];
+        if let Some(t) = token {
+            f.push(("csrf", t));
+        }
+        f
+    };
+    let missing = b.post("/dashboard/endpoints", &fields(None)).await;
+    missing.assert_page(StatusCode::FORBIDDEN);
+    assert_eq!(missing.headers["content-security-policy"], CSP);
+    let wrong = b
+        .post("/dashboard/endpoints", &fields(Some("forged")))
+        .await;
+    wrong.assert_page(StatusCode::FORBIDDEN);
+    assert_eq!(api_endpoint_count(&s, KEY).await, 0, "nothing was created");
+
+    // Nor is the session ended by a forged sign-out.
+    b.post("/dashboard/logout", &[])
+        .await
+        .assert_page(StatusCode::FORBIDDEN);
+    b.get("/dashboard/endpoints")
+        .await
+        .assert_page(StatusCode::OK);
+
+    // The sign-in form's token must match its cookie.
+    let mut stranger = Browser::new(&s);
+    let a = stranger
+        .post("/dashboard/login", &[("csrf", &csrf), ("key", KEY)])
+        .await;
+    a.assert_page(StatusCode::FORBIDDEN);
+    assert!(a.set_cookie("hookrelay_session").is_none());
+
+    // With the right token it works.
+    let mut good = fields(None);
+    good.push(("csrf", &csrf));
+    let created = b.post("/dashboard/endpoints", &good).await;
+    created.assert_page(StatusCode::OK);
+    assert_eq!(api_endpoint_count(&s, KEY).await, 1);
+}
+
+#[tokio::test]
+async fn the_new_endpoint_form_checks_like_the_api_and_shows_the_secret_once() {
+    let s = TestServer::start().await;
+    let (mut b, page) = signed_in(&s, KEY).await;
+    assert!(page.body.contains(r#"<label for="url">"#));
+    assert!(page
+        .body
+        .contains(r#"<select id="apiVersion" name="apiVersion">"#));
+    let csrf = page.csrf();
+
+    let refused = b
+        .post(
+            "/dashboard/endpoints",
+            &[
+                ("csrf", &csrf),
+                ("url", "ftp://nope.example.com"),
+                ("name", "kept name"),
+                ("apiVersion", "2026-02-09"),
+                ("signatureScheme", "extend"),
+            ],
+        )
+        .await;
+    refused.assert_page(StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains(r#"role="alert""#), "{}", refused.body);
+    assert!(refused.body.contains("url"), "{}", refused.body);
+    assert!(
+        refused.body.contains(r#"value="kept name""#),
+        "the form keeps what was typed"
+    );
+    assert_eq!(api_endpoint_count(&s, KEY).await, 0);
+
+    let created = b
+        .post(
+            "/dashboard/endpoints",
+            &[
+                ("csrf", &csrf),
+                ("url", "https://created.example.com/hooks"),
+                ("name", "from the dashboard"),
+                ("apiVersion", "2026-02-09"),
+                ("event:2026-02-09", "extract_run.processed"),
+                ("event:2026-02-09", "extract_run.failed"),
+                // Ticked for another version: not this endpoint's.
+                ("event:2025-04-21", "processor_run.processed"),
+                ("signatureScheme", "standard-webhooks"),
+            ],
+        )
+        .await;
+    created.assert_page(StatusCode::OK);
+    assert!(created.body.contains("whsec_"), "the secret is shown");
+    let (_, list, _) = s
+        .request(Method::GET, "/webhook_endpoints", Some(KEY), None)
+        .await;
+    let e = &list["data"][0];
+    assert_eq!(e["name"], "from the dashboard");
+    assert_eq!(e["signatureScheme"], "standard-webhooks");
+    assert_eq!(
+        e["enabledEvents"],
+        json!(["extract_run.processed", "extract_run.failed"])
+    );
+    assert_eq!(e["createdBy"]["type"], "dashboard");
+    let id = e["id"].as_str().unwrap();
+
+    // The list links to its page, which does not show the secret.
+    let list_page = b.get("/dashboard/endpoints").await;
+    assert!(list_page
+        .body
+        .contains(&format!("/dashboard/endpoints/{id}")));
+    let detail = b.get(&format!("/dashboard/endpoints/{id}")).await;
+    detail.assert_page(StatusCode::OK);
+    assert!(detail.body.contains("extract_run.failed"));
+    assert!(!detail.body.contains("whsec_"));
+
+    // The catalog's refusal (422) is shown on the form too.
+    let unknown_event = b
+        .post(
+            "/dashboard/endpoints",
+            &[
+                ("csrf", &csrf),
+                ("url", "https://x.example.com"),
+                ("name", "x"),
+                ("apiVersion", "2026-02-09"),
+                ("event:2026-02-09", "no_such.event"),
+                ("signatureScheme", "extend"),
+            ],
+        )
+        .await;
+    unknown_event.assert_page(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(api_endpoint_count(&s, KEY).await, 1);
+}
+
+#[tokio::test]
+async fn endpoints_are_listed_a_page_at_a_time() {
+    let s = TestServer::start().await;
+    for i in 0..27 {
+        api_endpoint(&s, KEY, &format!("hook-{i:02}")).await;
+    }
+    let (mut b, first) = signed_in(&s, KEY).await;
+    assert!(first.body.contains("hook-26") && !first.body.contains("hook-01"));
+    let at = first.body.find(r#"rel="next""#).expect("a next page");
+    let start = first.body[..at].rfind("href=\"").unwrap() + 6;
+    let href =
+        first.body[start..start + first.body[start..].find('"').unwrap()].replace("&amp;", "&");
+    let second = b.get(&href).await;
+    second.assert_page(StatusCode::OK);
+    assert!(second.body.contains("hook-01") && second.body.contains("hook-00"));
+    assert!(!second.body.contains("hook-26"));
+    assert!(!second.body.contains(r#"rel="next""#));
+    b.get("/dashboard/endpoints?after=garbage")
+        .await
+        .assert_page(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn sessions_end_after_idle_time_and_at_their_lifetime() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let s = TestServer::start_with(|c| {
+        c.clock = Some(ServerClock(clock.clone()));
+        c.dashboard_session_lifetime = Duration::from_secs(3600);
+    })
+    .await;
+    let min = 60_000;
+
+    // Idle: 30 minutes without a request.
+    let (mut b, _) = signed_in(&s, KEY).await;
+    clock.advance_millis(29 * min);
+    b.get("/dashboard/endpoints")
+        .await
+        .assert_page(StatusCode::OK);
+    clock.advance_millis(29 * min);
+    b.get("/dashboard/endpoints")
+        .await
+        .assert_page(StatusCode::OK);
+    clock.advance_millis(30 * min);
+    let ended = b.get("/dashboard/endpoints").await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER);
+    assert_eq!(ended.location(), "/dashboard/login");
+    assert!(ended
+        .set_cookie("hookrelay_session")
+        .unwrap()
+        .contains("Max-Age=0"));
+
+    // Absolute: an hour here, however busy.
+    let (mut b, _) = signed_in(&s, KEY).await;
+    for _ in 0..5 {
+        clock.advance_millis(11 * min);
+        b.get("/dashboard/endpoints")
+            .await
+            .assert_page(StatusCode::OK);
+    }
+    clock.advance_millis(5 * min);
+    let ended = b.get("/dashboard/endpoints").await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER, "{}", ended.body);
+    assert_eq!(ended.location(), "/dashboard/login");
+
+    // A portal session ends when its link would have expired; a link not
+    // opened in time does not open.
+    let link = portal_link(&s, KEY, json!({"expiresInSeconds": 120})).await;
+    let mut p = Browser::new(&s);
+    p.get(link["url"].as_str().unwrap())
+        .await
+        .assert_page(StatusCode::OK);
+    clock.advance_millis(110_000);
+    p.get("/dashboard/endpoints")
+        .await
+        .assert_page(StatusCode::OK);
+    clock.advance_millis(10_000);
+    assert_eq!(
+        p.get("/dashboard/endpoints").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let late = portal_link(&s, KEY, json!({"expiresInSeconds": 60})).await;
+    clock.advance_millis(60_000);
+    let gone = Browser::new(&s).get(late["url"].as_str().unwrap()).await;
+    gone.assert_page(StatusCode::GONE);
+    assert!(gone.body.contains("expired"), "{}", gone.body);
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_on_the_server() {
+    let s = TestServer::start().await;
+    let (mut b, page) = signed_in(&s, KEY).await;
+    let old = b.session().unwrap().clone();
+    let out = b.post("/dashboard/logout", &[("csrf", &page.csrf())]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/dashboard/login?signed_out=1");
+    assert!(out
+        .set_cookie("hookrelay_session")
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert!(b.session().is_none());
+    assert!(session_rows(&s).is_empty(), "the row is gone");
+    let note = b.follow(&out).await;
+    assert!(note.body.contains("You have signed out"));
+
+    // The old cookie, sent again, no longer works.
+    let mut replay = Browser::new(&s);
+    replay
+        .cookies
+        .insert("hookrelay_session".into(), old.clone());
+    let a = replay.get("/dashboard/endpoints").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location(), "/dashboard/login");
+}
+
+#[tokio::test]
+async fn revoking_the_key_ends_its_dashboard_sessions() {
+    let s = TestServer::start().await;
+    let (ws, key) = s.workspace("globex").await;
+    let (mut b, _) = signed_in(&s, &key).await;
+    let resp = s
+        .http
+        .get(format!("{}/api_keys", s.url))
+        .bearer_auth(ADMIN)
+        .header("x-extend-workspace-id", &ws)
+        .send()
+        .await
+        .unwrap();
+    let keys: Value = resp.json().await.unwrap();
+    let id = keys["data"][0]["id"].as_str().unwrap();
+    let resp = s
+        .http
+        .delete(format!("{}/api_keys/{id}", s.url))
+        .bearer_auth(ADMIN)
+        .header("x-extend-workspace-id", &ws)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let a = b.get("/dashboard/endpoints").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location(), "/dashboard/login");
+}
+
+#[tokio::test]
+async fn a_portal_link_opens_once_and_only_its_workspace() {
+    let s = TestServer::start().await;
+    let (ws2, key2) = s.workspace("customer").await;
+    let theirs = api_endpoint(&s, &key2, "customer-hook").await;
+    let ours = api_endpoint(&s, KEY, "platform-hook").await;
+
+    // The admin key names the workspace with the header.
+    let resp = s
+        .http
+        .post(format!("{}/portal_sessions", s.url))
+        .bearer_auth(ADMIN)
+        .header("x-extend-workspace-id", &ws2)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let link: Value = resp.json().await.unwrap();
+    let url = link["url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with(&format!("{}/dashboard/portal/", s.url)),
+        "{url}"
+    );
+    let expires =
+        hookrelay_core::time::Timestamp::parse_rfc3339(link["expiresAt"].as_str().unwrap())
+            .unwrap();
+    let in_an_hour = SystemClock.now().plus_millis(3_600_000);
+    assert!(
+        (expires.0 - in_an_hour.0).abs() < 60_000,
+        "an hour by default"
+    );
+
+    // A HEAD (a link checker) does not use it up.
+    let head = reqwest::Client::new().head(&url).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+
+    let mut p = Browser::new(&s);
+    let opened = p.get(&url).await;
+    opened.assert_page(StatusCode::OK);
+    assert!(
+        opened
+            .body
+            .contains(r#"http-equiv="refresh" content="0; url=/dashboard/endpoints""#),
+        "{}",
+        opened.body
+    );
+    assert_eq!(opened.headers["referrer-policy"], "no-referrer");
+    let cookie = opened.set_cookie("hookrelay_session").unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+
+    let page = p.get("/dashboard/endpoints").await;
+    page.assert_page(StatusCode::OK);
+    assert!(page.body.contains("customer-hook"));
+    assert!(!page.body.contains("platform-hook"));
+    assert!(page.body.contains("New endpoint"), "not read-only");
+    assert!(!page.body.contains("Switch workspace"));
+    // Another workspace's endpoint is not found, like an unknown one.
+    let own = p
+        .get(&format!(
+            "/dashboard/endpoints/{}",
+            theirs["id"].as_str().unwrap()
+        ))
+        .await;
+    own.assert_page(StatusCode::OK);
+    let foreign = p
+        .get(&format!(
+            "/dashboard/endpoints/{}",
+            ours["id"].as_str().unwrap()
+        ))
+        .await;
+    foreign.assert_page(StatusCode::NOT_FOUND);
+    p.get("/dashboard/endpoints/webhook_endpoint_01JNX3Q6W0K8V2C7E5R9T4Y1ZB")
+        .await
+        .assert_page(StatusCode::NOT_FOUND);
+    // No picker for a portal session, nor picking by a forged form.
+    p.get("/dashboard/workspaces")
+        .await
+        .assert_page(StatusCode::NOT_FOUND);
+    let pick = p
+        .post(
+            "/dashboard/workspaces",
+            &[("csrf", &page.csrf()), ("workspace", &s.workspace_id)],
+        )
+        .await;
+    pick.assert_page(StatusCode::NOT_FOUND);
+    assert!(!p
+        .get("/dashboard/endpoints")
+        .await
+        .body
+        .contains("platform-hook"));
+
+    // Second use: gone.
+    let again = Browser::new(&s).get(&url).await;
+    again.assert_page(StatusCode::GONE);
+    assert!(again.body.contains("already been used"), "{}", again.body);
+    assert!(again.set_cookie("hookrelay_session").is_none());
+    let unknown = Browser::new(&s)
+        .get("/dashboard/portal/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await;
+    unknown.assert_page(StatusCode::NOT_FOUND);
+    Browser::new(&s)
+        .get("/dashboard/portal/short")
+        .await
+        .assert_page(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_read_only_portal_session_shows_no_forms_and_refuses_every_change() {
+    let s = TestServer::start().await;
+    api_endpoint(&s, KEY, "visible").await;
+    let link = portal_link(&s, KEY, json!({"readOnly": true, "expiresInSeconds": 600})).await;
+    let mut p = Browser::new(&s);
+    p.get(link["url"].as_str().unwrap())
+        .await
+        .assert_page(StatusCode::OK);
+    let page = p.get("/dashboard/endpoints").await;
+    page.assert_page(StatusCode::OK);
+    assert!(page.body.contains("visible"));
+    assert!(page.body.contains("read-only"));
+    // Its only form is sign-out.
+    assert_eq!(page.body.matches("<form").count(), 1, "{}", page.body);
+    assert!(page.body.contains(r#"action="/dashboard/logout""#));
+    assert!(!page.body.contains("New endpoint"));
+
+    let refused = p
+        .post(
+            "/dashboard/endpoints",
+            &[
+                ("csrf", &page.csrf()),
+                ("url", "https://sneaky.example.com"),
+                ("name", "sneaky"),
+                ("apiVersion", "2026-02-09"),
+                ("signatureScheme", "extend"),
+            ],
+        )
+        .await;
+    refused.assert_page(StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("read-only"), "{}", refused.body);
+    assert_eq!(api_endpoint_count(&s, KEY).await, 1);
+
+    let out = p.post("/dashboard/logout", &[("csrf", &page.csrf())]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "read-only may sign out");
+    assert!(session_rows(&s).is_empty());
+}
+
+#[tokio::test]
+async fn portal_session_requests_are_checked() {
+    let s = TestServer::start().await;
+    for body in [
+        json!({"expiresInSeconds": 59}),
+        json!({"expiresInSeconds": 86_401}),
+        json!({"expiresInSeconds": "soon"}),
+        json!({"readOnly": "yes"}),
+    ] {
+        let (status, v, _) = s
+            .request(
+                Method::POST,
+                "/portal_sessions",
+                Some(KEY),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert_eq!(v["code"], "invalid_request", "{v}");
+        assert!(v["requestId"].is_string());
+    }
+    let (status, v, _) = s
+        .request(
+            Method::POST,
+            "/portal_sessions",
+            Some(KEY),
+            Some(json!({"expiresInSeconds": 59})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        v["message"].as_str().unwrap().contains("60 to 86400"),
+        "{v}"
+    );
+    for secs in [60, 86_400] {
+        portal_link(&s, KEY, json!({"expiresInSeconds": secs})).await;
+    }
+    // An empty body takes the defaults.
+    let resp = s
+        .http
+        .post(format!("{}/portal_sessions", s.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    // The admin key must name a workspace; no key at all is 401.
+    let (status, v, _) = s
+        .request(
+            Method::POST,
+            "/portal_sessions",
+            Some(ADMIN),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["code"], "workspace_required");
+    let (status, _, _) = s
+        .request(Method::POST, "/portal_sessions", None, Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
