@@ -162,7 +162,7 @@ pub fn error_page(err: &ApiError) -> Response {
         None,
         html! {
             h1 { (title) }
-            p.notice.notice-error role="alert" { (err.message) }
+            p.notice.notice-error role="alert" { (sentence(&err.message)) }
             @if let Some(after) = err.retry_after {
                 p { "Try again in " (after) " s." }
             }
@@ -173,6 +173,16 @@ pub fn error_page(err: &ApiError) -> Response {
         },
     );
     html(err.status, page)
+}
+
+/// `message` with its first letter upper-case: API messages start in lower
+/// case, which reads oddly alone on a page.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// An endpoint's status as a badge.
@@ -228,6 +238,17 @@ mod tests {
             m,
             r#"<time datetime="2026-11-22T07:38:56.123Z">2026-11-22 07:38 UTC</time>"#
         );
+    }
+
+    #[test]
+    fn error_messages_read_as_sentences() {
+        assert_eq!(
+            sentence("webhook endpoint not found"),
+            "Webhook endpoint not found"
+        );
+        assert_eq!(sentence("Already one."), "Already one.");
+        assert_eq!(sentence("ünicode"), "Ünicode");
+        assert_eq!(sentence(""), "");
     }
 
     #[tokio::test]

@@ -350,7 +350,7 @@ impl FromRequest<AppState> for SessionForm {
         let form = Form::read(Request::from_parts(parts, body), state).await?;
         if !csrf::matches(session.csrf_token.expose(), form.get(csrf::FIELD)) {
             return Err(ApiError::forbidden(
-                "this form has expired or did not come from this dashboard; reload the page and try again",
+                "This form has expired or did not come from this dashboard; reload the page and try again.",
             )
             .into());
         }

@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod browser;
 mod dashboard;
+mod dashboard_browser;
 mod delivery;
 mod endpoints;
 mod engine;

@@ -279,7 +279,7 @@ pub async fn create(
                 dd { code.secret { (endpoint.secrets.secret.expose()) } }
             }
         }
-        p {
+        p.actions {
             a.button href=(href(&endpoint)) { "View endpoint" }
             " "
             a.button.button-secondary href=(PATH) { "Back to endpoints" }

@@ -39,8 +39,8 @@
 //! Screenshots: [`Browser::screenshot`] writes `NAME-desktop.png` (1280×800)
 //! and `NAME-phone.png` (390×844) into `HOOKRELAY_SCREENSHOTS` when it is set
 //! (a relative path is taken from the repository root) and does nothing
-//! otherwise. To regenerate `docs/screenshots/` (from the page tests, in
-//! the `dashboard` module):
+//! otherwise. To regenerate `docs/screenshots/` (from the page tests in
+//! the `dashboard_browser` module, which the filter `dashboard` selects):
 //!
 //! ```sh
 //! HOOKRELAY_SCREENSHOTS=docs/screenshots HOOKRELAY_REQUIRE_BROWSER=1 cargo test -p hookrelay --test it dashboard
