@@ -387,6 +387,12 @@ impl Dispatcher {
             .remove(endpoint);
     }
 
+    /// The retry schedule (seconds between attempts) this engine follows
+    /// for `endpoint`: its own, or the default of its API version.
+    pub fn retry_schedule(&self, endpoint: &Endpoint) -> Vec<u32> {
+        self.shared.schedule_for(endpoint)
+    }
+
     /// Deliveries held in memory right now.
     pub fn held(&self) -> usize {
         self.shared.held.lock().expect("held lock").len()

@@ -1,7 +1,8 @@
 //! The dashboard and customer portal: HTML pages under `/dashboard`,
 //! rendered on the server (maud), every action a plain form POST answered
 //! with a 303 back, so nothing needs JavaScript (one small script only
-//! hides event checkboxes of the API versions not chosen).
+//! hides event checkboxes that do not apply to what is chosen, and loads
+//! a test event type's example when one is picked).
 //!
 //! What each part owns:
 //! - `session`: the sign-in session (a cookie holding a random token; the
@@ -115,7 +116,42 @@ pub fn router() -> Router<AppState> {
             "/dashboard/endpoints",
             get(pages::endpoints::list).post(pages::endpoints::create),
         )
-        .route("/dashboard/endpoints/{id}", get(pages::endpoints::detail))
+        .route(
+            "/dashboard/endpoints/{id}",
+            get(pages::endpoint::detail).post(pages::endpoint::update),
+        )
+        .route(
+            "/dashboard/endpoints/{id}/status",
+            post(pages::endpoint::set_status),
+        )
+        .route(
+            "/dashboard/endpoints/{id}/subscriptions",
+            post(pages::endpoint::subscribe),
+        )
+        .route(
+            "/dashboard/endpoints/{id}/subscriptions/{sub}/delete",
+            post(pages::endpoint::unsubscribe),
+        )
+        .route(
+            "/dashboard/endpoints/{id}/secret/reveal",
+            post(pages::endpoint::reveal_secret),
+        )
+        .route(
+            "/dashboard/endpoints/{id}/secret/rotate",
+            post(pages::endpoint::rotate_secret),
+        )
+        .route(
+            "/dashboard/endpoints/{id}/test",
+            post(pages::endpoint::send_test),
+        )
+        .route(
+            "/dashboard/endpoints/{id}/recover",
+            post(pages::endpoint::recover),
+        )
+        .route(
+            "/dashboard/endpoints/{id}/delete",
+            post(pages::endpoint::delete),
+        )
         .route("/dashboard/assets/{file}", get(assets::serve))
 }
 

@@ -10,14 +10,15 @@ use hookrelay_core::model::{
     EndpointStatus, SignatureScheme,
 };
 use hookrelay_core::parsed::{ApiVersion, ApiVersionError, EndpointUrl, EventType};
-use hookrelay_core::secret::generate_signing_secret;
+use hookrelay_core::secret::{generate_signing_secret, Secret};
 use hookrelay_core::time::Timestamp;
 use hookrelay_core::validate;
 use hookrelay_store::EndpointFilter;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Ctx, Json, JsonOrEmpty, Query};
+use crate::extract::{parse_json, Ctx, Json, JsonOrEmpty, Query};
 use crate::{accepted, ok, views, AppState, PageParams};
 
 use super::double_option;
@@ -43,28 +44,30 @@ pub struct CreateBody {
     pub(crate) rate_limit_per_second: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A change to an endpoint: the body of `POST /webhook_endpoints/{id}`, and
+/// what the dashboard's forms fill in. Absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
     #[serde(default)]
-    url: Option<String>,
+    pub(crate) url: Option<String>,
     #[serde(default)]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    status: Option<EndpointStatus>,
+    pub(crate) status: Option<EndpointStatus>,
     #[serde(default)]
-    enabled_events: Option<Vec<String>>,
+    pub(crate) enabled_events: Option<Vec<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    advanced_options: Option<Option<AdvancedOptions>>,
+    pub(crate) advanced_options: Option<Option<AdvancedOptions>>,
     #[serde(default)]
-    signature_scheme: Option<SignatureScheme>,
+    pub(crate) signature_scheme: Option<SignatureScheme>,
     #[serde(default, deserialize_with = "double_option")]
-    retry_schedule: Option<Option<Vec<u32>>>,
+    pub(crate) retry_schedule: Option<Option<Vec<u32>>>,
     #[serde(default, deserialize_with = "double_option")]
-    rate_limit_per_second: Option<Option<u32>>,
+    pub(crate) rate_limit_per_second: Option<Option<u32>>,
     /// Accepted for symmetry with create; it cannot change.
     #[serde(default)]
-    api_version: Option<String>,
+    pub(crate) api_version: Option<String>,
 }
 
 pub(crate) fn event_name_error(e: EventNameError) -> ApiError {
@@ -145,17 +148,17 @@ pub(crate) enum Scope {
 
 pub(crate) async fn load_in(
     state: &AppState,
-    ctx: &Ctx,
+    ws: &WorkspaceId,
     id: &str,
     scope: Scope,
 ) -> ApiResult<Endpoint> {
     match scope {
-        Scope::Any => load(state, ctx, id).await,
+        Scope::Any => load_from(state, ws, id).await,
         Scope::V1 => {
             if !id.starts_with(EndpointId::ALT_PREFIX) {
                 return Err(ApiError::not_found("webhook"));
             }
-            load(state, ctx, id).await.map_err(|e| match e.status {
+            load_from(state, ws, id).await.map_err(|e| match e.status {
                 axum::http::StatusCode::NOT_FOUND => ApiError::not_found("webhook"),
                 _ => e,
             })
@@ -288,11 +291,22 @@ pub async fn update(
     Path(id): Path<String>,
     Json(body): Json<UpdateBody>,
 ) -> ApiResult<Response> {
-    let e = modify(&state, &ctx, &id, Scope::Any, |current| {
-        apply_update(&state, current, body.clone())
-    })
-    .await?;
+    let e = update_endpoint(&state, &ctx.workspace_id, &id, body).await?;
     Ok(ok(views::endpoint(&e)))
+}
+
+/// Checks and applies a change to endpoint `id` of workspace `ws`, whichever
+/// front asked: every rule an update must pass is here.
+pub(crate) async fn update_endpoint(
+    state: &AppState,
+    ws: &WorkspaceId,
+    id: &str,
+    body: UpdateBody,
+) -> ApiResult<Endpoint> {
+    modify(state, ws, id, Scope::Any, |current| {
+        apply_update(state, current, body.clone())
+    })
+    .await
 }
 
 /// Enables or disables by hand. Re-enabling forgets the failure record (the
@@ -315,13 +329,13 @@ pub(crate) fn set_status(state: &AppState, e: &mut Endpoint, s: EndpointStatus) 
 /// it meanwhile (an auto-disable, say); tries a few times, then answers 409.
 pub(crate) async fn modify(
     state: &AppState,
-    ctx: &Ctx,
+    ws: &WorkspaceId,
     id: &str,
     scope: Scope,
     mut change: impl FnMut(Endpoint) -> ApiResult<Endpoint>,
 ) -> ApiResult<Endpoint> {
     for _ in 0..5 {
-        let current = load_in(state, ctx, id, scope).await?;
+        let current = load_in(state, ws, id, scope).await?;
         let before = current.updated_at;
         let mut e = change(current)?;
         e.updated_at = next_stamp(state, before);
@@ -337,12 +351,17 @@ pub(crate) async fn modify(
 }
 
 /// Deletes an endpoint (cancelling its pending deliveries).
-pub(crate) async fn remove(state: &AppState, ctx: &Ctx, e: &Endpoint, what: &str) -> ApiResult<()> {
+pub(crate) async fn remove(
+    state: &AppState,
+    ws: &WorkspaceId,
+    e: &Endpoint,
+    what: &str,
+) -> ApiResult<()> {
     let now = state.inner.clock.now();
     if !state
         .inner
         .directory
-        .delete_endpoint(&ctx.workspace_id, &e.id, now)
+        .delete_endpoint(ws, &e.id, now)
         .await?
     {
         return Err(ApiError::not_found(what));
@@ -408,7 +427,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let e = load(&state, &ctx, &id).await?;
-    remove(&state, &ctx, &e, "webhook endpoint").await?;
+    remove(&state, &ctx.workspace_id, &e, "webhook endpoint").await?;
     Ok(ok(views::DeletedObject {
         id: e.id.to_string(),
     }))
@@ -434,18 +453,41 @@ pub async fn test(
         validate::max_chars("eventType", t, validate::MAX_EVENT_TYPE_LEN)?;
     }
     let endpoint = load(&state, &ctx, &id).await?;
-    let delivery = send_test_event(&state, &endpoint, body.event_type).await?;
+    let delivery = send_test_event(&state, &endpoint, body.event_type, None).await?;
     Ok(accepted(views::delivery(&delivery)))
 }
 
-/// Publishes the catalog example of `event_type` (a name in the endpoint's
-/// version or a canonical one; default: its first enabled event) to this
-/// endpoint only, marked as a test.
+/// A test event's own payload (the dashboard lets one edit the example):
+/// a JSON object within the nesting and event size limits, like a
+/// published event's.
+fn check_test_payload(state: &AppState, raw: &str) -> ApiResult<()> {
+    let parsed: Box<RawValue> = parse_json(raw.as_bytes())?;
+    if !parsed.get().trim_start().starts_with('{') {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "payload must be a JSON object",
+        ));
+    }
+    let limit = state.inner.config.max_event_bytes;
+    if raw.len() > limit {
+        return Err(ApiError::event_too_large(limit));
+    }
+    Ok(())
+}
+
+/// Publishes a test event of `event_type` (a name in the endpoint's version
+/// or a canonical one; default: its first enabled event) to this endpoint
+/// only, marked as a test. Its payload is `payload` if given (checked like
+/// a published event's), else the catalog's example.
 pub(crate) async fn send_test_event(
     state: &AppState,
     endpoint: &Endpoint,
     event_type: Option<String>,
+    payload: Option<&str>,
 ) -> ApiResult<Delivery> {
+    if let Some(p) = payload {
+        check_test_payload(state, p)?;
+    }
     let catalog = &state.inner.catalog;
     let version = endpoint.api_version.as_str();
     let canonical = match event_type {
@@ -494,7 +536,7 @@ pub(crate) async fn send_test_event(
         .send_test(
             endpoint,
             EventType::from_trusted(def.event_type.clone()),
-            def.example.to_string(),
+            payload.map_or_else(|| def.example.to_string(), |p| p.trim().to_owned()),
             now,
         )
         .await?)
@@ -523,31 +565,56 @@ pub async fn recover(
     let since = Timestamp::parse_rfc3339(&body.since).ok_or_else(|| {
         ApiError::bad_request("invalid_request", "since must be an RFC 3339 time")
     })?;
-    let now = state.inner.clock.now();
     let until = match &body.until {
-        Some(u) => Timestamp::parse_rfc3339(u).ok_or_else(|| {
+        Some(u) => Some(Timestamp::parse_rfc3339(u).ok_or_else(|| {
             ApiError::bad_request("invalid_request", "until must be an RFC 3339 time")
-        })?,
-        None => now.plus_millis(1),
+        })?),
+        None => None,
     };
+    let r = recover_window(&state, &endpoint, since, until).await?;
+    Ok(accepted(views::Recovery {
+        object: "recovery",
+        webhook_endpoint_id: endpoint.id.to_string(),
+        since: r.since.to_rfc3339(),
+        until: r.until.to_rfc3339(),
+        requeued: r.requeued,
+    }))
+}
+
+/// What a recovery did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Recovered {
+    pub since: Timestamp,
+    pub until: Timestamp,
+    pub requeued: u64,
+}
+
+/// Requeues the endpoint's failed deliveries created in `[since, until)`
+/// (`until` by default: now, inclusive), whichever front asked.
+pub(crate) async fn recover_window(
+    state: &AppState,
+    endpoint: &Endpoint,
+    since: Timestamp,
+    until: Option<Timestamp>,
+) -> ApiResult<Recovered> {
+    let now = state.inner.clock.now();
+    let until = until.unwrap_or(now.plus_millis(1));
     if until <= since {
         return Err(ApiError::bad_request(
             "invalid_request",
             "until must be after since",
         ));
     }
-    let n = state
+    let requeued = state
         .inner
         .deliveries()
-        .recover(&endpoint, since, until, now)
+        .recover(endpoint, since, until, now)
         .await?;
-    Ok(accepted(views::Recovery {
-        object: "recovery",
-        webhook_endpoint_id: endpoint.id.to_string(),
-        since: since.to_rfc3339(),
-        until: until.to_rfc3339(),
-        requeued: n as u64,
-    }))
+    Ok(Recovered {
+        since,
+        until,
+        requeued,
+    })
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -571,7 +638,35 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     JsonOrEmpty(body): JsonOrEmpty<RotateBody>,
 ) -> ApiResult<Response> {
-    let grace = body.grace_seconds.unwrap_or(DEFAULT_GRACE_SECS);
+    let r = rotate(&state, &ctx.workspace_id, &id, body.grace_seconds).await?;
+    Ok(ok(views::WebhookEndpointRotated {
+        endpoint: views::endpoint(&r.endpoint),
+        signing_secret: r.secret.expose().to_owned(),
+        new_secret_active_at: r.active_at.to_rfc3339(),
+        previous_secret_expires_at: r.previous_until.to_rfc3339(),
+    }))
+}
+
+/// A rotation's outcome: the endpoint as written, its new secret, when the
+/// new secret starts signing and when the old one stops being valid.
+#[derive(Debug)]
+pub(crate) struct Rotation {
+    pub endpoint: Endpoint,
+    pub secret: Secret,
+    pub active_at: Timestamp,
+    pub previous_until: Timestamp,
+}
+
+/// Issues a new secret for endpoint `id` of workspace `ws`, keeping the one
+/// in use valid for `grace_seconds` (default [`DEFAULT_GRACE_SECS`], at
+/// most [`MAX_GRACE_SECS`]), whichever front asked.
+pub(crate) async fn rotate(
+    state: &AppState,
+    ws: &WorkspaceId,
+    id: &str,
+    grace_seconds: Option<u64>,
+) -> ApiResult<Rotation> {
+    let grace = grace_seconds.unwrap_or(DEFAULT_GRACE_SECS);
     if grace > MAX_GRACE_SECS {
         return Err(ApiError::bad_request(
             "invalid_request",
@@ -579,7 +674,7 @@ pub async fn rotate_secret(
         ));
     }
     let mut minted = None;
-    let e = modify(&state, &ctx, &id, Scope::Any, |mut e| {
+    let e = modify(state, ws, id, Scope::Any, |mut e| {
         let now = state.inner.clock.now();
         let until = now.plus_millis(grace as i64 * 1000);
         // The secret receivers can verify with right now stays valid for the grace period.
@@ -597,15 +692,15 @@ pub async fn rotate_secret(
         Ok(e)
     })
     .await?;
-    let (new, now, until) = minted.expect("set by the change that was written");
+    let (secret, now, previous_until) = minted.expect("set by the change that was written");
     let active_at = match e.signature_scheme {
         SignatureScheme::StandardWebhooks => now,
-        _ => until,
+        _ => previous_until,
     };
-    Ok(ok(views::WebhookEndpointRotated {
-        endpoint: views::endpoint(&e),
-        signing_secret: new.expose().to_owned(),
-        new_secret_active_at: active_at.to_rfc3339(),
-        previous_secret_expires_at: until.to_rfc3339(),
-    }))
+    Ok(Rotation {
+        endpoint: e,
+        secret,
+        active_at,
+        previous_until,
+    })
 }

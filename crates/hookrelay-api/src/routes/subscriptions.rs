@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use hookrelay_core::ids::{EndpointId, SubscriptionId};
+use hookrelay_core::ids::{EndpointId, SubscriptionId, WorkspaceId};
 use hookrelay_core::model::{ResourceType, Subscription};
 use hookrelay_core::parsed::ApiVersion;
 use hookrelay_core::validate;
@@ -15,13 +15,15 @@ use crate::extract::{Ctx, Json, Query};
 use crate::routes::endpoints::event_name_error;
 use crate::{ok, views, AppState, PageParams};
 
+/// A new subscription: the body of `POST /webhook_subscriptions`, and what
+/// the dashboard's form fills in.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
-    webhook_endpoint_id: String,
-    resource_type: ResourceType,
-    resource_id: String,
-    enabled_events: Vec<String>,
+    pub(crate) webhook_endpoint_id: String,
+    pub(crate) resource_type: ResourceType,
+    pub(crate) resource_id: String,
+    pub(crate) enabled_events: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,23 +41,29 @@ fn check_resource_id(id: &str) -> ApiResult<()> {
     )?)
 }
 
-async fn endpoint_version(state: &AppState, ctx: &Ctx, id: &EndpointId) -> ApiResult<ApiVersion> {
+async fn endpoint_version(
+    state: &AppState,
+    ws: &WorkspaceId,
+    id: &EndpointId,
+) -> ApiResult<ApiVersion> {
     let e = state
         .inner
         .store
-        .get_endpoint(&ctx.workspace_id, id)
+        .get_endpoint(ws, id)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
     Ok(e.api_version)
 }
 
-async fn load(state: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Subscription> {
+/// A subscription of workspace `ws` by its id as given: 404 for a malformed
+/// id, an unknown one, or another workspace's, alike.
+pub(crate) async fn load(state: &AppState, ws: &WorkspaceId, id: &str) -> ApiResult<Subscription> {
     let id =
         SubscriptionId::parse(id).ok_or_else(|| ApiError::not_found("webhook subscription"))?;
     state
         .inner
         .store
-        .get_subscription(&ctx.workspace_id, &id)
+        .get_subscription(ws, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook subscription"))
 }
@@ -67,6 +75,18 @@ pub async fn create(
     ctx: Ctx,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
+    let stored = upsert(&state, &ctx.workspace_id, body).await?;
+    Ok(ok(views::subscription(&stored)))
+}
+
+/// Checks and stores a subscription in workspace `ws` (within its quota),
+/// replacing the endpoint's one for the same resource, whichever front
+/// asked: every rule a subscription must pass is here.
+pub(crate) async fn upsert(
+    state: &AppState,
+    ws: &WorkspaceId,
+    body: CreateBody,
+) -> ApiResult<Subscription> {
     validate::max_chars(
         "webhookEndpointId",
         &body.webhook_endpoint_id,
@@ -76,7 +96,7 @@ pub async fn create(
     validate::event_types("enabledEvents", &body.enabled_events)?;
     let endpoint_id = EndpointId::parse(&body.webhook_endpoint_id)
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))?;
-    let version = endpoint_version(&state, &ctx, &endpoint_id).await?;
+    let version = endpoint_version(state, ws, &endpoint_id).await?;
     state
         .inner
         .catalog
@@ -85,7 +105,7 @@ pub async fn create(
     let now = state.inner.clock.now();
     let sub = Subscription {
         id: state.inner.ids.at(now),
-        workspace_id: ctx.workspace_id.clone(),
+        workspace_id: ws.clone(),
         endpoint_id,
         resource_type: body.resource_type,
         resource_id: body.resource_id,
@@ -100,7 +120,7 @@ pub async fn create(
             Some(state.inner.config.max_subscriptions_per_workspace),
         )
         .await?;
-    Ok(ok(views::subscription(&stored)))
+    Ok(stored)
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,7 +172,9 @@ pub async fn get_one(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(ok(views::subscription(&load(&state, &ctx, &id).await?)))
+    Ok(ok(views::subscription(
+        &load(&state, &ctx.workspace_id, &id).await?,
+    )))
 }
 
 pub async fn update(
@@ -164,11 +186,11 @@ pub async fn update(
     if let Some(events) = &body.enabled_events {
         validate::event_types("enabledEvents", events)?;
     }
-    let sub = load(&state, &ctx, &id).await?;
+    let sub = load(&state, &ctx.workspace_id, &id).await?;
     let Some(events) = body.enabled_events else {
         return Ok(ok(views::subscription(&sub)));
     };
-    let version = endpoint_version(&state, &ctx, &sub.endpoint_id).await?;
+    let version = endpoint_version(&state, &ctx.workspace_id, &sub.endpoint_id).await?;
     state
         .inner
         .catalog
@@ -188,16 +210,22 @@ pub async fn delete(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let sub = load(&state, &ctx, &id).await?;
+    let sub = load(&state, &ctx.workspace_id, &id).await?;
+    remove(&state, &sub).await?;
+    Ok(ok(views::DeletedObject {
+        id: sub.id.to_string(),
+    }))
+}
+
+/// Deletes a subscription (through the directory, so routing forgets it).
+pub(crate) async fn remove(state: &AppState, sub: &Subscription) -> ApiResult<()> {
     if !state
         .inner
         .directory
-        .delete_subscription(&ctx.workspace_id, &sub.id)
+        .delete_subscription(&sub.workspace_id, &sub.id)
         .await?
     {
         return Err(ApiError::not_found("webhook subscription"));
     }
-    Ok(ok(views::DeletedObject {
-        id: sub.id.to_string(),
-    }))
+    Ok(())
 }

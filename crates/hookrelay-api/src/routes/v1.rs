@@ -56,7 +56,7 @@ fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
 }
 
 async fn load(state: &AppState, ctx: &Ctx, id: &str) -> ApiResult<Endpoint> {
-    load_in(state, ctx, id, Scope::V1).await
+    load_in(state, &ctx.workspace_id, id, Scope::V1).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,7 +179,7 @@ pub async fn patch(
     if let Some(d) = &body.description {
         check_description(d)?;
     }
-    let e = modify(&state, &ctx, &id, Scope::V1, |mut e| {
+    let e = modify(&state, &ctx.workspace_id, &id, Scope::V1, |mut e| {
         let b = body.clone();
         if let Some(u) = b.url {
             e.url = parse_url(&state, &u)?;
@@ -211,7 +211,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let e = load(&state, &ctx, &id).await?;
-    remove(&state, &ctx, &e, "webhook").await?;
+    remove(&state, &ctx.workspace_id, &e, "webhook").await?;
     Ok(ok(views::V1WebhookDeleted {
         id: e.id.to_string(),
         deleted: true,
@@ -236,7 +236,7 @@ pub async fn test(
         validate::max_chars("event_type", t, validate::MAX_EVENT_TYPE_LEN)?;
     }
     let e = load(&state, &ctx, &body.webhook_id).await?;
-    let d = send_test_event(&state, &e, body.event_type).await?;
+    let d = send_test_event(&state, &e, body.event_type, None).await?;
     Ok(accepted(views::V1TestDelivery {
         delivery_id: d.id.to_string(),
         webhook_id: e.id.to_string(),

@@ -2,7 +2,10 @@
 //! signing in and out, what the session cookie is and where it works, CSRF,
 //! the security headers, idle and absolute expiry (on a clock the test
 //! moves), the workspace picker, portal links (one-time, read-only,
-//! scoped to their workspace), and the endpoints pages.
+//! scoped to their workspace), the endpoints pages, and an endpoint's
+//! page with its actions (edit, enable/disable, subscriptions, the signing
+//! secret, test events, recovery, deletion) checked through the JSON API
+//! and a recording receiver.
 //!
 //! [`Browser`] is a small cookie-keeping client that follows no redirects,
 //! so each answer (a 303 and its `Set-Cookie`) is seen as the server sent it.
@@ -18,7 +21,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{TestServer, ADMIN, KEY};
+use crate::support::{verify_extend, Receiver, Reply, TestServer, ADMIN, KEY};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -910,4 +913,900 @@ async fn portal_session_requests_are_checked() {
         .request(Method::POST, "/portal_sessions", None, Some(json!({})))
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+// --- an endpoint's page ---------------------------------------------------
+
+/// How long a test waits for a delivery to reach its state.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The page of endpoint `id`.
+fn page_of(id: &str) -> String {
+    format!("/dashboard/endpoints/{id}")
+}
+
+/// `fields` and the CSRF token.
+fn with_csrf<'a>(fields: &[(&'a str, &'a str)], csrf: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut f = fields.to_vec();
+    f.push(("csrf", csrf));
+    f
+}
+
+/// The text of the first `<code class="secret">` on a page.
+fn shown_secret(body: &str) -> Option<String> {
+    let tag = r#"<code class="secret">"#;
+    let at = body.find(tag)? + tag.len();
+    Some(body[at..at + body[at..].find('<')?].to_owned())
+}
+
+/// Every input, select and textarea with an id has a `<label for>`.
+fn assert_labelled(body: &str) {
+    for tag in ["<input id=\"", "<select id=\"", "<textarea id=\""] {
+        for (at, _) in body.match_indices(tag) {
+            let rest = &body[at + tag.len()..];
+            let id = &rest[..rest.find('"').unwrap()];
+            assert!(
+                body.contains(&format!(r#"for="{id}""#)),
+                "no label for {id}"
+            );
+        }
+    }
+}
+
+/// Every action of an endpoint's page, with fields it would accept:
+/// `(path, fields)`. `sub` is a subscription of the endpoint.
+fn endpoint_actions(ep: &str, sub: &str) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
+    let p = page_of(ep);
+    vec![
+        (
+            p.clone(),
+            vec![
+                ("name", "changed"),
+                ("url", "https://changed.example.com/hooks"),
+                ("event", "extract_run.failed"),
+            ],
+        ),
+        (format!("{p}/status"), vec![("status", "disabled")]),
+        (
+            format!("{p}/subscriptions"),
+            vec![
+                ("resourceType", "workflow"),
+                ("resourceId", "wf_changed"),
+                ("sub-event:workflow", "workflow_run.failed"),
+            ],
+        ),
+        (format!("{p}/subscriptions/{sub}/delete"), vec![]),
+        (format!("{p}/secret/reveal"), vec![]),
+        (format!("{p}/secret/rotate"), vec![("graceSeconds", "0")]),
+        (
+            format!("{p}/test"),
+            vec![("eventType", "extract_run.processed"), ("payload", "")],
+        ),
+        (format!("{p}/recover"), vec![("since", "2020-01-01T00:00")]),
+        (format!("{p}/delete"), vec![("confirm", "yes")]),
+    ]
+}
+
+/// What the API says of an endpoint and everything its page may change:
+/// the endpoint, its subscriptions, the workspace's deliveries.
+async fn endpoint_state(s: &TestServer, key: &str, ep: &str) -> Value {
+    let mut out = json!({});
+    for (name, path) in [
+        ("endpoint", format!("/webhook_endpoints/{ep}")),
+        (
+            "subscriptions",
+            format!("/webhook_subscriptions?webhookEndpointId={ep}"),
+        ),
+        ("deliveries", "/webhook_deliveries".to_owned()),
+    ] {
+        let (status, v, _) = s.request(Method::GET, &path, Some(key), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {v}");
+        out[name] = v;
+    }
+    out
+}
+
+/// A subscription of endpoint `ep` made through the API.
+async fn api_subscription(s: &TestServer, key: &str, ep: &str, resource: &str) -> String {
+    let v = s
+        .post_as(
+            key,
+            "/webhook_subscriptions",
+            json!({
+                "webhookEndpointId": ep,
+                "resourceType": "workflow",
+                "resourceId": resource,
+                "enabledEvents": ["workflow_run.completed"],
+            }),
+        )
+        .await;
+    v["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_endpoint_page_edits_with_the_apis_rules_and_keeps_refused_input() {
+    let s = TestServer::start().await;
+    let ep = api_endpoint(&s, KEY, "edited").await;
+    let id = ep["id"].as_str().unwrap();
+    let (mut b, _) = signed_in(&s, KEY).await;
+    let page = b.get(&page_of(id)).await;
+    page.assert_page(StatusCode::OK);
+    assert_labelled(&page.body);
+    assert!(page.body.contains(r#"<section id="endpoint-chart">"#));
+    assert!(
+        page.body.contains(r#"value="edited""#),
+        "the form is filled in"
+    );
+    let csrf = page.csrf();
+
+    let saved = b
+        .post(
+            &page_of(id),
+            &with_csrf(
+                &[
+                    ("name", "renamed"),
+                    ("url", "https://renamed.example.com/hooks"),
+                    ("event", "extract_run.failed"),
+                    ("event", "parse_run.processed"),
+                    ("rateLimitPerSecond", "5"),
+                    ("headerName", "X-Tenant"),
+                    ("headerValue", "acme-credential"),
+                ],
+                &csrf,
+            ),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(saved.location(), format!("{}?done=updated", page_of(id)));
+    let after = b.follow(&saved).await;
+    after.assert_page(StatusCode::OK);
+    assert!(after.body.contains("Endpoint updated."), "{}", after.body);
+    assert!(after.body.contains("X-Tenant"));
+    assert!(
+        !after.body.contains("acme-credential"),
+        "header values are masked"
+    );
+    let (_, e, _) = s
+        .request(
+            Method::GET,
+            &format!("/webhook_endpoints/{id}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+    assert_eq!(e["name"], "renamed");
+    assert_eq!(e["url"], "https://renamed.example.com/hooks");
+    assert_eq!(
+        e["enabledEvents"],
+        json!(["extract_run.failed", "parse_run.processed"])
+    );
+    assert_eq!(e["rateLimitPerSecond"], 5);
+    assert_eq!(
+        e["advancedOptions"]["headers"],
+        json!({"X-Tenant": "acme-credential"})
+    );
+
+    // A URL the API refuses: the form again, as typed, with why; nothing saved.
+    let refused = b
+        .post(
+            &page_of(id),
+            &with_csrf(
+                &[
+                    ("name", "kept name"),
+                    ("url", "ftp://nope.example.com"),
+                    ("event", "extract_run.failed"),
+                    ("rateLimitPerSecond", "5"),
+                ],
+                &csrf,
+            ),
+        )
+        .await;
+    refused.assert_page(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains(r#"role="alert""#), "{}", refused.body);
+    assert!(refused.body.contains("url: "), "{}", refused.body);
+    assert!(refused.body.contains(r#"value="kept name""#));
+    assert!(refused.body.contains(r#"value="ftp://nope.example.com""#));
+    // An event the catalog does not have, and a rate out of range.
+    for (field, value, says) in [
+        ("event", "no_such.event", "no_such.event"),
+        ("rateLimitPerSecond", "0", "rateLimitPerSecond"),
+        ("rateLimitPerSecond", "fast", "rateLimitPerSecond"),
+    ] {
+        let mut fields = vec![
+            ("name", "renamed"),
+            ("url", "https://renamed.example.com/hooks"),
+        ];
+        fields.push((field, value));
+        let a = b.post(&page_of(id), &with_csrf(&fields, &csrf)).await;
+        a.assert_page(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(a.body.contains(says), "{value}: {}", a.body);
+    }
+    let (_, unchanged, _) = s
+        .request(
+            Method::GET,
+            &format!("/webhook_endpoints/{id}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+    assert_eq!(unchanged, e, "nothing refused was saved");
+
+    // Removing the header and the rate limit.
+    let saved = b
+        .post(
+            &page_of(id),
+            &with_csrf(
+                &[
+                    ("name", "renamed"),
+                    ("url", "https://renamed.example.com/hooks"),
+                    ("event", "extract_run.failed"),
+                    ("rateLimitPerSecond", ""),
+                    ("removeHeader", "X-Tenant"),
+                ],
+                &csrf,
+            ),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let (_, e, _) = s
+        .request(
+            Method::GET,
+            &format!("/webhook_endpoints/{id}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+    assert_eq!(e["rateLimitPerSecond"], Value::Null);
+    assert_eq!(e["advancedOptions"].get("headers"), None, "{e}");
+    assert_eq!(e["enabledEvents"], json!(["extract_run.failed"]));
+}
+
+#[tokio::test]
+async fn the_endpoint_page_disables_and_enables() {
+    let s = TestServer::start().await;
+    let ep = api_endpoint(&s, KEY, "toggled").await;
+    let id = ep["id"].as_str().unwrap();
+    let (mut b, page) = signed_in(&s, KEY).await;
+    let csrf = page.csrf();
+    let page = b.get(&page_of(id)).await;
+    assert!(page.body.contains("Disable endpoint"));
+
+    let off = b
+        .post(
+            &format!("{}/status", page_of(id)),
+            &[("csrf", &csrf), ("status", "disabled")],
+        )
+        .await;
+    assert_eq!(off.location(), format!("{}?done=disabled", page_of(id)));
+    let page = b.follow(&off).await;
+    assert!(page.body.contains("Endpoint disabled"), "{}", page.body);
+    assert!(page.body.contains("Enable endpoint"));
+    assert!(page.body.contains("(manual)"), "the reason is shown");
+    let (_, e, _) = s
+        .request(
+            Method::GET,
+            &format!("/webhook_endpoints/{id}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+    assert_eq!(e["status"], "disabled");
+    assert_eq!(e["disabledReason"], "manual");
+
+    let on = b
+        .post(
+            &format!("{}/status", page_of(id)),
+            &[("csrf", &csrf), ("status", "enabled")],
+        )
+        .await;
+    assert_eq!(on.location(), format!("{}?done=enabled", page_of(id)));
+    let (_, e, _) = s
+        .request(
+            Method::GET,
+            &format!("/webhook_endpoints/{id}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+    assert_eq!(e["status"], "enabled");
+    assert_eq!(
+        e.get("disabledReason").unwrap_or(&Value::Null),
+        &Value::Null
+    );
+
+    b.post(
+        &format!("{}/status", page_of(id)),
+        &[("csrf", &csrf), ("status", "paused")],
+    )
+    .await
+    .assert_page(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn subscriptions_are_added_and_deleted_on_the_endpoint_page() {
+    let s = TestServer::start().await;
+    let ep = api_endpoint(&s, KEY, "subscribed").await;
+    let id = ep["id"].as_str().unwrap();
+    let (mut b, page) = signed_in(&s, KEY).await;
+    let csrf = page.csrf();
+    let page = b.get(&page_of(id)).await;
+    assert!(page.body.contains("No resource subscriptions."));
+    assert!(page
+        .body
+        .contains(r#"<option value="workflow">workflow</option>"#));
+    let subs_path = format!("{}/subscriptions", page_of(id));
+
+    let added = b
+        .post(
+            &subs_path,
+            &[
+                ("csrf", &csrf),
+                ("resourceType", "workflow"),
+                ("resourceId", "wf_123"),
+                ("sub-event:workflow", "workflow_run.completed"),
+                ("sub-event:workflow", "workflow_run.failed"),
+                // Ticked for another resource type: not this subscription's.
+                ("sub-event:extractor", "extract_run.processed"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let page = b.follow(&added).await;
+    assert!(page.body.contains("Subscription saved."));
+    assert!(page.body.contains("wf_123"));
+    let (_, list, _) = s
+        .request(
+            Method::GET,
+            &format!("/webhook_subscriptions?webhookEndpointId={id}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+    let subs = list["data"].as_array().unwrap();
+    assert_eq!(subs.len(), 1, "{list}");
+    assert_eq!(subs[0]["resourceType"], "workflow");
+    assert_eq!(subs[0]["resourceId"], "wf_123");
+    assert_eq!(
+        subs[0]["enabledEvents"],
+        json!(["workflow_run.completed", "workflow_run.failed"])
+    );
+    let sub_id = subs[0]["id"].as_str().unwrap();
+
+    // The catalog's refusal: the form again with why, the id kept.
+    let refused = b
+        .post(
+            &subs_path,
+            &[
+                ("csrf", &csrf),
+                ("resourceType", "workflow"),
+                ("resourceId", "wf_kept"),
+                ("sub-event:workflow", "extract_run.processed"),
+            ],
+        )
+        .await;
+    refused.assert_page(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .body
+            .contains("not valid for resource type workflow"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(r#"value="wf_kept""#));
+    let bad_type = b
+        .post(
+            &subs_path,
+            &[
+                ("csrf", &csrf),
+                ("resourceType", "planet"),
+                ("resourceId", "x"),
+            ],
+        )
+        .await;
+    bad_type.assert_page(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_type.body.contains("resourceType"), "{}", bad_type.body);
+
+    // Deleting it: the page's own form.
+    let action = format!("{subs_path}/{sub_id}/delete");
+    assert!(page.body.contains(&format!(r#"action="{action}""#)));
+    let gone = b.post(&action, &[("csrf", &csrf)]).await;
+    assert_eq!(
+        gone.location(),
+        format!("{}?done=unsubscribed", page_of(id))
+    );
+    let (_, list, _) = s
+        .request(
+            Method::GET,
+            &format!("/webhook_subscriptions?webhookEndpointId={id}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+    assert_eq!(list["data"], json!([]));
+    b.post(&action, &[("csrf", &csrf)])
+        .await
+        .assert_page(StatusCode::NOT_FOUND);
+
+    // A subscription of another endpoint is not deleted through this one.
+    let other = api_endpoint(&s, KEY, "other").await;
+    let other_sub = api_subscription(&s, KEY, other["id"].as_str().unwrap(), "wf_other").await;
+    b.post(
+        &format!("{subs_path}/{other_sub}/delete"),
+        &[("csrf", &csrf)],
+    )
+    .await
+    .assert_page(StatusCode::NOT_FOUND);
+    let (status, _, _) = s
+        .request(
+            Method::GET,
+            &format!("/webhook_subscriptions/{other_sub}"),
+            Some(KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_secret_is_revealed_by_a_post_and_rotated_into_one_the_receiver_verifies() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let ep = s
+        .endpoint(
+            &format!("{}/hooks", rx.url),
+            &["extract_run.processed"],
+            json!({}),
+        )
+        .await;
+    let id = ep["id"].as_str().unwrap();
+    let created_secret = ep["signingSecret"].as_str().unwrap().to_owned();
+    let (mut b, page) = signed_in(&s, KEY).await;
+    let csrf = page.csrf();
+
+    let page = b.get(&page_of(id)).await;
+    assert!(!page.body.contains(&created_secret), "hidden by default");
+    assert!(page.body.contains("Reveal secret"));
+    assert!(page.body.contains(r#"value="86400""#), "the default grace");
+    let revealed = b
+        .post(
+            &format!("{}/secret/reveal", page_of(id)),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    revealed.assert_page(StatusCode::OK);
+    assert_eq!(revealed.headers["cache-control"], "no-store");
+    assert_eq!(
+        shown_secret(&revealed.body).as_deref(),
+        Some(created_secret.as_str())
+    );
+
+    // Out of bounds: refused, the input kept, nothing rotated.
+    let too_long = b
+        .post(
+            &format!("{}/secret/rotate", page_of(id)),
+            &[("csrf", &csrf), ("graceSeconds", "604801")],
+        )
+        .await;
+    too_long.assert_page(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        too_long.body.contains("graceSeconds must be 0 to 604800"),
+        "{}",
+        too_long.body
+    );
+    assert!(too_long.body.contains(r#"value="604801""#));
+
+    // No grace: the new secret signs at once.
+    let rotated = b
+        .post(
+            &format!("{}/secret/rotate", page_of(id)),
+            &[("csrf", &csrf), ("graceSeconds", "0")],
+        )
+        .await;
+    rotated.assert_page(StatusCode::OK);
+    let new_secret = shown_secret(&rotated.body).expect("the new secret is shown");
+    assert_ne!(new_secret, created_secret);
+    let again = b
+        .post(
+            &format!("{}/secret/reveal", page_of(id)),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(shown_secret(&again.body), Some(new_secret.clone()));
+
+    s.publish("extract_run.processed", json!({"id": "run_rotated"}))
+        .await;
+    let got = rx.wait_for(1, WAIT).await;
+    verify_extend(&got[0], &new_secret).expect("signed with the new secret");
+    assert!(verify_extend(&got[0], &created_secret).is_err());
+
+    // With a grace period the page says until when the old one holds.
+    let graceful = b
+        .post(
+            &format!("{}/secret/rotate", page_of(id)),
+            &[("csrf", &csrf), ("graceSeconds", "3600")],
+        )
+        .await;
+    graceful.assert_page(StatusCode::OK);
+    assert!(graceful.body.contains("Previous secret valid until"));
+}
+
+#[tokio::test]
+async fn a_test_event_from_the_page_reaches_the_receiver_and_opens_its_delivery() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let ep = s
+        .endpoint(
+            &format!("{}/hooks", rx.url),
+            &["extract_run.processed"],
+            json!({}),
+        )
+        .await;
+    let id = ep["id"].as_str().unwrap();
+    let secret = ep["signingSecret"].as_str().unwrap();
+    let catalog = hookrelay_core::catalog::Catalog::builtin();
+    let example_id = |t: &str| {
+        catalog.event(t).unwrap().example["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (mut b, page) = signed_in(&s, KEY).await;
+    let csrf = page.csrf();
+
+    // The first enabled event's example by default, another by ?testType=.
+    let page = b.get(&page_of(id)).await;
+    assert!(page
+        .body
+        .contains(r#"<option value="extract_run.processed" selected>"#));
+    assert!(page.body.contains(&example_id("extract_run.processed")));
+    let chosen = b
+        .get(&format!("{}?testType=parse_run.failed", page_of(id)))
+        .await;
+    chosen.assert_page(StatusCode::OK);
+    assert!(chosen
+        .body
+        .contains(r#"<option value="parse_run.failed" selected>"#));
+    assert!(chosen.body.contains(&example_id("parse_run.failed")));
+    // …or by "Load example", without JavaScript.
+    let loaded = b
+        .post(
+            &format!("{}/test", page_of(id)),
+            &[
+                ("csrf", &csrf),
+                ("eventType", "edit_run.failed"),
+                ("payload", "{}"),
+                ("load", "1"),
+            ],
+        )
+        .await;
+    loaded.assert_page(StatusCode::OK);
+    assert!(loaded
+        .body
+        .contains(r#"<option value="edit_run.failed" selected>"#));
+    assert!(loaded.body.contains(&example_id("edit_run.failed")));
+    assert!(rx.received().is_empty(), "loading sends nothing");
+
+    // Not an object: refused, the input kept.
+    let refused = b
+        .post(
+            &format!("{}/test", page_of(id)),
+            &[
+                ("csrf", &csrf),
+                ("eventType", "extract_run.failed"),
+                ("payload", "[1, 2]"),
+            ],
+        )
+        .await;
+    refused.assert_page(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("payload must be a JSON object"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("[1, 2]</textarea>"));
+
+    let sent = b
+        .post(
+            &format!("{}/test", page_of(id)),
+            &[
+                ("csrf", &csrf),
+                ("eventType", "extract_run.failed"),
+                ("payload", "{\"id\": \"run_from_page\", \"custom\": true}"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let delivery_id = sent
+        .location()
+        .strip_prefix("/dashboard/deliveries/")
+        .unwrap_or_else(|| panic!("to the delivery's page: {}", sent.location()))
+        .to_owned();
+    let got = rx.wait_for(1, WAIT).await;
+    verify_extend(&got[0], secret).expect("signed");
+    let body = got[0].json();
+    assert_eq!(body["eventType"], "extract_run.failed");
+    assert_eq!(body["payload"]["id"], "run_from_page");
+    assert_eq!(body["payload"]["custom"], true);
+    let d = s
+        .wait_delivery(&delivery_id, WAIT, |d| d["status"] == "succeeded")
+        .await;
+    assert_eq!(d["test"], true);
+    assert_eq!(d["webhookEndpointId"], ep["id"]);
+
+    // The example, unedited, goes out as the API's test event does.
+    let example =
+        serde_json::to_string_pretty(&catalog.event("extract_run.processed").unwrap().example)
+            .unwrap();
+    let sent = b
+        .post(
+            &format!("{}/test", page_of(id)),
+            &[
+                ("csrf", &csrf),
+                ("eventType", "extract_run.processed"),
+                ("payload", &example),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let got = rx.wait_for(2, WAIT).await;
+    assert_eq!(
+        got[1].json()["payload"]["id"],
+        example_id("extract_run.processed")
+    );
+}
+
+#[tokio::test]
+async fn recover_on_the_endpoint_page_requeues_failed_deliveries() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start_replying(Reply::Status(500)).await;
+    let ep = s
+        .endpoint(
+            &format!("{}/hooks", rx.url),
+            &["extract_run.processed"],
+            json!({"retrySchedule": []}),
+        )
+        .await;
+    let id = ep["id"].as_str().unwrap();
+    for n in 0..2 {
+        s.publish("extract_run.processed", json!({"id": format!("run_{n}")}))
+            .await;
+    }
+    s.wait_deliveries("", WAIT, |ds| {
+        ds.len() == 2 && ds.iter().all(|d| d["status"] == "failed")
+    })
+    .await;
+    rx.set_default(Reply::Status(200));
+
+    let (mut b, page) = signed_in(&s, KEY).await;
+    let csrf = page.csrf();
+    let page = b.get(&page_of(id)).await;
+    assert!(page.body.contains("Times are in UTC"));
+    let recover = format!("{}/recover", page_of(id));
+
+    for (since, until, says) in [
+        ("yesterday", "", "since must be a date and time (UTC)"),
+        (
+            "2026-02-01T10:00",
+            "2026-02-01T09:00",
+            "until must be after since",
+        ),
+    ] {
+        let a = b
+            .post(
+                &recover,
+                &[("csrf", &csrf), ("since", since), ("until", until)],
+            )
+            .await;
+        a.assert_page(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(a.body.contains(says), "{}", a.body);
+        assert!(
+            a.body.contains(&format!(r#"value="{since}""#)),
+            "input kept"
+        );
+    }
+
+    let an_hour_ago = SystemClock.now().plus_millis(-3_600_000).to_rfc3339();
+    let done = b
+        .post(&recover, &[("csrf", &csrf), ("since", &an_hour_ago[..16])])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(
+        done.location(),
+        format!("{}?done=recovered&n=2", page_of(id))
+    );
+    let page = b.follow(&done).await;
+    assert!(page.body.contains("2 failed deliveries requeued."));
+    s.wait_deliveries("", WAIT, |ds| {
+        ds.len() == 2 && ds.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
+
+    // A window with nothing failed in it.
+    let none = b
+        .post(&recover, &[("csrf", &csrf), ("since", &an_hour_ago[..16])])
+        .await;
+    assert_eq!(
+        none.location(),
+        format!("{}?done=recovered&n=0", page_of(id))
+    );
+}
+
+#[tokio::test]
+async fn deleting_from_the_endpoint_page_needs_the_box_ticked() {
+    let s = TestServer::start().await;
+    let ep = api_endpoint(&s, KEY, "doomed").await;
+    let id = ep["id"].as_str().unwrap();
+    let (mut b, page) = signed_in(&s, KEY).await;
+    let csrf = page.csrf();
+    let delete = format!("{}/delete", page_of(id));
+
+    let unconfirmed = b.post(&delete, &[("csrf", &csrf)]).await;
+    unconfirmed.assert_page(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unconfirmed.body.contains("Tick the box"));
+    assert_eq!(api_endpoint_count(&s, KEY).await, 1);
+
+    let deleted = b
+        .post(&delete, &[("csrf", &csrf), ("confirm", "yes")])
+        .await;
+    assert_eq!(deleted.location(), "/dashboard/endpoints?done=deleted");
+    let list = b.follow(&deleted).await;
+    assert!(list.body.contains("Endpoint deleted."));
+    assert!(!list.body.contains("doomed"));
+    assert_eq!(api_endpoint_count(&s, KEY).await, 0);
+    b.get(&page_of(id)).await.assert_page(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_read_only_session_sees_the_endpoint_page_without_forms_and_cannot_act() {
+    let s = TestServer::start().await;
+    let ep = api_endpoint(&s, KEY, "watched").await;
+    let id = ep["id"].as_str().unwrap();
+    let sub = api_subscription(&s, KEY, id, "wf_watched").await;
+    let link = portal_link(&s, KEY, json!({"readOnly": true})).await;
+    let mut p = Browser::new(&s);
+    p.get(link["url"].as_str().unwrap())
+        .await
+        .assert_page(StatusCode::OK);
+    let page = p.get(&page_of(id)).await;
+    page.assert_page(StatusCode::OK);
+    assert!(page.body.contains("watched") && page.body.contains("wf_watched"));
+    // Its only form is sign-out.
+    assert_eq!(page.body.matches("<form").count(), 1, "{}", page.body);
+    assert!(!page.body.contains("Reveal secret"));
+    let csrf = page.csrf();
+
+    let before = endpoint_state(&s, KEY, id).await;
+    for (path, fields) in endpoint_actions(id, &sub) {
+        let a = p.post(&path, &with_csrf(&fields, &csrf)).await;
+        a.assert_page(StatusCode::FORBIDDEN);
+        assert!(a.body.contains("read-only"), "{path}: {}", a.body);
+        assert!(shown_secret(&a.body).is_none());
+    }
+    assert_eq!(endpoint_state(&s, KEY, id).await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn another_workspaces_endpoint_is_not_found_on_its_page_or_by_any_action() {
+    let s = TestServer::start().await;
+    let (_, key2) = s.workspace("globex").await;
+    let theirs = api_endpoint(&s, &key2, "theirs").await;
+    let their_id = theirs["id"].as_str().unwrap();
+    let their_sub = api_subscription(&s, &key2, their_id, "wf_theirs").await;
+    let ours = api_endpoint(&s, KEY, "ours").await;
+    let our_id = ours["id"].as_str().unwrap();
+
+    // A portal session (not read-only) of our workspace.
+    let link = portal_link(&s, KEY, json!({})).await;
+    let mut p = Browser::new(&s);
+    p.get(link["url"].as_str().unwrap())
+        .await
+        .assert_page(StatusCode::OK);
+    let own = p.get(&page_of(our_id)).await;
+    own.assert_page(StatusCode::OK);
+    let csrf = own.csrf();
+    // It may see its own workspace's secret.
+    let revealed = p
+        .post(
+            &format!("{}/secret/reveal", page_of(our_id)),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        shown_secret(&revealed.body).as_deref(),
+        ours["signingSecret"].as_str()
+    );
+
+    p.get(&page_of(their_id))
+        .await
+        .assert_page(StatusCode::NOT_FOUND);
+    let before = endpoint_state(&s, &key2, their_id).await;
+    for (path, fields) in endpoint_actions(their_id, &their_sub) {
+        let a = p.post(&path, &with_csrf(&fields, &csrf)).await;
+        a.assert_page(StatusCode::NOT_FOUND);
+        assert!(shown_secret(&a.body).is_none(), "{path}");
+    }
+    // Nor is their subscription reached through our endpoint.
+    p.post(
+        &format!("{}/subscriptions/{their_sub}/delete", page_of(our_id)),
+        &[("csrf", &csrf)],
+    )
+    .await
+    .assert_page(StatusCode::NOT_FOUND);
+    assert_eq!(endpoint_state(&s, &key2, their_id).await, before);
+}
+
+#[tokio::test]
+async fn endpoint_page_actions_without_the_csrf_token_are_refused() {
+    let s = TestServer::start().await;
+    let ep = api_endpoint(&s, KEY, "guarded").await;
+    let id = ep["id"].as_str().unwrap();
+    let sub = api_subscription(&s, KEY, id, "wf_guarded").await;
+    let (mut b, _) = signed_in(&s, KEY).await;
+    let before = endpoint_state(&s, KEY, id).await;
+    for (path, fields) in endpoint_actions(id, &sub) {
+        let missing = b.post(&path, &fields).await;
+        missing.assert_page(StatusCode::FORBIDDEN);
+        let forged = b.post(&path, &with_csrf(&fields, "forged")).await;
+        forged.assert_page(StatusCode::FORBIDDEN);
+        assert!(shown_secret(&forged.body).is_none(), "{path}");
+    }
+    assert_eq!(endpoint_state(&s, KEY, id).await, before, "nothing changed");
+}
+
+/// The page's script in a real browser: picking a test event type loads its
+/// example, the subscription form shows only the chosen resource type's
+/// events, Reveal works by click, and the page fits a phone's width. Skips
+/// without a browser (see `support::browser`).
+#[tokio::test]
+async fn the_endpoint_page_in_a_browser() {
+    let Some(mut b) = crate::support::browser::Browser::start().await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    let ep = api_endpoint(&s, KEY, "in-a-browser").await;
+    let id = ep["id"].as_str().unwrap();
+    b.set_base(&s.url);
+    b.open("/dashboard/login").await;
+    b.fill("API key", KEY).await;
+    b.click_button("Sign in").await;
+    b.wait_for_path("/dashboard/endpoints").await;
+
+    b.open(&page_of(id)).await;
+    b.wait_for("#test-type").await;
+    b.fill("Event type", "parse_run.failed").await;
+    b.wait_for_url("?testType=parse_run.failed", |u| {
+        u.query() == Some("testType=parse_run.failed")
+    })
+    .await;
+    let example = hookrelay_core::catalog::Catalog::builtin()
+        .event("parse_run.failed")
+        .unwrap()
+        .example["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.wait_for("#test-payload").await;
+    assert!(b.value("Payload").await.contains(&example));
+
+    let hidden = |rt: &str| {
+        format!(r#"return document.querySelector('fieldset[data-resource-type="{rt}"]').hidden"#)
+    };
+    assert_eq!(b.js(&hidden("extractor"), vec![]).await, json!(true));
+    assert_eq!(b.js(&hidden("workflow"), vec![]).await, json!(false));
+    b.fill("Resource type", "extractor").await;
+    assert_eq!(b.js(&hidden("extractor"), vec![]).await, json!(false));
+    assert_eq!(b.js(&hidden("workflow"), vec![]).await, json!(true));
+
+    b.click_button("Reveal secret").await;
+    b.wait_for_text(ep["signingSecret"].as_str().unwrap()).await;
+
+    b.set_viewport(crate::support::browser::PHONE).await;
+    let fits = b
+        .js(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![],
+        )
+        .await;
+    assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
+    b.screenshot("endpoint-detail").await;
 }

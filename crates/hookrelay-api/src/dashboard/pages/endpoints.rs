@@ -1,8 +1,9 @@
-//! Endpoints: the list (newest first, a page at a time), the form that
+//! Endpoints: the list (newest first, a page at a time), and the form that
 //! creates one (through the same checks as `POST /webhook_endpoints`) and
-//! then shows its signing secret once, and an endpoint's own page.
+//! then shows its signing secret once. An endpoint's own page is
+//! `super::endpoint`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use hookrelay_core::cursor::{self, SortDir};
@@ -17,7 +18,7 @@ use crate::dashboard::layout::{self, Nav};
 use crate::dashboard::session::{Dash, Write};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
-use crate::routes::endpoints::{create_endpoint, load_from, CreateBody};
+use crate::routes::endpoints::{create_endpoint, CreateBody};
 use crate::AppState;
 
 const PAGE_SIZE: u32 = 25;
@@ -68,13 +69,25 @@ impl NewForm {
     }
 }
 
+/// What else the list's query string may carry: `done=deleted` after an
+/// endpoint's page deleted it (a notice).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
 /// `GET /dashboard/endpoints`.
 pub async fn list(
     State(state): State<AppState>,
     dash: Dash,
     Query(q): Query<PageQuery>,
+    Query(d): Query<DoneQuery>,
 ) -> ApiResult<Response> {
-    let body = list_body(&state, &dash, q.after.as_deref(), &NewForm::blank(&state)).await?;
+    let mut body = list_body(&state, &dash, q.after.as_deref(), &NewForm::blank(&state)).await?;
+    if d.done.as_deref() == Some("deleted") {
+        body = html! { (layout::notice(false, "Endpoint deleted.")) (body) };
+    }
     Ok(layout::html(
         StatusCode::OK,
         layout::page("Endpoints", &dash.chrome(Nav::Endpoints), body),
@@ -153,23 +166,29 @@ async fn list_body(
     })
 }
 
+/// The global events of API version `version`, by their names in it, once
+/// each: what an endpoint of that version may enable.
+pub(super) fn global_event_names(state: &AppState, version: &str) -> Vec<String> {
+    let catalog = &state.inner.catalog;
+    let mut names: Vec<String> = Vec::new();
+    for e in catalog.events_in(version).filter(|e| e.global) {
+        if let Some(n) = catalog.rendered_name(&e.event_type, version) {
+            if !names.iter().any(|x| x == n) {
+                names.push(n.to_owned());
+            }
+        }
+    }
+    names
+}
+
 /// The global events of each API version, by their names in it, once each.
 fn events_by_version(state: &AppState) -> Vec<(String, Vec<String>)> {
-    let catalog = &state.inner.catalog;
-    catalog
+    state
+        .inner
+        .catalog
         .versions()
         .iter()
-        .map(|v| {
-            let mut names: Vec<String> = Vec::new();
-            for e in catalog.events_in(&v.name).filter(|e| e.global) {
-                if let Some(n) = catalog.rendered_name(&e.event_type, &v.name) {
-                    if !names.iter().any(|x| x == n) {
-                        names.push(n.to_owned());
-                    }
-                }
-            }
-            (v.name.clone(), names)
-        })
+        .map(|v| (v.name.clone(), global_event_names(state, &v.name)))
         .filter(|(_, names)| !names.is_empty())
         .collect()
 }
@@ -288,58 +307,5 @@ pub async fn create(
     Ok(layout::html(
         StatusCode::OK,
         layout::page("Endpoint created", &dash.chrome(Nav::Endpoints), body),
-    ))
-}
-
-/// `GET /dashboard/endpoints/{id}`: another workspace's endpoint is not
-/// found, like an unknown one.
-pub async fn detail(
-    State(state): State<AppState>,
-    dash: Dash,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    let e = load_from(&state, dash.workspace_id(), &id).await?;
-    let body = html! {
-        p { a href=(PATH) { "← Endpoints" } }
-        div.section-head {
-            h1 { (e.name) }
-            (layout::status_badge(e.status))
-        }
-        div.card {
-            dl.fields {
-                dt { "ID" } dd { code { (e.id) } }
-                dt { "URL" } dd { code { (e.url.as_str()) } }
-                dt { "Status" }
-                dd {
-                    (layout::status_badge(e.status))
-                    @if let Some(r) = e.disabled_reason { " " span.muted { "(" (r.as_str()) ")" } }
-                }
-                dt { "API version" } dd { (e.api_version.as_str()) }
-                dt { "Signature profile" } dd { (e.signature_scheme.as_str()) }
-                dt { "Enabled events" }
-                dd {
-                    @if e.enabled_events.is_empty() {
-                        span.muted { "none (resource subscriptions only)" }
-                    } @else {
-                        ul.plain { @for ev in &e.enabled_events { li { code { (ev) } } } }
-                    }
-                }
-                dt { "Rate limit" }
-                dd {
-                    @match e.rate_limit_per_second {
-                        Some(r) => { (r) " per second" }
-                        None => { span.muted { "none" } }
-                    }
-                }
-                dt { "Created" } dd { (layout::time(e.created_at)) }
-                @if let Some(by) = &e.created_by {
-                    dt { "Created by" } dd { (by.name) " (" (by.kind) ")" }
-                }
-            }
-        }
-    };
-    Ok(layout::html(
-        StatusCode::OK,
-        layout::page(&e.name, &dash.chrome(Nav::Endpoints), body),
     ))
 }
