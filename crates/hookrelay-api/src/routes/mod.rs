@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod events;
 pub mod ops;
 pub mod payloads;
+pub mod stats;
 pub mod subscriptions;
 pub mod v1;
 
