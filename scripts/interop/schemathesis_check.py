@@ -4,6 +4,8 @@ Starts `hookrelay serve` (HOOKRELAY_BIN) in dev mode on a fresh SQLite
 database and runs Schemathesis (`st run <server>/openapi.json --checks all`)
 against it: every request the document calls valid must be accepted, every
 invalid one refused, and every answer must match its declared schema.
+`schemathesis.toml` beside this script holds the few exceptions (and says
+why).
 
 Run it inside a network namespace of its own (`unshare --net`): Schemathesis
 creates endpoints with whatever URLs it invents, and the server tries to
@@ -65,8 +67,10 @@ def main() -> int:
         )
         try:
             wait_healthy(url, server)
+            config = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis.toml")
             cmd = [
-                sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
+                sys.executable, "-m", "schemathesis.cli", "--config-file", config,
+                "run", f"{url}/openapi.json",
                 "--checks", "all",
                 "--header", f"Authorization: Bearer {key}",
                 "--max-examples", os.environ.get("ST_MAX_EXAMPLES", "50"),

@@ -204,6 +204,11 @@ pub fn router(state: AppState) -> Router {
             post(routes::endpoints::rotate_secret),
         )
         .route(
+            "/webhook_endpoints/{id}/stats",
+            get(routes::stats::endpoint),
+        )
+        .route("/stats", get(routes::stats::workspace))
+        .route(
             "/webhook_subscriptions",
             get(routes::subscriptions::list).post(routes::subscriptions::create),
         )

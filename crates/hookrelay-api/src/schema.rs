@@ -56,6 +56,8 @@ pub fn components() -> Vec<(&'static str, Schema)> {
             derived::<views::WebhookDeliveryDetail>(),
         ),
         ("Recovery", derived::<views::Recovery>()),
+        ("Stats", derived::<views::Stats>()),
+        ("StatsBucket", derived::<views::StatsBucket>()),
         ("Workspace", derived::<views::WorkspaceView>()),
         ("ApiKey", derived::<views::ApiKey>()),
         ("PortalSession", derived::<views::PortalSession>()),

@@ -13,12 +13,13 @@ use std::collections::BTreeMap;
 
 use hookrelay_core::catalog::Catalog;
 use hookrelay_core::cursor::{self, SortDir};
+use hookrelay_core::ids::EndpointId;
 use hookrelay_core::model::{
     AdvancedOptions, Attempt, CreatedBy, Delivery, DeliveryStatus, DisabledReason, Endpoint,
     EndpointStatus, ErrorKind, Event, ResourceRef, ResourceType, SignatureScheme, Subscription,
 };
 use hookrelay_core::parsed::{ApiVersion, EndpointUrl};
-use hookrelay_store::{ApiKeyRecord, DeliverySummary, Page, Workspace};
+use hookrelay_store::{ApiKeyRecord, DeliverySummary, Page, Window, Workspace};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
@@ -330,6 +331,60 @@ pub struct Recovery {
     pub since: String,
     pub until: String,
     pub requeued: u64,
+}
+
+/// The answer to `GET /stats` and `GET /webhook_endpoints/{id}/stats`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub object: &'static str,
+    /// The endpoint, or `null` for the whole workspace.
+    pub webhook_endpoint_id: Option<String>,
+    pub bucket: &'static str,
+    /// The first bucket's start.
+    pub since: String,
+    /// The last bucket's end.
+    pub until: String,
+    pub data: Vec<StatsBucket>,
+}
+
+/// One bucket of [`Stats`].
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsBucket {
+    pub start: String,
+    pub succeeded: u64,
+    pub retrying: u64,
+    pub failed: u64,
+    pub total: u64,
+    pub latency_p50_ms: Option<u32>,
+    pub latency_p95_ms: Option<u32>,
+}
+
+pub fn stats(
+    endpoint: Option<&EndpointId>,
+    window: &Window,
+    buckets: &[hookrelay_store::StatsBucket],
+) -> Stats {
+    Stats {
+        object: "stats",
+        webhook_endpoint_id: endpoint.map(|e| e.to_string()),
+        bucket: window.bucket.as_str(),
+        since: window.since.to_rfc3339(),
+        until: window.until.to_rfc3339(),
+        data: buckets
+            .iter()
+            .map(|b| StatsBucket {
+                start: b.start.to_rfc3339(),
+                succeeded: b.totals.succeeded,
+                retrying: b.totals.retrying,
+                failed: b.totals.failed,
+                total: b.totals.attempts(),
+                latency_p50_ms: b.totals.latency_p50_ms(),
+                latency_p95_ms: b.totals.latency_p95_ms(),
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

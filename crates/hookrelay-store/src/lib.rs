@@ -1,8 +1,8 @@
 //! Storage: the interfaces every backend implements — [`DeliveryQueue`]
 //! (publish, claim, renew, release, record, requeue: what the delivery
 //! engine needs) and [`Store`] (tenancy, endpoints and subscriptions,
-//! history, dashboard sessions and portal links, maintenance) — the records
-//! they speak in, and the backends
+//! history, statistics, dashboard sessions and portal links, maintenance) —
+//! the records they speak in, and the backends
 //! themselves: `sqlite` (one process, one file) and `postgres` (any number
 //! of nodes sharing one database).
 //!
@@ -35,6 +35,7 @@ pub mod postgres;
 mod queue;
 mod rows;
 pub mod sqlite;
+pub mod stats;
 mod windows;
 
 pub use dashboard::{DashboardSession, PortalLink, Redemption, SessionKind};
@@ -43,6 +44,8 @@ pub use queue::{
     Backlog, Claim, DeliveryQueue, DueDelivery, EndpointEffect, Lease, NewDelivery, NewEvent,
     Outcome, Published,
 };
+
+pub use stats::{Bucket, Latency, StatsBucket, Totals, Window, WindowError};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -136,6 +139,8 @@ pub struct Purged {
     pub events: u64,
     pub deliveries: u64,
     pub attempts: u64,
+    /// Rows of the statistics rollups (see [`stats`]).
+    pub stats_rows: u64,
 }
 
 /// A change made to a shared database by some node (PostgreSQL `NOTIFY`),
@@ -297,10 +302,39 @@ pub trait Store: DeliveryQueue {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>>;
+
+    // --- statistics ----------------------------------------------------
+    /// The attempts of a workspace, or of one of its endpoints, in
+    /// `[since, until)` widened to whole buckets ([`Window::new`], which
+    /// also says how long a window may be; a longer one is
+    /// [`ErrorKind::Invalid`]): every bucket of the window, in order, those
+    /// without attempts zero-filled. Reads only the window's rollup rows (see
+    /// [`stats`]). An endpoint's statistics stay readable after it is
+    /// deleted, until retention removes them.
+    async fn stats(
+        &self,
+        ws: &WorkspaceId,
+        endpoint: Option<&EndpointId>,
+        since: Timestamp,
+        until: Timestamp,
+        bucket: Bucket,
+    ) -> Result<Vec<StatsBucket>>;
+    /// The attempts of each endpoint of the workspace in `[since, until)`
+    /// (widened to whole minutes; at most as long as a window of day
+    /// buckets), by endpoint id. Endpoints without attempts in the window
+    /// are left out.
+    async fn endpoint_totals(
+        &self,
+        ws: &WorkspaceId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(EndpointId, Totals)>>;
+
     // --- maintenance ---------------------------------------------------
-    /// Removes finished history created before `before`, idempotency keys
-    /// older than 24 h, and dashboard sessions and portal links that are
-    /// over at `now`.
+    /// Removes finished history created before `before`, the statistics of
+    /// the minutes and hours before the one `before` falls in, idempotency
+    /// keys older than 24 h, and dashboard sessions and portal links that
+    /// are over at `now`.
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged>;
     /// A named server key, created with `make` on first use and kept forever.
     async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>>;

@@ -4,6 +4,8 @@
 
 use hookrelay_core::time::Timestamp;
 
+use crate::stats::Rollup;
+
 /// How long an idempotency key holds: an event carrying a key first used
 /// less than this long before is a duplicate of the first one; after it,
 /// the key is free again and is purged. PostgreSQL applies it inside its
@@ -29,6 +31,14 @@ pub(crate) fn cutoff_id(prefix: &str, before: Timestamp) -> String {
         "{prefix}{}",
         ulid::Ulid::from_parts(before.0.max(0) as u64, 0)
     )
+}
+
+/// Rollup rows starting before this are purged with the history created
+/// before `before`: the rows of every minute (or hour) before the one
+/// `before` falls in. The row `before` falls in stays, since it also counts
+/// attempts made after it.
+pub(crate) fn stats_cutoff(rollup: Rollup, before: Timestamp) -> i64 {
+    before.0 - before.0.rem_euclid(rollup.millis())
 }
 
 #[cfg(test)]
@@ -57,5 +67,20 @@ mod tests {
         let cut = cutoff_id("evt_", at);
         assert!(earlier < cut);
         assert!(later >= cut);
+    }
+
+    #[test]
+    fn rollup_rows_are_purged_up_to_the_period_of_the_cutoff() {
+        let hour = 3_600_000;
+        let before = Timestamp(1_800_000_000_000 + 90_500);
+        assert_eq!(
+            stats_cutoff(Rollup::Minutes, before),
+            1_800_000_000_000 + 60_000
+        );
+        assert_eq!(stats_cutoff(Rollup::Hours, before), 1_800_000_000_000);
+        assert_eq!(
+            stats_cutoff(Rollup::Hours, Timestamp(1_800_000_000_000 + hour)),
+            1_800_000_000_000 + hour
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod events;
 pub mod ops;
 pub mod payloads;
 pub mod portal;
+pub mod stats;
 pub mod subscriptions;
 pub mod v1;
 

@@ -6,7 +6,7 @@
 //! `current_schema()`: names are never qualified, so a URL carrying
 //! `?options=-csearch_path%3Dmyschema` puts a whole deployment (or a test) in
 //! a schema of its own. [`PostgresStore::connect`] applies the migrations it
-//! lacks (`schema.sql` is version 1, then `migrate_2.sql` to `migrate_4.sql`; applied
+//! lacks (`schema.sql` is version 1, then `migrate_2.sql` to `migrate_5.sql`; applied
 //! versions are rows of `hookrelay_migrations`) in one transaction that
 //! first takes `pg_advisory_xact_lock` on a key derived from the schema name, so nodes
 //! starting together migrate one after the other, and tests in different
@@ -83,18 +83,20 @@ use crate::error::pg_message;
 use crate::list::{self, ListSql, Placeholder};
 use crate::outcome::{self, EndpointEffects};
 use crate::rows::*;
+use crate::stats::{Increments, Ranges, Rollup};
 use crate::windows;
 use crate::{
-    ApiKeyRecord, Backlog, Claim, DashboardSession, DeliveryFilter, DeliveryQueue, DeliverySummary,
-    DueDelivery, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
-    PortalLink, Published, Purged, Redemption, Result, Store, StoreChange, StoreError,
-    SubscriptionFilter, Workspace,
+    ApiKeyRecord, Backlog, Bucket, Claim, DashboardSession, DeliveryFilter, DeliveryQueue,
+    DeliverySummary, DueDelivery, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page,
+    PageRequest, PortalLink, Published, Purged, Redemption, Result, StatsBucket, Store,
+    StoreChange, StoreError, SubscriptionFilter, Totals, Window, Workspace,
 };
 
 mod listen;
 mod publish;
 mod rows;
 pub mod scratch;
+mod stats;
 
 use listen::{Listener, DUE, ROUTING};
 use rows::*;
@@ -104,6 +106,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrate_2.sql"),
     include_str!("migrate_3.sql"),
     include_str!("migrate_4.sql"),
+    include_str!("migrate_5.sql"),
 ];
 /// How many migrations a fully migrated schema has applied.
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
@@ -636,7 +639,7 @@ const RECORD_DELIVERIES: &str = "UPDATE deliveries d SET \
        AS u(id, made, status, next, at, owner) \
      WHERE d.id = u.id AND d.id = ANY($1::text[]) \
        AND (u.owner IS NULL OR d.lease_owner = u.owner) \
-     RETURNING d.id, d.attempt_count";
+     RETURNING d.id, d.attempt_count, d.workspace_id";
 
 const RECORD_ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, attempt_number, started_at, \
        duration_ms, request_url, request_headers, response_status, response_headers, \
@@ -708,7 +711,8 @@ impl PostgresStore {
             })
             .collect();
         let rounds = round.iter().copied().max().map_or(0, |m| m + 1);
-        let mut counts: std::collections::HashMap<(usize, String), i32> =
+        // Per (round, delivery) recorded: its attempt count and workspace.
+        let mut counts: std::collections::HashMap<(usize, String), (i32, String)> =
             std::collections::HashMap::new();
         let stmt = tx.prepare_cached(RECORD_DELIVERIES).await?;
         for r in 0..rounds {
@@ -736,16 +740,18 @@ impl PostgresStore {
                 .query(&stmt, &[&ids, &made, &status, &next, &at, &owner])
                 .await?
             {
-                counts.insert((r, col(&row, 0)?), col(&row, 1)?);
+                counts.insert((r, col(&row, 0)?), (col(&row, 1)?, col(&row, 2)?));
             }
         }
 
+        let mut increments = Increments::default();
         let attempts: Vec<(&str, i32, &Attempt)> = outcomes
             .iter()
             .zip(&round)
             .filter_map(|(o, r)| {
                 let a = o.attempt.as_ref()?;
-                let n = counts.get(&(*r, o.delivery_id.to_string()))?;
+                let (n, ws) = counts.get(&(*r, o.delivery_id.to_string()))?;
+                increments.add(ws, o);
                 Some((o.delivery_id.as_str(), *n, a))
             })
             .collect();
@@ -816,6 +822,10 @@ impl PostgresStore {
             let stmt = tx.prepare_cached(&RECORD_DISABLE).await?;
             tx.execute(&stmt, &[&ids, &at, &&*self.channel]).await?;
         }
+        // Last: the rollup rows are shared by every node recording attempts
+        // of an endpoint in the same minute, so their locks are held for as
+        // little of the transaction as can be.
+        stats::add(&tx, &increments).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -842,6 +852,19 @@ impl PostgresStore {
             total.events += n;
             if n < PURGE_CHUNK {
                 break;
+            }
+        }
+        for r in Rollup::ALL {
+            let cut = windows::stats_cutoff(r, before);
+            let c = self.conn().await?;
+            for ws in stats::workspaces(&c, r).await? {
+                loop {
+                    let n = stats::purge_chunk(&c, r, &ws, cut, PURGE_CHUNK as i64).await?;
+                    total.stats_rows += n;
+                    if n < PURGE_CHUNK {
+                        break;
+                    }
+                }
             }
         }
         let c = self.conn().await?;
@@ -1401,6 +1424,55 @@ impl Store for PostgresStore {
         let q = list::deliveries(DELIVERY_COLS, ws, filter).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
         Ok(run_page(&c, &q, page.limit, delivery, |d| d.id.to_string()).await?)
+    }
+
+    async fn stats(
+        &self,
+        ws: &WorkspaceId,
+        endpoint: Option<&EndpointId>,
+        since: Timestamp,
+        until: Timestamp,
+        bucket: Bucket,
+    ) -> Result<Vec<StatsBucket>> {
+        let window = Window::new(since, until, bucket)?;
+        let c = self.conn().await?;
+        let rows = stats::read(
+            &c,
+            bucket.rollup(),
+            ws.as_str(),
+            endpoint.map(|e| e.as_str()),
+            window.since.0,
+            window.until.0,
+        )
+        .await?;
+        Ok(window.zero_filled(rows))
+    }
+
+    async fn endpoint_totals(
+        &self,
+        ws: &WorkspaceId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(EndpointId, Totals)>> {
+        let ranges = Ranges::totals(since, until)?;
+        let mut c = self.conn().await?;
+        // One snapshot: the ranges add up to one moment's rows.
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(Fail::from)?;
+        let mut per = std::collections::BTreeMap::new();
+        for (r, from, to) in ranges.0 {
+            stats::read_per_endpoint(&tx, r, ws.as_str(), from, to, &mut per).await?;
+        }
+        tx.commit().await.map_err(Fail::from)?;
+        Ok(per
+            .into_iter()
+            .map(|(ep, t)| (EndpointId::from_trusted(ep), t))
+            .collect())
     }
 
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {

@@ -20,18 +20,20 @@ use hookrelay_core::time::Timestamp;
 use crate::list::{self, ListSql, Placeholder};
 use crate::outcome::{self, EndpointEffects};
 use crate::rows::*;
+use crate::stats::{Increments, Ranges, Rollup};
 use crate::windows;
 use crate::{
-    ApiKeyRecord, Backlog, Claim, DashboardSession, DeliveryFilter, DeliveryQueue, DeliverySummary,
-    DueDelivery, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page, PageRequest,
-    PortalLink, Published, Purged, Redemption, Result, Store, StoreError, SubscriptionFilter,
-    Workspace,
+    ApiKeyRecord, Backlog, Bucket, Claim, DashboardSession, DeliveryFilter, DeliveryQueue,
+    DeliverySummary, DueDelivery, EndpointFilter, EventFilter, Lease, NewEvent, Outcome, Page,
+    PageRequest, PortalLink, Published, Purged, Redemption, Result, StatsBucket, Store, StoreError,
+    SubscriptionFilter, Totals, Window, Workspace,
 };
 
 mod due;
 mod engine;
 mod fanout;
 mod rows;
+mod stats;
 
 use due::DueScan;
 use engine::{Engine, Lane};
@@ -43,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrate_3.sql"),
     include_str!("migrate_4.sql"),
     include_str!("migrate_5.sql"),
+    include_str!("migrate_6.sql"),
 ];
 
 /// See the module docs.
@@ -97,6 +100,38 @@ impl SqliteStore {
             due: Arc::default(),
             _lock: lock,
         })
+    }
+}
+
+impl SqliteStore {
+    /// Deletes the rollup rows [`windows::stats_cutoff`] gives up, per
+    /// workspace in chunks, each its own write; returns how many.
+    async fn purge_stats(&self, before: Timestamp) -> Result<u64> {
+        const CHUNK: i64 = 2000;
+        let mut n = 0;
+        for r in Rollup::ALL {
+            let cut = windows::stats_cutoff(r, before);
+            for ws in self.engine.read(move |c| stats::workspaces(c, r)).await? {
+                let ws: Arc<str> = ws.into();
+                loop {
+                    let ws = ws.clone();
+                    let done = self
+                        .engine
+                        .write_in(
+                            Lane::Background {
+                                rows: CHUNK as usize,
+                            },
+                            move |c| stats::purge_chunk(c, r, &ws, cut, CHUNK),
+                        )
+                        .await?;
+                    n += done;
+                    if done < CHUNK as u64 {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -828,6 +863,57 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn stats(
+        &self,
+        ws: &WorkspaceId,
+        endpoint: Option<&EndpointId>,
+        since: Timestamp,
+        until: Timestamp,
+        bucket: Bucket,
+    ) -> Result<Vec<StatsBucket>> {
+        let window = Window::new(since, until, bucket)?;
+        let (ws, endpoint) = (ws.to_string(), endpoint.map(|e| e.to_string()));
+        let rows = self
+            .engine
+            .read(move |c| {
+                stats::read(
+                    c,
+                    bucket.rollup(),
+                    &ws,
+                    endpoint.as_deref(),
+                    window.since.0,
+                    window.until.0,
+                )
+            })
+            .await?;
+        Ok(window.zero_filled(rows))
+    }
+
+    async fn endpoint_totals(
+        &self,
+        ws: &WorkspaceId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(EndpointId, Totals)>> {
+        let ranges = Ranges::totals(since, until)?;
+        let ws = ws.to_string();
+        let per = self
+            .engine
+            .read(move |c| {
+                // One read transaction: the ranges add up to one moment's rows.
+                let mut per = std::collections::BTreeMap::new();
+                for (r, from, to) in ranges.0 {
+                    stats::read_per_endpoint(c, r, &ws, from, to, &mut per)?;
+                }
+                Ok(per)
+            })
+            .await?;
+        Ok(per
+            .into_iter()
+            .map(|(ep, t)| (EndpointId::from_trusted(ep), t))
+            .collect())
+    }
+
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged> {
         let mut total = Purged::default();
         let dcut = windows::cutoff_id(DeliveryId::PREFIX, before);
@@ -880,6 +966,7 @@ impl Store for SqliteStore {
                 break;
             }
         }
+        total.stats_rows = self.purge_stats(before).await?;
         self.engine
             .write(move |c| {
                 c.prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
@@ -1561,7 +1648,9 @@ fn record_outcomes(
            lease_owner = NULL, updated_at = ?5 \
          WHERE id = ?1 AND (?6 IS NULL OR lease_owner = ?6) RETURNING attempt_count, workspace_id",
     )?;
-    for o in outcomes {
+    // The attempts recorded, with their workspace, for the statistics.
+    let mut recorded: Vec<(String, usize)> = Vec::new();
+    for (i, o) in outcomes.iter().enumerate() {
         let now = outcome::recorded_at(o);
         let made = outcome::attempts_made(o);
         let updated: Option<(u32, String)> = upd
@@ -1588,9 +1677,15 @@ fn record_outcomes(
             }
             if let Some(a) = &o.attempt {
                 insert_attempt(c, o.delivery_id.as_str(), count, a)?;
+                recorded.push((ws, i));
             }
         }
     }
+    let mut increments = Increments::default();
+    for (ws, i) in &recorded {
+        increments.add(ws, &outcomes[*i]);
+    }
+    stats::add(c, &increments)?;
     // Endpoint effects, folded per endpoint: a batch of successes to one
     // endpoint clears its record once. A clear followed by a mark runs both
     // statements, in that order, as the effects would one by one.

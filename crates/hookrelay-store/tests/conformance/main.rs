@@ -34,6 +34,7 @@ mod maintenance;
 mod postgres_only;
 mod quotas;
 mod sqlite_only;
+mod stats;
 mod subscriptions;
 mod tenancy;
 
@@ -172,6 +173,15 @@ macro_rules! conformance_tests {
             maintenance::close_then_write_is_closed_error,
             maintenance::close_then_read_is_closed_error,
             maintenance::close_during_writes_never_hangs,
+            // --- statistics
+            stats::stats_count_attempts_by_outcome_per_bucket,
+            stats::stats_latency_percentiles_come_from_the_histogram,
+            stats::stats_of_a_workspace_or_endpoint_never_read_another_workspace,
+            stats::stats_buckets_are_whole_and_zero_filled,
+            stats::stats_windows_are_bounded,
+            stats::endpoint_totals_add_up_minutes_and_hours,
+            stats::concurrent_outcome_batches_lose_no_counts,
+            stats::purge_removes_old_statistics_and_deletion_keeps_them,
             // --- events to many endpoints
             fanout::fanout_deliveries_are_claimed_within_the_limit,
             fanout::fanout_claims_leave_excluded_endpoints_due,

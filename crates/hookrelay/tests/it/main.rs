@@ -22,6 +22,7 @@ mod profiles;
 mod safety;
 mod schemathesis;
 mod snapshots;
+mod stats;
 mod subscriptions;
 mod tls;
 mod v1;

@@ -30,6 +30,15 @@ fn string_as(label: &'static str) -> impl Fn(Content, ContentPath<'_>) -> Conten
     }
 }
 
+/// Replaces a number with `label`; leaves `null` alone.
+fn number_as(label: &'static str) -> impl Fn(Content, ContentPath<'_>) -> Content {
+    move |value, _| match value {
+        Content::None | Content::Unit => value,
+        Content::Some(ref inner) if matches!(**inner, Content::None | Content::Unit) => value,
+        _ => Content::from(label),
+    }
+}
+
 /// Keeps a URL's shape but not the receiver's (random) port.
 fn url_without_port(value: Content, _: ContentPath<'_>) -> Content {
     match value.as_str() {
@@ -69,6 +78,7 @@ fn settings() -> insta::Settings {
         (".**.nextAttemptAt", "[time]"),
         (".**.startedAt", "[time]"),
         (".**.since", "[time]"),
+        (".**.start", "[time]"),
         (".**.until", "[time]"),
         (".**.newSecretActiveAt", "[time]"),
         (".**.previousSecretExpiresAt", "[time]"),
@@ -90,6 +100,10 @@ fn settings() -> insta::Settings {
         s.add_redaction(selector, insta::dynamic_redaction(string_as(label)));
     }
     s.add_redaction(".**.durationMs", "[ms]");
+    // Latencies measured: a number is redacted, `null` (no attempts) kept.
+    for selector in [".**.latencyP50Ms", ".**.latencyP95Ms"] {
+        s.add_redaction(selector, insta::dynamic_redaction(number_as("[ms]")));
+    }
     s.add_redaction(".**.url", insta::dynamic_redaction(url_without_port));
     s
 }
@@ -327,6 +341,44 @@ async fn event_and_delivery_shapes() {
     )
     .await;
     snap_call(&s, "event_types", Method::GET, "/event_types", None).await;
+}
+
+#[tokio::test]
+async fn stats_shapes() {
+    let s = TestServer::start().await;
+    let r = Receiver::start().await;
+    let created = s
+        .endpoint(&r.url, &["extract_run.processed"], json!({}))
+        .await;
+    let ep = id(&created);
+    let event = s
+        .publish("extract_run.processed", json!({"runId": "run_1"}))
+        .await;
+    let d = id(&s.delivery_of(&id(&event)).await);
+    s.wait_delivery(&d, WAIT, |d| d["status"] == "succeeded")
+        .await;
+    // A window without attempts: every bucket, zero, no latency.
+    snap_call(
+        &s,
+        "stats_workspace",
+        Method::GET,
+        "/stats?since=2026-03-01T00:00:00Z&until=2026-03-01T03:00:00Z",
+        None,
+    )
+    .await;
+    // The last day: the one attempt's bucket. The others are left out of
+    // the snapshot, since how many there are depends on the time of day.
+    let (status, mut v) = call(
+        &s,
+        Method::GET,
+        &format!("/webhook_endpoints/{ep}/stats?bucket=day"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    let data = v["data"].as_array_mut().expect("data");
+    data.retain(|b| b["total"] != 0);
+    snap("stats_endpoint", status, &v);
 }
 
 #[tokio::test]
