@@ -18,6 +18,8 @@
 //!   shared pieces (badges, pagination, messages).
 //! - `assets`: the stylesheet and script, embedded, served under names
 //!   carrying a hash of their content, cached for a year.
+//! - `chart`: the activity charts (inline SVG from the statistics
+//!   rollup) the endpoints list and an endpoint's page show.
 //! - `pages`: one module per page.
 //!
 //! `pages_layer` gives every answer under `/dashboard` its security
@@ -40,6 +42,7 @@ use crate::limit::RateLimiter;
 use crate::AppState;
 
 pub(crate) mod assets;
+pub(crate) mod chart;
 pub(crate) mod csrf;
 pub(crate) mod form;
 pub(crate) mod layout;

@@ -28,6 +28,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::endpoints::global_event_names;
+use crate::dashboard::chart::{self, Range};
 use crate::dashboard::csrf;
 use crate::dashboard::form::Form;
 use crate::dashboard::layout::{self, Nav};
@@ -67,6 +68,9 @@ pub struct DetailQuery {
     /// The event type whose example the test form shows.
     #[serde(default)]
     test_type: Option<String>,
+    /// The activity chart's window (see `chart::Range`).
+    #[serde(default)]
+    range: Option<String>,
 }
 
 /// The notice for `?done=…`, if it is one of ours.
@@ -243,6 +247,8 @@ struct View {
     recover: Option<RecoverForm>,
     grace: Option<String>,
     secret: Option<Shown>,
+    /// The activity chart's window.
+    range: Range,
 }
 
 impl View {
@@ -277,6 +283,7 @@ pub async fn detail(
     let view = View {
         notice: q.done.as_deref().and_then(|d| done_notice(d, q.n)),
         test: test_type.map(|t| example_form(&state, t)),
+        range: Range::parse(q.range.as_deref()),
         ..View::default()
     };
     render(&state, &dash, &e, view, StatusCode::OK).await
@@ -656,8 +663,9 @@ fn duration(secs: u64) -> String {
     }
 }
 
-/// The page: the endpoint, its subscriptions (one indexed read), and the
-/// forms a session that may write gets.
+/// The page: the endpoint, its activity (one read of the rollup), its
+/// subscriptions (one indexed read), and the forms a session that may
+/// write gets.
 async fn render(
     state: &AppState,
     dash: &Dash,
@@ -682,6 +690,18 @@ async fn render(
             &page,
         )
         .await?;
+    let (since, until) = view.range.span(state.inner.clock.now());
+    let buckets = state
+        .inner
+        .store
+        .stats(
+            dash.workspace_id(),
+            Some(&e.id),
+            since,
+            until,
+            view.range.bucket(),
+        )
+        .await?;
     let id = e.id.to_string();
     let path = page_path(&id);
     let w = dash.can_write();
@@ -693,9 +713,9 @@ async fn render(
         }
         @if let Some(n) = &view.notice { (layout::notice(false, n)) }
         (overview(state, e))
-        // The chart of this endpoint's deliveries and failures over time
-        // goes in this section.
-        section #endpoint-chart {}
+        section.activity #endpoint-chart aria-labelledby="activity-title" {
+            (chart::activity(&path, "this endpoint", view.range, &buckets))
+        }
         @if w { (status_form(dash, e, &path)) }
         @if w { (edit_form(state, dash, e, &path, &view)) }
         (subscriptions_part(state, dash, e, &path, &subs.items, subs.next.is_some(), &view))

@@ -1,17 +1,22 @@
-//! Endpoints: the list (newest first, a page at a time), and the form that
-//! creates one (through the same checks as `POST /webhook_endpoints`) and
-//! then shows its signing secret once. An endpoint's own page is
+//! Endpoints: the list (newest first, a page at a time, each with its
+//! attempts and success rate of the last 24 hours) under the workspace's
+//! activity charts, and the form that creates one (through the same checks
+//! as `POST /webhook_endpoints`) and then shows its signing secret once. An endpoint's own page is
 //! `super::endpoint`.
+
+use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use hookrelay_core::cursor::{self, SortDir};
 use hookrelay_core::model::{Endpoint, SignatureScheme};
-use hookrelay_store::{EndpointFilter, PageRequest};
+use hookrelay_core::ids::EndpointId;
+use hookrelay_store::{EndpointFilter, PageRequest, Totals};
 use maud::{html, Markup};
 
 use super::workspaces::{after, PageQuery};
+use crate::dashboard::chart::{self, Range};
 use crate::dashboard::csrf;
 use crate::dashboard::form::Form;
 use crate::dashboard::layout::{self, Nav};
@@ -70,12 +75,18 @@ impl NewForm {
 }
 
 /// What else the list's query string may carry: `done=deleted` after an
-/// endpoint's page deleted it (a notice).
+/// endpoint's page deleted it (a notice), and the activity chart's window
+/// (`range`, see `chart::Range`).
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct DoneQuery {
     #[serde(default)]
     done: Option<String>,
+    #[serde(default)]
+    range: Option<String>,
 }
+
+/// The window of the list's volume and success-rate columns.
+const TOTALS_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// `GET /dashboard/endpoints`.
 pub async fn list(
@@ -84,7 +95,15 @@ pub async fn list(
     Query(q): Query<PageQuery>,
     Query(d): Query<DoneQuery>,
 ) -> ApiResult<Response> {
-    let mut body = list_body(&state, &dash, q.after.as_deref(), &NewForm::blank(&state)).await?;
+    let range = Range::parse(d.range.as_deref());
+    let mut body = list_body(
+        &state,
+        &dash,
+        q.after.as_deref(),
+        range,
+        &NewForm::blank(&state),
+    )
+    .await?;
     if d.done.as_deref() == Some("deleted") {
         body = html! { (layout::notice(false, "Endpoint deleted.")) (body) };
     }
@@ -98,6 +117,7 @@ async fn list_body(
     state: &AppState,
     dash: &Dash,
     after_token: Option<&str>,
+    range: Range,
     new: &NewForm,
 ) -> ApiResult<Markup> {
     let page = PageRequest {
@@ -115,12 +135,28 @@ async fn list_body(
         .next
         .as_deref()
         .map(|id| cursor::encode(id, SortDir::Desc));
+    // Two reads of the rollup, whatever the number of endpoints: the
+    // chart's buckets and every endpoint's totals of the last day.
+    let store = &state.inner.store;
+    let now = state.inner.clock.now();
+    let (since, until) = range.span(now);
+    let buckets = store
+        .stats(dash.workspace_id(), None, since, until, range.bucket())
+        .await?;
+    let totals: HashMap<EndpointId, Totals> = store
+        .endpoint_totals(dash.workspace_id(), now.plus_millis(-TOTALS_WINDOW_MS), now)
+        .await?
+        .into_iter()
+        .collect();
     Ok(html! {
         div.section-head {
             h1 { "Endpoints" }
             @if dash.can_write() {
                 a.button href="#new-endpoint" { "New endpoint" }
             }
+        }
+        section.activity #workspace-chart aria-labelledby="activity-title" {
+            (chart::activity(PATH, "this workspace", range, &buckets))
         }
         @if list.items.is_empty() && !later {
             div.table-wrap {
@@ -140,9 +176,8 @@ async fn list_body(
                         th scope="col" { "API version" }
                         th scope="col" { "Signature profile" }
                         th scope="col" { "Created" }
-                        // Last-24 h volume and success rate: two columns
-                        // here and two cells in each row below, from the
-                        // stats store method.
+                        th.num scope="col" { "24 h volume" }
+                        th.num scope="col" { "Success rate" }
                     } }
                     tbody {
                         @for e in &list.items {
@@ -153,6 +188,13 @@ async fn list_body(
                                 td.nowrap data-label="API version" { (e.api_version.as_str()) }
                                 td.nowrap data-label="Profile" { (e.signature_scheme.as_str()) }
                                 td.nowrap data-label="Created" { (layout::time(e.created_at)) }
+                                @let t = totals.get(&e.id).filter(|t| t.attempts() > 0);
+                                td.num data-label="24 h volume" {
+                                    (t.map_or("—".into(), |t| chart::count(t.attempts())))
+                                }
+                                td.num data-label="Success rate" {
+                                    (t.and_then(Totals::success_rate).map_or("—".into(), chart::percent))
+                                }
                             }
                         }
                     }
@@ -279,7 +321,7 @@ pub async fn create(
         Ok(e) => e,
         Err(err) if err.status.is_client_error() => {
             new.error = Some(err.message.clone());
-            let body = list_body(&state, &dash, None, &new).await?;
+            let body = list_body(&state, &dash, None, Range::Day, &new).await?;
             return Ok(layout::html(
                 err.status,
                 layout::page("Endpoints", &dash.chrome(Nav::Endpoints), body),
