@@ -21,7 +21,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{verify_extend, Receiver, Reply, TestServer, ADMIN, KEY};
+use crate::support::{eventually, verify_extend, Receiver, Reply, TestServer, ADMIN, KEY};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -1757,6 +1757,170 @@ async fn endpoint_page_actions_without_the_csrf_token_are_refused() {
 /// example, the subscription form shows only the chosen resource type's
 /// events, Reveal works by click, and the page fits a phone's width. Skips
 /// without a browser (see `support::browser`).
+/// The bars of the first activity chart in `body`: the attempts each
+/// bucket's tooltip counts, and the heights of its segments.
+fn bars(body: &str) -> Vec<(u64, Vec<f64>)> {
+    body.split(r#"<g class="bar">"#)
+        .skip(1)
+        .map(|bar| {
+            let bar = &bar[..bar.find("</g>").expect("bar closed")];
+            let title = &bar[bar.find(": ").expect("tooltip") + 2..];
+            let n = title[..title.find(" attempts").unwrap()]
+                .replace(',', "")
+                .parse()
+                .unwrap();
+            let heights = bar
+                .split(" height=\"")
+                .skip(1)
+                .map(|h| h[..h.find('"').unwrap()].parse().unwrap())
+                .collect();
+            (n, heights)
+        })
+        .collect()
+}
+
+/// The list's row of endpoint `name`: its 24 h volume and success rate.
+fn totals_cells(body: &str, name: &str) -> (String, String) {
+    let at = body
+        .find(&format!(">{name}</a>"))
+        .unwrap_or_else(|| panic!("no row for {name}"));
+    let row = &body[at..at + body[at..].find("</tr>").unwrap()];
+    let cell = |label: &str| {
+        let open = format!(r#"data-label="{label}">"#);
+        let c = &row[row.find(&open).unwrap_or_else(|| panic!("{label} in {row}")) + open.len()..];
+        c[..c.find('<').unwrap()].to_owned()
+    };
+    (cell("24 h volume"), cell("Success rate"))
+}
+
+/// Checks one activity chart's bars: `n` buckets, the attempts they count
+/// sum to `attempts`, and a bucket has drawn segments exactly when it had
+/// attempts.
+fn assert_bars(body: &str, n: usize, attempts: u64) {
+    let bars = bars(body);
+    assert_eq!(bars.len(), n, "{body}");
+    assert_eq!(bars.iter().map(|(a, _)| a).sum::<u64>(), attempts);
+    for (a, heights) in &bars {
+        assert_eq!(*a > 0, !heights.is_empty(), "{bars:?}");
+        assert!(heights.iter().all(|h| *h > 0.0 && *h <= 100.0), "{bars:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_list_and_the_endpoint_page_chart_their_own_attempts() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start_replying(Reply::Status(200)).await;
+    let flaky = s
+        .endpoint(
+            &format!("{}/flaky", rx.url),
+            &["extract_run.processed"],
+            json!({"name": "flaky", "retrySchedule": []}),
+        )
+        .await;
+    let down_rx = Receiver::start_replying(Reply::Status(500)).await;
+    let down = s
+        .endpoint(
+            &format!("{}/down", down_rx.url),
+            &["extract_run.processed"],
+            json!({"name": "down", "retrySchedule": []}),
+        )
+        .await;
+    // Subscribed to something never published: no attempts.
+    s.endpoint(
+        &format!("{}/quiet", rx.url),
+        &["extract_run.failed"],
+        json!({"name": "quiet"}),
+    )
+    .await;
+
+    // Another workspace, with more attempts than ours, all succeeding.
+    let (_, key2) = s.workspace("globex").await;
+    s.post_as(
+        &key2,
+        "/webhook_endpoints",
+        json!({
+            "url": format!("{}/theirs", rx.url),
+            "name": "theirs",
+            "enabledEvents": ["extract_run.processed"],
+            "apiVersion": "2026-02-09",
+        }),
+    )
+    .await;
+    for n in 0..7 {
+        s.post_as(
+            &key2,
+            "/events",
+            json!({"eventType": "extract_run.processed", "payload": {"id": format!("g_{n}")}}),
+        )
+        .await;
+    }
+
+    eventually(WAIT, || async {
+        let (_, v, _) = s
+            .request(Method::GET, "/webhook_deliveries", Some(&key2), None)
+            .await;
+        let ds = v["data"].as_array().cloned().unwrap_or_default();
+        if ds.len() == 7 && ds.iter().all(|d| d["status"] == "succeeded") {
+            Ok(())
+        } else {
+            Err(format!("{ds:#?}"))
+        }
+    })
+    .await;
+    // Ours: one of flaky's three deliveries fails, every one of down's.
+    rx.script(vec![Reply::Status(500)]);
+    for n in 0..3 {
+        s.publish("extract_run.processed", json!({"id": format!("run_{n}")}))
+            .await;
+    }
+    s.wait_deliveries("", WAIT, |ds| {
+        ds.len() == 6 && ds.iter().all(|d| d["status"] != "pending")
+    })
+    .await;
+
+    let (mut b, page) = signed_in(&s, KEY).await;
+    assert_eq!(totals_cells(&page.body, "flaky"), ("3".into(), "66.6%".into()));
+    assert_eq!(totals_cells(&page.body, "down"), ("3".into(), "0.0%".into()));
+    assert_eq!(totals_cells(&page.body, "quiet"), ("—".into(), "—".into()));
+    // The workspace's chart, 24 hourly buckets by default.
+    assert!(page.body.contains("6 attempts: 2 succeeded, 0 retrying, 4 failed."));
+    assert_bars(&page.body, 24, 6);
+    assert!(!page.body.contains("style="), "no inline styles");
+    assert_labelled(&page.body);
+
+    for (range, n) in [("1h", 60), ("24h", 24), ("30d", 30)] {
+        let page = b.get(&format!("/dashboard/endpoints?range={range}")).await;
+        page.assert_page(StatusCode::OK);
+        assert_bars(&page.body, n, 6);
+        assert!(page
+            .body
+            .contains(&format!(r#"<option value="{range}" selected>"#)));
+    }
+
+    // Each endpoint's page charts its own attempts only.
+    for (ep, says, attempts) in [
+        (&flaky, "3 attempts: 2 succeeded, 0 retrying, 1 failed.", 3),
+        (&down, "3 attempts: 0 succeeded, 0 retrying, 3 failed.", 3),
+    ] {
+        let page = b
+            .get(&format!("{}?range=1h", page_of(ep["id"].as_str().unwrap())))
+            .await;
+        page.assert_page(StatusCode::OK);
+        let chart = &page.body[page.body.find(r#"id="endpoint-chart""#).unwrap()..];
+        assert!(chart.contains(says), "{chart}");
+        assert_bars(chart, 60, attempts);
+        assert!(chart.contains("p95 at most"), "latency drawn");
+        assert!(chart.contains("<polyline"));
+    }
+
+    // The other workspace sees its numbers, and none of ours.
+    let (_, theirs) = signed_in(&s, &key2).await;
+    assert_eq!(totals_cells(&theirs.body, "theirs"), ("7".into(), "100%".into()));
+    assert!(theirs.body.contains("7 attempts: 7 succeeded, 0 retrying, 0 failed."));
+    assert_bars(&theirs.body, 24, 7);
+    assert!(!theirs.body.contains("flaky"));
+}
+
 #[tokio::test]
 async fn the_endpoint_page_in_a_browser() {
     let Some(mut b) = crate::support::browser::Browser::start().await else {
