@@ -109,7 +109,7 @@ pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -275,7 +275,9 @@ pub fn volume(subject: &str, range: Range, buckets: &[StatsBucket]) -> Markup {
                     li { span.swatch.swatch-failed {} "Failed" }
                 }
             }
-            (frame("volume", &label, buckets.len(), &count(top as u64), &num(top / 2.0),
+            // Attempts are whole: no half-way label on an axis to 1.
+            @let half = if top >= 2.0 { count((top / 2.0) as u64) } else { String::new() };
+            (frame("volume", &label, buckets.len(), &count(top as u64), &half,
                 ticks(range, buckets), plot))
             p.chart-summary {
                 @if total == 0 {
@@ -313,7 +315,10 @@ pub fn latency(subject: &str, range: Range, buckets: &[StatsBucket]) -> Markup {
     let p95: Vec<Option<u32>> = buckets.iter().map(|x| x.totals.latency_p95_ms()).collect();
     let most = p95.iter().flatten().max().copied();
     let top = nice_max(most.map_or(0.0, f64::from));
-    let label = format!("Attempt latency of {subject}, p50 and p95, {}", range.label());
+    let label = format!(
+        "Attempt latency of {subject}, p50 and p95, {}",
+        range.label()
+    );
     let plot = html! {
         @for (class, values) in [("p95", &p95), ("p50", &p50)] {
             @for points in lines(values, top) {
@@ -564,10 +569,7 @@ mod tests {
 
     #[test]
     fn large_counts_scale_and_small_ones_stay_visible() {
-        let buckets = vec![
-            bucket(0, 4_000_000_000, 1, 0, &[]),
-            bucket(1, 1, 0, 0, &[]),
-        ];
+        let buckets = vec![bucket(0, 4_000_000_000, 1, 0, &[]), bucket(1, 1, 0, 0, &[])];
         let m = volume("x", Range::Day, &buckets).into_string();
         let heights: Vec<f64> = attrs(&m, "rect", "height")
             .iter()
@@ -593,7 +595,10 @@ mod tests {
         let l = latency("x", Range::Day, &buckets).into_string();
         let points = attrs(&l, "polyline", "points");
         // p95 first, then p50; the axis tops at 50.
-        assert_eq!(points, ["5,80 15,40", "32,0 38,0", "5,80 15,40", "32,0 38,0"]);
+        assert_eq!(
+            points,
+            ["5,80 15,40", "32,0 38,0", "5,80 15,40", "32,0 38,0"]
+        );
         let t = table(Range::Day, &buckets).into_string();
         assert_eq!(t.matches("<tr>").count(), 4);
         assert!(t.contains("2027-01-15 08:00 UTC"));

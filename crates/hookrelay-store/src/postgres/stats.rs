@@ -43,7 +43,9 @@ pub(super) async fn add<C: GenericClient + Sync>(c: &C, inc: &Increments<'_>) ->
         let ws: Vec<&str> = rows.keys().map(|k| k.0).collect();
         let start: Vec<i64> = rows.keys().map(|k| k.1).collect();
         let ep: Vec<&str> = rows.keys().map(|k| k.2).collect();
-        let mut counters: Vec<Vec<i64>> = vec![Vec::with_capacity(rows.len()); COLUMNS];
+        let mut counters: Vec<Vec<i64>> = (0..COLUMNS)
+            .map(|_| Vec::with_capacity(rows.len()))
+            .collect();
         for t in rows.values() {
             for (column, v) in counters.iter_mut().zip(t.to_columns()) {
                 column.push(v);

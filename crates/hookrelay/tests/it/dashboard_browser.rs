@@ -249,17 +249,19 @@ async fn sign_in_with_the_workspace_key_keeps_no_key_in_the_browser() {
         "the header names the workspace"
     );
     assert_eq!(
-        b.table_head("table").await,
+        b.table_head("table.cards").await,
         [
             "NAME",
             "URL",
             "STATUS",
             "API VERSION",
             "SIGNATURE PROFILE",
-            "CREATED"
+            "CREATED",
+            "24 H VOLUME",
+            "SUCCESS RATE"
         ]
     );
-    let rows = b.table_rows("table").await;
+    let rows = b.table_rows("table.cards").await;
     let names: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(
         names,
@@ -372,7 +374,7 @@ async fn an_endpoint_created_in_the_form_signs_with_the_secret_it_shows() {
     // And the list links to it.
     b.click_link("← Endpoints").await;
     b.wait_for_path("/dashboard/endpoints").await;
-    assert_eq!(b.table_rows("table").await[0][0], "Orders service");
+    assert_eq!(b.table_rows("table.cards").await[0][0], "Orders service");
 }
 
 #[tokio::test]
@@ -520,7 +522,8 @@ async fn a_portal_link_shows_its_workspace_only_and_a_read_only_one_offers_no_ch
     b.wait_for_text("already been used").await;
     assert_eq!(b.cookie(SESSION).await, None);
 
-    // A read-only link: the same pages, nothing to press but sign-out.
+    // A read-only link: the same pages, nothing to press but sign-out (and
+    // the activity chart's window picker, a GET that changes nothing).
     let read_only = portal_link(
         &s,
         &key_a,
@@ -533,14 +536,15 @@ async fn a_portal_link_shows_its_workspace_only_and_a_read_only_one_offers_no_ch
     assert!(text.contains("Shipments"), "{text}");
     assert!(!text.contains("New endpoint"), "{text}");
     let (forms, buttons) = controls(&b).await;
-    assert_eq!(forms, ["/dashboard/logout"]);
-    assert_eq!(buttons, ["Sign out"]);
+    assert_eq!(forms, ["/dashboard/logout", "/dashboard/endpoints"]);
+    assert_eq!(buttons, ["Sign out", "Show"]);
     b.screenshot("portal-read-only").await;
     b.click_link("Invoices").await;
     b.wait_for_text(ours["id"].as_str().unwrap()).await;
     let (forms, buttons) = controls(&b).await;
-    assert_eq!(forms, ["/dashboard/logout"]);
-    assert_eq!(buttons, ["Sign out"]);
+    let page = format!("/dashboard/endpoints/{}", ours["id"].as_str().unwrap());
+    assert_eq!(forms, ["/dashboard/logout", page.as_str()]);
+    assert_eq!(buttons, ["Sign out", "Show"]);
     b.click_button("Sign out").await;
     b.wait_for_text("You have signed out").await;
 }

@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use hookrelay_core::cursor::{self, SortDir};
-use hookrelay_core::model::{Endpoint, SignatureScheme};
 use hookrelay_core::ids::EndpointId;
+use hookrelay_core::model::{Endpoint, SignatureScheme};
 use hookrelay_store::{EndpointFilter, PageRequest, Totals};
 use maud::{html, Markup};
 
