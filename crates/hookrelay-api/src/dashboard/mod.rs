@@ -116,6 +116,13 @@ pub fn router() -> Router<AppState> {
             get(pages::endpoints::list).post(pages::endpoints::create),
         )
         .route("/dashboard/endpoints/{id}", get(pages::endpoints::detail))
+        .route("/dashboard/deliveries", get(pages::deliveries::list))
+        .route("/dashboard/deliveries/{id}", get(pages::deliveries::detail))
+        .route(
+            "/dashboard/deliveries/{id}/retry",
+            post(pages::deliveries::retry),
+        )
+        .route("/dashboard/event-types", get(pages::event_types::list))
         .route("/dashboard/assets/{file}", get(assets::serve))
 }
 

@@ -17,7 +17,9 @@
 //! 4. If it is a section of its own: a `Nav` variant and its entry in
 //!    `layout::NAV`.
 
+pub(super) mod deliveries;
 pub(super) mod endpoints;
+pub(super) mod event_types;
 pub(super) mod sign_in;
 pub(super) mod workspaces;
 
