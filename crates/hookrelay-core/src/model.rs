@@ -252,6 +252,9 @@ pub struct Delivery {
     pub next_attempt_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub test: bool,
+    /// Sent again by hand (a retry or a recovery) after it had finished, or
+    /// waiting for such an attempt.
+    pub manual: bool,
 }
 
 /// One HTTP attempt of a delivery, as recorded in history.

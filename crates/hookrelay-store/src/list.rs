@@ -7,8 +7,9 @@
 use std::fmt::Write as _;
 
 use hookrelay_core::cursor::SortDir;
-use hookrelay_core::ids::WorkspaceId;
+use hookrelay_core::ids::{DeliveryId, WorkspaceId};
 
+use crate::windows::cutoff_id;
 use crate::{DeliveryFilter, EndpointFilter, EventFilter, Page, PageRequest, SubscriptionFilter};
 
 /// A value bound to a list query's placeholder.
@@ -209,11 +210,15 @@ pub(crate) fn deliveries(cols: &str, ws: &WorkspaceId, f: &DeliveryFilter) -> Li
     if let Some(s) = f.status {
         l.bind("status", "=", Value::Text(s.as_str().to_owned()));
     }
+    // A delivery's id is minted at its creation time, so a time range is a
+    // range of ids: the list reads one stretch of the `(workspace_id, id)`
+    // (or `(endpoint_id, id)`) index, however old the range or large the
+    // history, instead of filtering rows on `created_at` one by one.
     if let Some(t) = f.since {
-        l.bind("created_at", ">=", Value::Int(t.0));
+        l.bind("id", ">=", Value::Text(cutoff_id(DeliveryId::PREFIX, t)));
     }
     if let Some(t) = f.until {
-        l.bind("created_at", "<", Value::Int(t.0));
+        l.bind("id", "<", Value::Text(cutoff_id(DeliveryId::PREFIX, t)));
     }
     l
 }
@@ -244,14 +249,14 @@ mod tests {
         assert_eq!(
             q.sql,
             "SELECT id FROM deliveries WHERE workspace_id = $1 AND status = $2 \
-             AND created_at >= $3 AND id < $4 ORDER BY id DESC LIMIT $5"
+             AND id >= $3 AND id < $4 ORDER BY id DESC LIMIT $5"
         );
         assert_eq!(
             q.params,
             vec![
                 Value::Text("ws_1".into()),
                 Value::Text("pending".into()),
-                Value::Int(5),
+                Value::Text(cutoff_id(DeliveryId::PREFIX, Timestamp(5))),
                 Value::Text("dlv_9".into()),
                 Value::Int(11),
             ]
@@ -267,6 +272,36 @@ mod tests {
             "SELECT id FROM api_keys WHERE workspace_id = ?1 AND revoked_at IS NULL \
              ORDER BY id ASC LIMIT ?2"
         );
+    }
+
+    #[test]
+    fn a_delivery_time_range_is_an_id_range() {
+        let (since, until) = (Timestamp(1_700_000_000_000), Timestamp(1_700_000_060_000));
+        let f = DeliveryFilter {
+            endpoint_id: Some(hookrelay_core::ids::EndpointId::from_trusted("ep_1".into())),
+            since: Some(since),
+            until: Some(until),
+            ..Default::default()
+        };
+        let q = deliveries("id", &ws(), &f).render(&PageRequest::default(), Placeholder::Question);
+        assert_eq!(
+            q.sql,
+            "SELECT id FROM deliveries WHERE workspace_id = ?1 AND endpoint_id = ?2 \
+             AND id >= ?3 AND id < ?4 ORDER BY id DESC LIMIT ?5"
+        );
+        let (Value::Text(lo), Value::Text(hi)) = (&q.params[2], &q.params[3]) else {
+            panic!("{:?}", q.params)
+        };
+        // Ids minted in the range fall between the bounds; those of the
+        // millisecond before `since` or at `until` do not.
+        for _ in 0..100 {
+            let first = DeliveryId::at(since.0).into_string();
+            let last = DeliveryId::at(until.0 - 1).into_string();
+            assert!(lo <= &first && &first < hi);
+            assert!(lo <= &last && &last < hi);
+            assert!(&DeliveryId::at(since.0 - 1).into_string() < lo);
+            assert!(&DeliveryId::at(until.0).into_string() >= hi);
+        }
     }
 
     #[test]

@@ -51,6 +51,7 @@ impl NewDelivery {
             next_attempt_at: Some(event.created_at),
             created_at: event.created_at,
             test: event.test,
+            manual: false,
         }
     }
 }

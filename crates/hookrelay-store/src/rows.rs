@@ -286,9 +286,11 @@ pub(crate) fn delivery_manual(row: &impl Cells) -> R<(Delivery, bool)> {
         next_attempt_at: ts(row.opt_int(7)?),
         created_at: Timestamp(row.int(8)?),
         test: row.flag(9)?,
+        manual: row.flag(10)?,
         api_version: row.text(11)?,
     };
-    Ok((d, row.flag(10)?))
+    let manual = d.manual;
+    Ok((d, manual))
 }
 
 pub(crate) fn delivery(row: &impl Cells) -> R<Delivery> {

@@ -8,7 +8,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use hookrelay_core::model::EndpointStatus;
+use hookrelay_core::model::{DeliveryStatus, EndpointStatus};
 use hookrelay_core::time::Timestamp;
 use hookrelay_store::{DashboardSession, SessionKind, Workspace};
 use maud::{html, Markup, DOCTYPE};
@@ -25,11 +25,17 @@ pub const PRODUCT: &str = "hookrelay";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Endpoints,
+    Deliveries,
+    EventTypes,
 }
 
 /// The navigation, in order: `(section, label, path)`. A section gets its
 /// entry when its page exists, so no link leads to a page not built yet.
-pub const NAV: &[(Nav, &str, &str)] = &[(Nav::Endpoints, "Endpoints", "/dashboard/endpoints")];
+pub const NAV: &[(Nav, &str, &str)] = &[
+    (Nav::Endpoints, "Endpoints", "/dashboard/endpoints"),
+    (Nav::Deliveries, "Deliveries", "/dashboard/deliveries"),
+    (Nav::EventTypes, "Event types", "/dashboard/event-types"),
+];
 
 /// What the header shows: who is signed in, where, and which section is
 /// open.
@@ -194,6 +200,25 @@ pub fn status_badge(status: EndpointStatus) -> Markup {
     html! { span class=(class) { (status.as_str()) } }
 }
 
+/// A delivery's status as a badge.
+pub fn delivery_badge(status: DeliveryStatus) -> Markup {
+    let class = match status {
+        DeliveryStatus::Pending => "badge badge-pending",
+        DeliveryStatus::Succeeded => "badge badge-ok",
+        DeliveryStatus::Failed => "badge badge-fail",
+        DeliveryStatus::Cancelled => "badge badge-off",
+    };
+    html! { span class=(class) { (status.as_str()) } }
+}
+
+/// A time to the second in UTC, for records where seconds matter
+/// (attempts), machine-readable in `datetime`.
+pub fn time_secs(t: Timestamp) -> Markup {
+    let full = t.to_rfc3339();
+    let shown = format!("{} {} UTC", &full[..10], &full[11..19]);
+    html! { time datetime=(full) { (shown) } }
+}
+
 /// A time, shown to the minute in UTC, machine-readable in `datetime`.
 pub fn time(t: Timestamp) -> Markup {
     let full = t.to_rfc3339();
@@ -222,6 +247,20 @@ pub fn pager(path: &str, on_later_page: bool, next: Option<&str>) -> Markup {
                 @if let Some(token) = next {
                     a href=(format!("{path}?after={token}")) rel="next" { "Next page" }
                 }
+            }
+        }
+    }
+}
+
+/// Cursor pagination both ways, each link whole (it carries the list's
+/// filters): back to the newest page, to newer records, to older ones.
+pub fn pager_links(newest: Option<&str>, newer: Option<&str>, older: Option<&str>) -> Markup {
+    html! {
+        @if newest.is_some() || newer.is_some() || older.is_some() {
+            nav.pager aria-label="Pages" {
+                @if let Some(href) = newest { a href=(href) { "Newest" } }
+                @if let Some(href) = newer { a href=(href) rel="prev" { "← Newer" } }
+                @if let Some(href) = older { a href=(href) rel="next" { "Older →" } }
             }
         }
     }

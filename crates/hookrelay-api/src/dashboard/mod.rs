@@ -155,6 +155,13 @@ pub fn router() -> Router<AppState> {
             "/dashboard/endpoints/{id}/delete",
             post(pages::endpoint::delete),
         )
+        .route("/dashboard/deliveries", get(pages::deliveries::list))
+        .route("/dashboard/deliveries/{id}", get(pages::deliveries::detail))
+        .route(
+            "/dashboard/deliveries/{id}/retry",
+            post(pages::deliveries::retry),
+        )
+        .route("/dashboard/event-types", get(pages::event_types::list))
         .route("/dashboard/assets/{file}", get(assets::serve))
 }
 

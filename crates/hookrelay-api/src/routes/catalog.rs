@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use hookrelay_core::catalog::Catalog;
 use hookrelay_core::parsed::{ApiVersion, ApiVersionError};
 use hookrelay_core::validate;
 use serde::Deserialize;
@@ -35,12 +36,17 @@ pub async fn event_types(
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| catalog.current_version().to_owned());
-    let version = ApiVersion::parse(catalog, "apiVersion", &version).map_err(|e| match e {
+    let version = version_param(catalog, &version)?;
+    Ok(ok(views::event_types(catalog, &version)))
+}
+
+/// `apiVersion` as a version of the catalog (400 if it is not one).
+pub(crate) fn version_param(catalog: &Catalog, version: &str) -> ApiResult<ApiVersion> {
+    ApiVersion::parse(catalog, "apiVersion", version).map_err(|e| match e {
         ApiVersionError::TooLong(e) => ApiError::from(e),
         ApiVersionError::Unknown(v) => ApiError::bad_request(
             "invalid_api_version",
             format!("apiVersion {} is not in the catalog", validate::quote(&v)),
         ),
-    })?;
-    Ok(ok(views::event_types(catalog, &version)))
+    })
 }

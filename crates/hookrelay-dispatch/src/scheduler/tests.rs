@@ -276,6 +276,7 @@ impl Harness {
                 next_attempt_at: None,
                 created_at: now,
                 test: false,
+                manual: false,
             },
             entry: Arc::new(EventEntry::new(event)),
             manual: false,

@@ -173,6 +173,7 @@ fn entry_delivery(f: &Fanout, [id, endpoint, event_type, version]: Line<'_>) -> 
         next_attempt_at: Some(Timestamp(f.created_at)),
         created_at: Timestamp(f.created_at),
         test: f.test,
+        manual: false,
     }
 }
 

@@ -67,6 +67,7 @@ pub async fn requeue_succeeded_delivery_is_pending_manual_and_leased(store: Arc<
     let e = add_endpoint(&*store, &ws, t(0)).await;
     for status in [DeliveryStatus::Succeeded, DeliveryStatus::Failed] {
         let d = delivery_with_status(&*store, &e, t(SEC), status).await;
+        assert!(!get_delivery(&*store, &ws, &d).await.0.manual);
         let now = t(HOUR);
         let l = lease("api-node", now.plus_millis(30 * SEC));
         let due = store
@@ -78,11 +79,11 @@ pub async fn requeue_succeeded_delivery_is_pending_manual_and_leased(store: Arc<
         assert_eq!(due.delivery.status, DeliveryStatus::Pending);
         assert_eq!(due.delivery.attempt_count, 1, "history is kept");
         assert!(due.manual, "a manual attempt outside the schedule");
+        assert!(due.delivery.manual);
         assert_eq!(due.event.id, due.delivery.event_id);
-        assert_eq!(
-            get_delivery(&*store, &ws, &d).await.0.status,
-            DeliveryStatus::Pending
-        );
+        let read = get_delivery(&*store, &ws, &d).await.0;
+        assert_eq!(read.status, DeliveryStatus::Pending);
+        assert!(read.manual, "history tells it was sent by hand");
 
         // Leased to the caller, who sends it now; nobody else takes it...
         assert!(claim_ids(&*store, now, "node-b").await.is_empty());
@@ -105,6 +106,7 @@ pub async fn requeue_succeeded_delivery_is_pending_manual_and_leased(store: Arc<
             .unwrap();
         let (got, attempts) = get_delivery(&*store, &ws, &d).await;
         assert_eq!(got.status, DeliveryStatus::Succeeded);
+        assert!(got.manual, "still after its attempt");
         assert_eq!(attempts.len(), 2);
     }
 }
@@ -326,6 +328,7 @@ pub async fn get_delivery_with_attempts_and_workspace_scope(store: Arc<dyn Store
             next_attempt_at: Some(t(66 * SEC + MIN)),
             created_at: t(SEC),
             test: false,
+            manual: false,
         }
     );
     let numbers: Vec<u32> = attempts.iter().map(|a| a.attempt_number).collect();
@@ -532,5 +535,69 @@ pub async fn list_deliveries_paginates_both_ways(store: Arc<dyn Store>) {
         )
         .await;
         assert_complete_order(&got, &of_e1, dir);
+    }
+}
+
+/// A time range reads as a range of ids: `since` inclusive and `until`
+/// exclusive to the millisecond, pages inside it complete in both
+/// directions, with other filters, and with deliveries still waiting in a
+/// wide fan-out.
+pub async fn list_deliveries_time_range_pages_both_ways(store: Arc<dyn Store>) {
+    let ws = workspace(&*store, "acme").await;
+    let other = workspace(&*store, "globex").await;
+    let e1 = add_endpoint(&*store, &ws, t(0)).await;
+    let e2 = add_endpoint(&*store, &ws, t(1)).await;
+    let e3 = add_endpoint(&*store, &ws, t(2)).await;
+    let foreign = add_endpoint(&*store, &other, t(3)).await;
+    let (since, until) = (t(3 * SEC), t(8 * SEC));
+    let (mut inside, mut inside_e1) = (Vec::new(), Vec::new());
+    for i in 0..10 {
+        let at = t(i * SEC);
+        let d = publish_to(&*store, &e1, at).await;
+        publish_to(&*store, &foreign, at).await;
+        // To three endpoints: one fan-out row on SQLite until claimed.
+        let (_, wide) = publish(&*store, &ws, at.plus_millis(500), &[&e1, &e2, &e3]).await;
+        if (3..8).contains(&i) {
+            inside.push(d.to_string());
+            inside_e1.push(d.to_string());
+            inside_e1.push(wide[0].to_string());
+            inside.extend(wide.iter().map(ToString::to_string));
+        }
+    }
+    // The last millisecond before the range and its first are told apart.
+    let just_before = publish_to(&*store, &e2, since.plus_millis(-1)).await;
+    let first = publish_to(&*store, &e2, since).await;
+    let last = publish_to(&*store, &e2, until.plus_millis(-1)).await;
+    let at_until = publish_to(&*store, &e2, until).await;
+    inside.push(first.to_string());
+    inside.push(last.to_string());
+
+    let range = DeliveryFilter {
+        since: Some(since),
+        until: Some(until),
+        ..DeliveryFilter::default()
+    };
+    let of_e1 = DeliveryFilter {
+        endpoint_id: Some(e1.id.clone()),
+        ..range.clone()
+    };
+    for dir in [SortDir::Asc, SortDir::Desc] {
+        for (filter, want) in [(&range, &inside), (&of_e1, &inside_e1)] {
+            for limit in [1, 4, 100] {
+                let got = walk(
+                    dir,
+                    limit,
+                    |d: &Delivery| d.id.to_string(),
+                    |p| {
+                        let (s, ws, filter) = (store.clone(), ws.clone(), filter.clone());
+                        async move { s.list_deliveries(&ws, &filter, &p).await }
+                    },
+                )
+                .await;
+                assert_complete_order(&got, want, dir);
+                assert!(!got.contains(&just_before.to_string()));
+                assert!(!got.contains(&at_until.to_string()));
+            }
+        }
     }
 }

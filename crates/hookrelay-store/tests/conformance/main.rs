@@ -163,6 +163,7 @@ macro_rules! conformance_tests {
             history::get_delivery_with_attempts_and_workspace_scope,
             history::list_deliveries_filters,
             history::list_deliveries_paginates_both_ways,
+            history::list_deliveries_time_range_pages_both_ways,
             // --- maintenance, lifecycle
             maintenance::purge_removes_finished_history_before_cutoff,
             maintenance::purge_keeps_pending_deliveries_and_their_events,

@@ -149,13 +149,25 @@ impl TestServer {
     }
 
     /// Graceful stop, then a new server on the same database.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_after(|_| async {}).await
+    }
+
+    /// Graceful stop; then `between` runs while nothing holds the database
+    /// (to fill it through a store of its own, say); then a new server on
+    /// the same database.
+    pub async fn restart_after<F, Fut>(mut self, between: F) -> Self
+    where
+        F: FnOnce(Settings) -> Fut,
+        Fut: Future<Output = ()>,
+    {
         self.server
             .take()
             .expect("running")
             .shutdown()
             .await
             .expect("clean shutdown");
+        between(self.settings.clone()).await;
         let pg = self.pg.take();
         let mut s = Self::start_in(self.dir.clone(), self.settings.clone()).await;
         s.pg = pg;

@@ -17,8 +17,10 @@
 //! 4. If it is a section of its own: a `Nav` variant and its entry in
 //!    `layout::NAV`.
 
+pub(super) mod deliveries;
 pub(super) mod endpoint;
 pub(super) mod endpoints;
+pub(super) mod event_types;
 pub(super) mod sign_in;
 pub(super) mod workspaces;
 
