@@ -6,11 +6,6 @@
 //! passes through (desktop and phone, when `HOOKRELAY_SCREENSHOTS` is set;
 //! see the browser harness).
 //!
-//! The scenarios of pages still being built (an endpoint's actions, the
-//! delivery history and a delivery's page, the event catalog) are written
-//! against the labels those pages are to have and marked `#[ignore]` until
-//! the pages land; `cargo test -p hookrelay --test it dashboard_browser --
-//! --ignored` runs them.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -684,7 +679,6 @@ async fn sign_in_with_the_keyboard_alone() {
 
 /// The endpoint's page reveals its signing secret on request.
 #[tokio::test]
-#[ignore = "enabled when the deliveries pages land"]
 async fn the_endpoint_page_reveals_the_signing_secret() {
     let s = TestServer::start().await;
     let r = Receiver::start().await;
@@ -697,7 +691,7 @@ async fn the_endpoint_page_reveals_the_signing_secret() {
     b.open(&format!("/dashboard/endpoints/{id}")).await;
     b.wait_for_text(id).await;
     assert!(!html(&b).await.contains(secret), "hidden until asked");
-    b.click_button("Reveal").await;
+    b.click_button("Reveal secret").await;
     b.wait_for_text(secret).await;
     b.screenshot("endpoint-secret").await;
 }
@@ -705,7 +699,6 @@ async fn the_endpoint_page_reveals_the_signing_secret() {
 /// A test event sent from the endpoint's page opens its delivery, with the
 /// attempt's request and response; retrying it adds a second attempt.
 #[tokio::test]
-#[ignore = "enabled when the deliveries pages land"]
 async fn a_test_event_sent_from_the_endpoint_page_shows_its_attempts_and_retries() {
     let s = TestServer::start().await;
     let r = Receiver::start_replying(Reply::Body(200, "thanks from the receiver".into())).await;
@@ -775,7 +768,6 @@ async fn a_test_event_sent_from_the_endpoint_page_shows_its_attempts_and_retries
 
 /// The delivery history narrowed by endpoint, event type and status.
 #[tokio::test]
-#[ignore = "enabled when the deliveries pages land"]
 async fn the_delivery_history_filters_by_endpoint_and_status() {
     // No retries: a failed attempt fails its delivery at once.
     let s = TestServer::start_with(|c| c.retry_schedule = vec![]).await;
@@ -805,7 +797,7 @@ async fn the_delivery_history_filters_by_endpoint_and_status() {
     sign_in(&b, KEY, "/dashboard/endpoints").await;
     b.click_link("Deliveries").await;
     b.wait_for_path("/dashboard/deliveries").await;
-    let text = all_text(&b).await;
+    let text = html(&b).await;
     for id in all.iter().map(|d| d["id"].as_str().unwrap()) {
         assert!(text.contains(id), "{id} listed: {text}");
     }
@@ -819,7 +811,7 @@ async fn the_delivery_history_filters_by_endpoint_and_status() {
         u.path() == "/dashboard/deliveries" && u.query().is_some_and(|q| q.contains(f_id))
     })
     .await;
-    let text = all_text(&b).await;
+    let text = html(&b).await;
     for id in of(f_id, "failed") {
         assert!(text.contains(&id), "{id} listed: {text}");
     }
@@ -835,7 +827,7 @@ async fn the_delivery_history_filters_by_endpoint_and_status() {
         u.query().is_some_and(|q| q.contains(a_id))
     })
     .await;
-    let text = all_text(&b).await;
+    let text = html(&b).await;
     for d in &all {
         assert!(!text.contains(d["id"].as_str().unwrap()), "{text}");
     }
@@ -843,7 +835,6 @@ async fn the_delivery_history_filters_by_endpoint_and_status() {
 
 /// The event catalog per API version, with example payloads.
 #[tokio::test]
-#[ignore = "enabled when the deliveries pages land"]
 async fn the_event_catalog_lists_each_versions_events_with_examples() {
     let s = TestServer::start().await;
     let (status, catalog) = s.get("/event_types").await;
