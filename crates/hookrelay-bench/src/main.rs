@@ -12,7 +12,8 @@
 //! process and the bench's handle on it), `server` (the hookrelay child
 //! processes), `pg` (the per-phase PostgreSQL schema), `tally` (accepted ids,
 //! waiting, lost/duplicated), `procfs` (CPU and memory readings), `report`
-//! (table and JSON), `http` (the client).
+//! (table and JSON), `http` (the client); `stats` (the statistics queries
+//! over a large seeded history, the store alone: no server).
 
 mod bodies;
 mod http;
@@ -25,6 +26,7 @@ mod receiver;
 mod report;
 mod scenario;
 mod server;
+mod stats;
 mod tally;
 
 use std::path::PathBuf;
@@ -75,6 +77,9 @@ enum Command {
     NoisyNeighbour(Common),
     /// 200,000 deliveries pile up while the receiver is down, then it comes back: drain rate and memory.
     Backlog(Common),
+    /// The store alone (no server): seeds 1,000,000 attempts through publish and
+    /// record_outcomes, then times the statistics queries.
+    Stats(stats::StatsArgs),
     /// (internal) the recording receiver process.
     #[command(hide = true)]
     Receiver(ReceiverArgs),
@@ -124,6 +129,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (scenario, common) = match cli.command {
         Command::Receiver(args) => return receiver::run(args),
+        Command::Stats(args) => return stats::run(args),
         Command::Single(c) => (Scenario::Single, c),
         Command::Batch(c) => (Scenario::Batch, c),
         Command::Fanout(c) => (Scenario::Fanout, c),

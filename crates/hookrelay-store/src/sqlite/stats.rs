@@ -10,7 +10,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::stats::{self, totals_at, Increments, Rollup, Totals, COLUMNS};
 use crate::Result;
 
-/// One upsert per rollup: the increment is added to the stored row.
+/// Per rollup, the upsert of one row: its increment is added to the stored
+/// row. (Statements of many rows were tried: per row they cost about the
+/// same, the row's own work being most of it.)
 static UPSERT: LazyLock<[String; 2]> = LazyLock::new(|| {
     Rollup::ALL.map(|r| {
         let table = r.table();
@@ -27,10 +29,6 @@ static UPSERT: LazyLock<[String; 2]> = LazyLock::new(|| {
     })
 });
 
-fn upsert(r: Rollup) -> &'static str {
-    &UPSERT[r as usize]
-}
-
 /// Adds a batch's increments: one upsert per row touched, in key order.
 pub(super) fn add(c: &Connection, inc: &Increments<'_>) -> Result<()> {
     for r in Rollup::ALL {
@@ -38,7 +36,7 @@ pub(super) fn add(c: &Connection, inc: &Increments<'_>) -> Result<()> {
         if rows.is_empty() {
             continue;
         }
-        let mut stmt = c.prepare_cached(upsert(r))?;
+        let mut stmt = c.prepare_cached(&UPSERT[r as usize])?;
         for ((ws, start, ep), totals) in rows {
             stmt.raw_bind_parameter(1, ws)?;
             stmt.raw_bind_parameter(2, start)?;

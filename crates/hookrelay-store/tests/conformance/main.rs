@@ -181,6 +181,7 @@ macro_rules! conformance_tests {
             stats::stats_buckets_are_whole_and_zero_filled,
             stats::stats_windows_are_bounded,
             stats::endpoint_totals_add_up_minutes_and_hours,
+            stats::a_batch_touching_many_rows_counts_every_attempt,
             stats::concurrent_outcome_batches_lose_no_counts,
             stats::purge_removes_old_statistics_and_deletion_keeps_them,
             // --- events to many endpoints

@@ -315,6 +315,40 @@ pub async fn endpoint_totals_add_up_minutes_and_hours(store: Arc<dyn Store>) {
         .is_empty());
 }
 
+pub async fn a_batch_touching_many_rows_counts_every_attempt(store: Arc<dyn Store>) {
+    let ws = workspace(&*store, "acme").await;
+    let e = add_endpoint(&*store, &ws, t(0)).await;
+    // Two batches of 40 attempts, each in a minute of its own (three hours'
+    // worth of rows): the second adds to the rows the first made.
+    let ids = deliveries(&*store, &e, 80, t(0)).await;
+    for (round, ids) in ids.chunks(40).enumerate() {
+        let batch = ids
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let at = t(i as i64 * 5 * MIN + round as i64 * SEC);
+                attempted(d, &e, at, DeliveryStatus::Succeeded, 10 + i as u32)
+            })
+            .collect();
+        store.record_outcomes(batch).await.unwrap();
+    }
+    let minutes = stats(&*store, &ws, None, t(0), t(200 * MIN), Bucket::Minute).await;
+    let want: Vec<u64> = (0..200).map(|m| if m % 5 == 0 { 2 } else { 0 }).collect();
+    assert_eq!(
+        minutes
+            .iter()
+            .map(|b| b.totals.succeeded)
+            .collect::<Vec<_>>(),
+        want
+    );
+    assert_eq!(minutes[5 * 7].totals.latency_p50_ms(), Some(17));
+    let hours = stats(&*store, &ws, Some(&e.id), t(0), t(4 * HOUR), Bucket::Hour).await;
+    assert_eq!(
+        hours.iter().map(|b| b.totals.succeeded).collect::<Vec<_>>(),
+        vec![24, 24, 24, 8]
+    );
+}
+
 pub async fn concurrent_outcome_batches_lose_no_counts(store: Arc<dyn Store>) {
     let ws = workspace(&*store, "acme").await;
     let e = add_endpoint(&*store, &ws, t(0)).await;
