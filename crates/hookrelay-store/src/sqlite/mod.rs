@@ -1719,6 +1719,19 @@ mod tests {
 
     use super::*;
 
+    /// The bundled SQLite has the fix for CVE-2025-6965 (3.50.2 and later).
+    #[test]
+    fn the_bundled_sqlite_is_3_50_2_or_later() {
+        let c = Connection::open_in_memory().unwrap();
+        let version: String = c
+            .query_row("SELECT sqlite_version()", [], |r| r.get(0))
+            .unwrap();
+        assert!(
+            rusqlite::version_number() >= 3_050_002,
+            "bundled SQLite {version} predates 3.50.2"
+        );
+    }
+
     /// What SQLite plans for a delivery list: the `detail` lines of
     /// `EXPLAIN QUERY PLAN` on a migrated, empty database.
     fn plan(filter: &DeliveryFilter, page: &PageRequest) -> String {
