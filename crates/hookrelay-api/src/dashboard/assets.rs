@@ -105,4 +105,52 @@ mod tests {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_ne!(fnv1a(b"a"), fnv1a(b"b"));
     }
+
+    /// Every rule of the style sheet is closed, and rules nest only inside
+    /// at-rules such as `@media`: an unclosed block would swallow the rules
+    /// after it, which browsers then drop without a word.
+    #[test]
+    fn the_style_sheet_closes_every_block() {
+        let css = std::str::from_utf8(STYLE.body).unwrap();
+        let mut open: Vec<(bool, usize)> = Vec::new(); // (an at-rule?, line)
+        let mut prelude = String::new();
+        let mut line = 1;
+        let mut rest = css;
+        while let Some(c) = rest.chars().next() {
+            if let Some(after) = rest.strip_prefix("/*") {
+                let end = after.find("*/").expect("a comment is closed");
+                line += after[..end].matches('\n').count();
+                rest = &after[end + 2..];
+                continue;
+            }
+            rest = &rest[c.len_utf8()..];
+            match c {
+                '\n' => {
+                    line += 1;
+                    prelude.push(' ');
+                }
+                '{' => {
+                    let at_rule = prelude.trim_start().starts_with('@');
+                    if let Some(&(false, start)) = open.last() {
+                        panic!(
+                            "style.css:{line}: a rule inside the rule opened on line {start} \
+                             (is a `}}` missing there?)"
+                        );
+                    }
+                    open.push((at_rule, line));
+                    prelude.clear();
+                }
+                '}' => {
+                    assert!(
+                        open.pop().is_some(),
+                        "style.css:{line}: `}}` closes nothing"
+                    );
+                    prelude.clear();
+                }
+                ';' => prelude.clear(),
+                c => prelude.push(c),
+            }
+        }
+        assert_eq!(open, [], "style.css: blocks left open at the end");
+    }
 }

@@ -401,8 +401,10 @@ fn lines(values: &[Option<u32>], top: f64) -> Vec<String> {
 /// with attempts.
 fn table(range: Range, buckets: &[StatsBucket]) -> Markup {
     let b = range.bucket();
+    // Hidden by its wrapper: a table takes its columns' width whatever
+    // width it is given, so a hidden table itself would still widen the page.
     html! {
-        table.visually-hidden {
+        div.visually-hidden { table {
             caption { "Attempts and latency per " (b.as_str()) ", " (range.label()) "; buckets without attempts left out" }
             thead { tr {
                 th scope="col" { "Start" }
@@ -424,7 +426,7 @@ fn table(range: Range, buckets: &[StatsBucket]) -> Markup {
                     }
                 }
             }
-        }
+        } }
     }
 }
 

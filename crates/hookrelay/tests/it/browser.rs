@@ -203,6 +203,22 @@ async fn every_helper_on_real_pages() {
         .await;
     assert_eq!(inner, json!([1280, 800]));
 
+    // A page wider than the phone is caught, naming what sticks out.
+    assert_eq!(b.wider_than_viewport().await, Vec::<String>::new());
+    b.js(
+        "const d = document.createElement('div');
+         d.className = 'too-wide'; d.style.width = '2000px'; d.textContent = 'x';
+         document.body.append(d);",
+        vec![],
+    )
+    .await;
+    let wide = b.wider_than_viewport().await;
+    assert!(
+        wide.iter().any(|w| w.starts_with("div.too-wide 2000px")),
+        "{wide:?}"
+    );
+    b.open(&site).await;
+
     let shots = tempfile::tempdir().unwrap();
     let files = b.screenshot_into(shots.path(), "harness").await;
     let sizes: Vec<_> = files

@@ -2001,7 +2001,7 @@ async fn the_endpoint_page_in_a_browser() {
         )
         .await;
     assert_eq!(fits, json!(true), "no sideways scrolling on a phone");
-    b.screenshot("endpoint-detail").await;
+    b.fits("endpoint-detail").await;
 }
 
 // --- delivery history, a delivery's page, the event-type catalog ---------
@@ -2570,7 +2570,7 @@ async fn history_delivery_and_catalog_pages_in_a_browser() {
     assert!(rows
         .iter()
         .all(|r| r[2] == "Receiving endpoint" && r[3] == "succeeded"));
-    c.screenshot("dashboard-deliveries").await;
+    c.fits("dashboard-deliveries").await;
     fits_a_phone(&c, PHONE, DESKTOP).await;
 
     let first = c
@@ -2583,14 +2583,14 @@ async fn history_delivery_and_catalog_pages_in_a_browser() {
     c.open(&path).await;
     c.wait_for_text("Attempts (1)").await;
     c.wait_for_text("\"received\":true").await;
-    c.screenshot("dashboard-delivery").await;
+    c.fits("dashboard-delivery").await;
     fits_a_phone(&c, PHONE, DESKTOP).await;
     c.js(
         "document.getElementById('attempts-title').scrollIntoView()",
         vec![],
     )
     .await;
-    c.screenshot("dashboard-delivery-attempts").await;
+    c.screenshot("delivery-attempts").await;
     c.click_button("Retry").await;
     c.wait_for_path(&path).await;
     eventually(WAIT, || async {
@@ -2613,7 +2613,7 @@ async fn history_delivery_and_catalog_pages_in_a_browser() {
     })
     .await;
     c.wait_for_text("in API version 2025-04-21").await;
-    c.screenshot("dashboard-event-types").await;
+    c.fits("dashboard-event-types").await;
     fits_a_phone(&c, PHONE, DESKTOP).await;
 }
 

@@ -321,6 +321,7 @@ async fn an_endpoint_created_in_the_form_signs_with_the_secret_it_shows() {
     b.fill("API version", VERSION).await;
     b.check(EVENT, true).await;
     b.fill("Signature profile", "extend").await;
+    b.screenshot("endpoint-new").await;
     b.click_button("Create endpoint").await;
 
     b.wait_for_text("Endpoint created").await;

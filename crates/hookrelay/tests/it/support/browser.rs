@@ -526,25 +526,44 @@ impl Browser {
         self.client.screenshot().await.expect("screenshot")
     }
 
-    /// Screenshots of the page at [`DESKTOP`] and [`PHONE`] into
-    /// `HOOKRELAY_SCREENSHOTS` (see the module doc); nothing without it.
-    /// Returns the files written.
+    /// Checks that the page fits [`DESKTOP`] and [`PHONE`] widths without
+    /// scrolling sideways and, with `HOOKRELAY_SCREENSHOTS` set (see the
+    /// module doc), saves a screenshot at each size there. Returns the files
+    /// written.
     pub async fn screenshot(&self, name: &str) -> Vec<PathBuf> {
-        match screenshot_dir() {
-            Some(dir) => self.screenshot_into(&dir, name).await,
-            None => Vec::new(),
-        }
+        self.check_widths(screenshot_dir().as_deref(), name).await
+    }
+
+    /// The width check of [`Browser::screenshot`] alone, for a page whose
+    /// screenshot another test takes.
+    pub async fn fits(&self, name: &str) {
+        self.check_widths(None, name).await;
     }
 
     /// [`Browser::screenshot`] into `dir`: `NAME-desktop.png` and
     /// `NAME-phone.png`, each exactly its viewport's size; the viewport is
     /// set back afterwards.
     pub async fn screenshot_into(&self, dir: &Path, name: &str) -> Vec<PathBuf> {
-        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        self.check_widths(Some(dir), name).await
+    }
+
+    async fn check_widths(&self, dir: Option<&Path>, name: &str) -> Vec<PathBuf> {
+        if let Some(dir) = dir {
+            std::fs::create_dir_all(dir)
+                .unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        }
         let before = self.viewport();
         let mut written = Vec::new();
         for v in [DESKTOP, PHONE] {
             self.set_viewport(v).await;
+            let wide = self.wider_than_viewport().await;
+            assert!(
+                wide.is_empty(),
+                "page {name} scrolls sideways at {} ({}px): too wide: {wide:?}",
+                v.name,
+                v.width
+            );
+            let Some(dir) = dir else { continue };
             let png = self.png().await;
             assert_eq!(
                 png_size(&png),
@@ -558,6 +577,47 @@ impl Browser {
         }
         self.set_viewport(before).await;
         written
+    }
+
+    /// When the document is wider than the viewport, what makes it so: the
+    /// innermost elements reaching past its right edge (not clipped by a
+    /// scrolling box), each with its ancestors' tag, class and width; or,
+    /// when no box sticks out, the boxes whose content overflows them.
+    /// Nothing when the page fits.
+    pub async fn wider_than_viewport(&self) -> Vec<String> {
+        let found = self
+            .js(
+                "const root = document.documentElement;
+                 if (root.scrollWidth <= root.clientWidth) return [];
+                 const edge = root.clientWidth;
+                 const name = e => `${e.tagName.toLowerCase()}.${e.className}`;
+                 const past = e => e.getBoundingClientRect().right > edge + 0.5;
+                 const clipped = e => {
+                   for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+                     if (getComputedStyle(a).overflowX !== 'visible') return true;
+                   }
+                   return false;
+                 };
+                 const all = [...document.body.querySelectorAll('*')];
+                 const out = e => past(e) && !clipped(e);
+                 const found = all.filter(e => out(e) && ![...e.children].some(out));
+                 if (found.length === 0) {
+                   const spilling = all
+                     .filter(e => e.scrollWidth > edge && getComputedStyle(e).overflowX === 'visible')
+                     .map(e => `${name(e)} (${e.scrollWidth}px of content)`);
+                   return [`the document is ${root.scrollWidth}px wide: ${spilling.slice(-3).join(', ')}`];
+                 }
+                 return found.slice(0, 3).map(e => {
+                   const path = [];
+                   for (let a = e; a && a !== document.body; a = a.parentElement) {
+                     path.push(`${name(a)} ${Math.round(a.getBoundingClientRect().width)}px`);
+                   }
+                   return path.join(' < ');
+                 });",
+                vec![],
+            )
+            .await;
+        serde_json::from_value(found).expect("a list of strings")
     }
 
     /// Sends a DevTools protocol command through chromedriver.
