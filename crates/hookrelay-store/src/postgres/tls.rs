@@ -28,6 +28,12 @@
 //! as in libpq 16+, defaults `sslmode` to `verify-full` and refuses any weaker
 //! mode, since a public CA vouches for names, not for servers.
 //!
+//! Under `prefer`, a server that offers TLS and then fails the handshake
+//! (or, with a root certificate, fails the check) is an error here, where
+//! libpq would retry without TLS: quietly falling back to plain text is what
+//! an attacker in the middle would want, and a broken TLS setup is better
+//! reported than hidden.
+//!
 //! Failures say what went wrong in the operator's terms ("not valid for
 //! the host name", "not signed by the CA in sslrootcert=…"): the handshake's
 //! error is a [`TlsFailure`], found again by [`failure_message`] under
@@ -948,6 +954,27 @@ mod tests {
         assert_eq!(tidy_name("DnsName(\"localhost\")"), "localhost");
         assert_eq!(tidy_name("IpAddress(127.0.0.1)"), "127.0.0.1");
         assert_eq!(tidy_name("DirectoryName"), "DirectoryName");
+    }
+
+    #[test]
+    fn channel_binding_hashes_the_certificate_with_its_signature_hash() {
+        // rcgen signs with ECDSA P-256 and SHA-256 by default.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let der = cert.der().to_vec();
+        assert_eq!(
+            signature_oid(&der),
+            Some(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02][..])
+        );
+        assert_eq!(
+            server_end_point(&der),
+            Some(sha2::Sha256::digest(&der).to_vec())
+        );
+        assert_eq!(signature_oid(&der[..der.len() / 2]), None);
+        assert_eq!(server_end_point(b"not DER"), None);
     }
 
     #[test]
