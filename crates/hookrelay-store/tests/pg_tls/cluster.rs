@@ -203,14 +203,19 @@ impl Cluster {
              host all all 127.0.0.1/32 trust\n",
             0o600,
         );
-        let options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} \
-             -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-             -c max_connections=40 -c shared_buffers=16MB",
+        // In postgresql.conf rather than on the command line, so that a test
+        // can still change them with ALTER SYSTEM.
+        let conf = data.join("postgresql.conf");
+        let mut settings = std::fs::read_to_string(&conf).unwrap();
+        settings.push_str(&format!(
+            "\nlisten_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
+             ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n\
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+             max_connections = 40\nshared_buffers = 16MB\n",
             cluster.port,
             cluster.dir.path().display()
-        );
+        ));
+        cluster.write(&conf, &settings, 0o600);
         let log = cluster.dir.path().join("server.log");
         // `pg_ctl start -w` returns once the server accepts connections (or
         // has failed to start).
@@ -225,8 +230,6 @@ impl Cluster {
                 data.to_str().unwrap(),
                 "-l",
                 log.to_str().unwrap(),
-                "-o",
-                &options,
             ],
         );
         if !started.status.success() {

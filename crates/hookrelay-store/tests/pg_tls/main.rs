@@ -280,3 +280,40 @@ async fn scram_binds_to_the_tls_channel() {
         assert!(ssl);
     }
 }
+
+#[tokio::test]
+async fn a_server_without_tls_is_plain_under_prefer_and_refused_under_require() {
+    let Some((cluster, _ca)) = Cluster::start() else {
+        return;
+    };
+    cluster.psql("ALTER SYSTEM SET ssl = off");
+    cluster.psql("SELECT pg_reload_conf()");
+    // The reload is asynchronous: wait until new connections are plain.
+    let prefer = cluster.url("localhost", "sslmode=prefer");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let client = bounded(connect_client(&prefer)).await.unwrap();
+        let ssl: bool = client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if !ssl {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server still speaks TLS after reloading with ssl = off"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let url = cluster.url("localhost", "sslmode=require");
+    let e = open_error(open(&url).await, &url);
+    assert!(
+        e.contains("database TLS: the server does not accept TLS connections, and sslmode=require requires TLS"),
+        "{e}"
+    );
+}
