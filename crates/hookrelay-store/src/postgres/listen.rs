@@ -14,10 +14,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Notification};
+use tokio_postgres::{AsyncMessage, Client, Config, Notification};
 
 use hookrelay_core::ids::WorkspaceId;
 
+use super::tls::MakeRustls;
 use crate::StoreChange;
 
 /// Payload of [`StoreChange::DeliveriesDue`].
@@ -77,8 +78,12 @@ impl Drop for Session {
 }
 
 /// Connects and runs `LISTEN` on `channel`.
-async fn listen(config: &Config, channel: &str) -> Result<Session, tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+async fn listen(
+    config: &Config,
+    tls: &MakeRustls,
+    channel: &str,
+) -> Result<Session, tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(tls.clone()).await?;
     let (tx, notes) = mpsc::unbounded_channel();
     // The connection is driven here; its notifications go to the session.
     let driver = tokio::spawn(async move {
@@ -121,12 +126,13 @@ impl Listener {
     /// `connect` returns is missed), then keeps listening in a task.
     pub(crate) async fn start(
         config: Config,
+        tls: MakeRustls,
         channel: String,
         changes: broadcast::Sender<StoreChange>,
     ) -> Result<Self, tokio_postgres::Error> {
-        let first = listen(&config, &channel).await?;
+        let first = listen(&config, &tls, &channel).await?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(config, channel, changes, first, stopped));
+        let task = tokio::spawn(run(config, tls, channel, changes, first, stopped));
         Ok(Self {
             stop,
             task: Mutex::new(Some(task)),
@@ -170,6 +176,7 @@ async fn stopping(stop: &mut watch::Receiver<bool>) {
 
 async fn run(
     config: Config,
+    tls: MakeRustls,
     channel: String,
     changes: broadcast::Sender<StoreChange>,
     first: Session,
@@ -210,7 +217,7 @@ async fn run(
             _ = stopping(&mut stop) => return,
             _ = tokio::time::sleep(backoff) => {}
         }
-        match listen(&config, &channel).await {
+        match listen(&config, &tls, &channel).await {
             Ok(s) => {
                 session = Some(s);
                 backoff = BACKOFF_MIN;

@@ -58,6 +58,10 @@
 //! them to [`Store::changes`] receivers; after losing its connection it
 //! reconnects with backoff and sends [`StoreChange::Resync`].
 //!
+//! **TLS.** Every connection (pooled, listening, housekeeping) is made with
+//! the connector [`tls::parse`] builds from the URL's `sslmode` and
+//! `sslrootcert`, read as libpq reads them (`tls.rs`).
+//!
 //! [`Store::publish`]: crate::DeliveryQueue::publish
 //! [`Store::due_workspaces`]: crate::DeliveryQueue::due_workspaces
 //! [`Store::claim`]: crate::DeliveryQueue::claim
@@ -72,7 +76,7 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, Rec
 use tokio::sync::broadcast;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Config, NoTls, Row};
+use tokio_postgres::Row;
 
 use hookrelay_core::ids::{ApiKeyId, DeliveryId, EndpointId, EventId, SubscriptionId, WorkspaceId};
 use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
@@ -97,6 +101,7 @@ mod publish;
 mod rows;
 pub mod scratch;
 mod stats;
+pub mod tls;
 
 use listen::{Listener, DUE, ROUTING};
 use rows::*;
@@ -197,6 +202,29 @@ macro_rules! retrying {
     }};
 }
 
+/// One connection of its own to `url` (TLS as the URL says, like the
+/// store's), driven by a task until the client is dropped: for tests and
+/// tools that look behind the store.
+pub async fn connect_client(url: &str) -> Result<tokio_postgres::Client> {
+    let (mut config, tls) = tls::parse(url)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    let mode = tls.mode();
+    let (client, connection) =
+        config
+            .connect(tls)
+            .await
+            .map_err(|e| match tls::failure_message(&e, mode) {
+                Some(m) => StoreError::Open(m),
+                None => e.into(),
+            })?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
 /// FNV-1a, 64 bits: a hash that is the same in every build and process.
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -294,18 +322,19 @@ impl Drop for PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (a `postgres://` URL; `options=-csearch_path%3D…`
     /// picks the schema, which must exist), applies migrations, starts the
-    /// change listener and the publish writer. TLS is not supported: the
-    /// server must accept plain connections.
+    /// change listener and the publish writer. `sslmode` and `sslrootcert`
+    /// are read as libpq reads them (see [`tls`]).
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(url, PostgresOptions::default()).await
     }
 
     /// [`PostgresStore::connect`] with settings of its own.
     pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self> {
-        let open = |e: tokio_postgres::Error| StoreError::Open(pg_message(&e));
-        let mut config: Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| StoreError::Open(format!("bad URL: {e}")))?;
+        let (mut config, tls) = tls::parse(url)?;
+        let mode = tls.mode();
+        let open = |e: tokio_postgres::Error| {
+            StoreError::Open(tls::failure_message(&e, mode).unwrap_or_else(|| pg_message(&e)))
+        };
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -313,7 +342,7 @@ impl PostgresStore {
             config.application_name("hookrelay");
         }
 
-        let (mut client, connection) = config.connect(NoTls).await.map_err(open)?;
+        let (mut client, connection) = config.connect(tls.clone()).await.map_err(open)?;
         let driver = tokio::spawn(connection);
         let schema: Option<String> = client
             .query_one("SELECT current_schema()::text", &[])
@@ -336,7 +365,7 @@ impl PostgresStore {
 
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -352,7 +381,7 @@ impl PostgresStore {
 
         let channel: Arc<str> = listen::channel_for(&schema).into();
         let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
-        let listener = Listener::start(config, channel.to_string(), changes.clone())
+        let listener = Listener::start(config, tls, channel.to_string(), changes.clone())
             .await
             .map_err(open)?;
         let writer = publish::Writer::start(pool.clone(), channel.clone());

@@ -90,7 +90,7 @@ impl ScratchSchema {
         )
     }
 
-    /// A plain connection to the server, for looking behind the store.
+    /// A connection to the server, for looking behind the store.
     pub async fn client(&self) -> Result<tokio_postgres::Client> {
         connect(&self.base_url).await
     }
@@ -139,17 +139,13 @@ impl ScratchSchema {
     }
 }
 
-/// A plain connection (driven by a task of its own) for schema housekeeping.
+/// A connection (driven by a task of its own, with TLS as the URL says)
+/// for schema housekeeping.
 async fn connect(url: &str) -> Result<tokio_postgres::Client> {
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| StoreError::Open(e.to_string()))?;
-    config.connect_timeout(TIMEOUT);
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
+    match tokio::time::timeout(TIMEOUT, super::connect_client(url)).await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::unavailable("connecting timed out")),
+    }
 }
 
 async fn timed<T>(

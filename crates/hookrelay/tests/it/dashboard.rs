@@ -2750,13 +2750,10 @@ async fn seed_history(settings: &Settings, ws: &str, endpoint: &str, n: usize) -
         // Autovacuum analyzes a table this size long before anyone pages
         // through it; right after a bulk load the planner has no
         // statistics yet and may sort a whole workspace for one page.
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        let client = hookrelay_store::postgres::connect_client(url)
             .await
             .expect("connect PostgreSQL");
-        let conn = tokio::spawn(conn);
         client.batch_execute("ANALYZE").await.expect("ANALYZE");
-        drop(client);
-        let _ = conn.await;
     }
     ids
 }

@@ -2,6 +2,9 @@
 //! on 127.0.0.1:0, its own database file and a real recording receiver.
 
 mod support;
+// The private TLS cluster of the store's `pg_tls` tests.
+#[path = "../../../hookrelay-store/tests/pg_tls/cluster.rs"]
+mod pg_cluster;
 
 mod auth;
 mod browser;
@@ -18,6 +21,7 @@ mod interop;
 mod lifecycle;
 mod limits;
 mod multinode;
+mod pg_tls;
 mod profiles;
 mod safety;
 mod schemathesis;
