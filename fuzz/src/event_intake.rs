@@ -72,13 +72,13 @@ fn checked(d: Draft, s: &Setup) -> Accepted {
     );
     assert!(
         is_json_object(&a.payload),
-        "accepted a non-object payload: {:?}",
+        "accepted a payload that is not a JSON object serde_json::Value can hold: {:?}",
         a.payload
     );
     if let Some(p) = &a.previous_data {
         assert!(
             is_json_object(p),
-            "accepted a non-object previousData: {p:?}"
+            "accepted a previousData that is not a JSON object serde_json::Value can hold: {p:?}"
         );
     }
     let size = a.payload.len() + a.previous_data.as_ref().map_or(0, String::len);
@@ -153,7 +153,11 @@ fn same_as_batch_item(s: &Setup, body: &[u8], single: &Accepted) {
     let Ok(mut items) = check_batch(&s.catalog, &s.config, &batch) else {
         return;
     };
-    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items.len(),
+        1,
+        "the body of one event read as several batch items: trailing data was ignored"
+    );
     match items.pop().expect("one") {
         Ok(d) => assert_eq!(&checked(d, s), single, "batch item differs from the event"),
         Err(e) => panic!(
