@@ -48,7 +48,7 @@ const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// Fixed plaintext overhead: the expiry and two length prefixes.
 const HEADER_LEN: usize = 8 + 4 + 4;
-/// Longer tokens are refused before decoding: real ones are about 120
+/// Longer tokens are refused before decoding: real ones are under 200
 /// characters, and there is no reason to base64-decode a megabyte path.
 const MAX_TOKEN_CHARS: usize = 2048;
 /// The HKDF `info` label: binds the derived key to this one use, so the
