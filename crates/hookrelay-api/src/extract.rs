@@ -84,8 +84,8 @@ pub fn parse_measured_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiEr
             "the request body is empty; a JSON object is expected",
         ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let code = if inner.is_syntax() || inner.is_eof() {
@@ -99,7 +99,12 @@ pub fn parse_measured_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiEr
             format!("{path}: {inner}")
         };
         ApiError::bad_request(code, msg)
-    })
+    })?;
+    // Deserializing reads one value and stops; without this check anything
+    // after it (`{…}, {…}`: a second event) would be silently dropped.
+    de.end()
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("{e}")))?;
+    Ok(value)
 }
 
 /// A query string, parsed into `T` with a 400 in our format on failure.
@@ -346,5 +351,36 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for JsonOrEmpty<T> {
             return Ok(JsonOrEmpty(T::default()));
         }
         parse_json(&bytes).map(JsonOrEmpty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Found by the event_intake fuzz target: `POST /events` accepted
+    // `{…}, {…}` and published only the first event.
+    #[test]
+    fn anything_after_the_json_value_is_refused() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Body {
+            #[allow(dead_code)]
+            a: u32,
+        }
+        for body in [
+            &br#"{"a": 1}, {"a": 2}"#[..],
+            br#"{"a": 1}}"#,
+            br#"{"a": 1} x"#,
+            br#"{"a": 1}{"a": 2}"#,
+        ] {
+            let e = parse_json::<Body>(body).unwrap_err();
+            assert_eq!(
+                (e.status, e.code),
+                (axum::http::StatusCode::BAD_REQUEST, "invalid_json")
+            );
+            let e = parse_measured_json::<Body>(body).unwrap_err();
+            assert_eq!(e.code, "invalid_json");
+        }
+        assert!(parse_json::<Body>(b" {\"a\": 1}\r\n\t ").is_ok());
     }
 }

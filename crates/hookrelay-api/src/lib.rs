@@ -42,6 +42,9 @@ pub mod error;
 pub mod extract;
 pub mod limit;
 mod routes;
+/// Entry points for the fuzz targets (`fuzz/`); not an API.
+#[doc(hidden)]
+pub use routes::events::fuzzing;
 pub mod schema;
 pub mod server;
 pub mod views;

@@ -122,6 +122,34 @@ async fn json_nested_deeper_than_128_is_refused_anywhere_in_a_body(backend: Back
     assert!(delivered.contains(&payload), "delivered whole: {delivered}");
 }
 
+/// Found by the event_intake fuzz target (FUZZING.md): a body with anything
+/// after its JSON value, such as two events where one is expected, was
+/// accepted and the rest silently dropped.
+#[tokio::test]
+async fn anything_after_the_json_body_is_refused() {
+    let s = TestServer::start().await;
+    let one = r#"{"eventType":"extract_run.processed","payload":{"id":"a"}}"#;
+    let batch = format!(r#"{{"events":[{one}]}}"#);
+    for (path, body) in [
+        ("/events", format!("{one}, {one}")),
+        ("/events", format!("{one}{one}")),
+        ("/events", format!("{one} trailing")),
+        ("/events/batch", format!("{batch}, {batch}")),
+        ("/events/batch", format!("{batch}]")),
+        (
+            "/webhook_endpoints",
+            r#"{"url":"https://example.com/x","name":"n","enabledEvents":[],"apiVersion":"2026-02-09"} {}"#.to_owned(),
+        ),
+    ] {
+        let (status, v) = post_raw(&s, path, body).await;
+        assert_refused(status, &v, 400, "invalid_json", &["trailing"]);
+    }
+    assert_eq!(event_count(&s).await, 0, "nothing stored");
+    // Whitespace after the value is still fine.
+    let (status, v) = post_raw(&s, "/events", format!("{one}\r\n ")).await;
+    assert_eq!(status, 202, "{v}");
+}
+
 #[tokio::test]
 async fn sqlite_previous_data_counts_toward_the_event_size_limit() {
     previous_data_counts_toward_the_event_size_limit(Backend::Sqlite).await;

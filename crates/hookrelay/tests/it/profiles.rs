@@ -240,6 +240,11 @@ async fn large_payloads_travel_as_signed_urls_that_need_no_key() {
     assert_eq!(body["payload"]["metadata"], json!({"env": "prod"}));
     let url = body["payload"]["data"].as_str().unwrap();
     assert!(url.starts_with(&format!("{}/payloads/", s.url)), "{url}");
+    // The token is opaque: the event's id is not in it, in any form.
+    let token = &url[url.rfind('/').unwrap() + 1..];
+    let ev_id = ev["id"].as_str().unwrap();
+    assert!(!token.contains(ev_id), "{token}");
+    assert!(!token.contains(&ev_id[4..]), "{token}");
     // No API key needed; exactly the published payload comes back.
     let resp = reqwest::get(url).await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -383,6 +388,11 @@ async fn every_attempt_and_view_mints_a_fresh_url_and_old_ones_expire() {
     .await;
     let text = resp.text().await.unwrap();
     assert!(!text.contains("r1"), "{text}");
+    // An altered expired link is not a genuine link: 403, not 410.
+    let last = u1.len() - 10;
+    let flipped = if &u1[last..=last] == "A" { "B" } else { "A" };
+    let altered = format!("{}{}{}", &u1[..last], flipped, &u1[last + 1..]);
+    assert_eq!(reqwest::get(&altered).await.unwrap().status(), 403);
 }
 
 /// The receiver library against real deliveries of a running server, one
