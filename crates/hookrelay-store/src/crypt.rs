@@ -335,7 +335,11 @@ impl Crypt {
     }
 
     /// Opens a stored value; plaintext reads as itself.
-    pub(crate) fn open(&self, place: Place<'_>, stored: &str) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    pub(crate) fn open(
+        &self,
+        place: Place<'_>,
+        stored: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
         let id = match sealing_of(stored) {
             Sealing::Plain => return Ok(Zeroizing::new(stored.as_bytes().to_vec())),
             Sealing::Sealed(id) => id,
@@ -350,7 +354,12 @@ impl Crypt {
             .decode(body)
             .ok()
             .filter(|r| r.len() >= NONCE_LEN + 16)
-            .ok_or_else(|| crypt_error(format!("corrupt record: a sealed {} is malformed", place.what())))?;
+            .ok_or_else(|| {
+                crypt_error(format!(
+                    "corrupt record: a sealed {} is malformed",
+                    place.what()
+                ))
+            })?;
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         let aad = place.aad();
         key.cipher
@@ -366,8 +375,12 @@ impl Crypt {
 
     pub(crate) fn open_str(&self, place: Place<'_>, stored: &str) -> Result<String, StoreError> {
         let bytes = self.open(place, stored)?;
-        String::from_utf8(bytes.to_vec())
-            .map_err(|_| crypt_error(format!("corrupt record: a sealed {} is not text", place.what())))
+        String::from_utf8(bytes.to_vec()).map_err(|_| {
+            crypt_error(format!(
+                "corrupt record: a sealed {} is not text",
+                place.what()
+            ))
+        })
     }
 
     /// Whether a stored value needs re-sealing (only while keys are
@@ -478,7 +491,11 @@ pub(crate) fn seal_server_key(crypt: &Crypt, name: &str, key: &[u8]) -> Vec<u8> 
 }
 
 /// A stored server key opened (raw bytes pass through).
-pub(crate) fn open_server_key(crypt: &Crypt, name: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn open_server_key(
+    crypt: &Crypt,
+    name: &str,
+    stored: &[u8],
+) -> Result<Vec<u8>, StoreError> {
     match std::str::from_utf8(stored) {
         Ok(s) if matches!(sealing_of(s), Sealing::Sealed(_)) => {
             Ok(crypt.open(Place::ServerKey(name), s)?.to_vec())
@@ -545,7 +562,10 @@ mod tests {
         assert_eq!(k.ids().len(), 2);
         assert_eq!(k.newest().id(), Key::from_bytes(&[7; 32]).id());
         assert_eq!(Keyring::parse(&format!("{a},{b}")).unwrap().ids(), k.ids());
-        assert!(matches!(Keyring::parse(&format!("{a},{a}")), Err(KeyError::Duplicate(_))));
+        assert!(matches!(
+            Keyring::parse(&format!("{a},{a}")),
+            Err(KeyError::Duplicate(_))
+        ));
         assert!(matches!(Keyring::parse(""), Err(KeyError::Empty)));
         let short = STANDARD.encode([9u8; 16]);
         let e = Keyring::parse(&short).unwrap_err().to_string();
@@ -557,7 +577,10 @@ mod tests {
     fn plaintext_is_told_from_sealed_values() {
         assert_eq!(sealing_of("whsec_x"), Sealing::Plain);
         assert_eq!(sealing_of("enc:v1:zz:abc"), Sealing::Plain);
-        assert_eq!(sealing_of("enc:v1:0a1b2c3d:abc"), Sealing::Sealed("0a1b2c3d"));
+        assert_eq!(
+            sealing_of("enc:v1:0a1b2c3d:abc"),
+            Sealing::Sealed("0a1b2c3d")
+        );
         let mut c = SealingCensus::default();
         c.count(["whsec_x", "enc:v1:0a1b2c3d:abc"]);
         c.count(["enc:v1:0a1b2c3d:abc", "enc:v1:0a1b2c3d:abd"]);

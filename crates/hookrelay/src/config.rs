@@ -511,7 +511,9 @@ impl Settings {
         };
         let encryption_keys = match (
             args.encryption_key.clone().or(file.encryption_key),
-            args.encryption_key_file.clone().or(file.encryption_key_file),
+            args.encryption_key_file
+                .clone()
+                .or(file.encryption_key_file),
         ) {
             (Some(_), Some(_)) => {
                 bail!("give the encryption keys either directly or as a file, not both")

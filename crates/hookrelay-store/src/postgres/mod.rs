@@ -1529,7 +1529,8 @@ impl Store for PostgresStore {
             |r| col::<Vec<u8>>(r, 0),
         )
         .await?;
-        let key = key.ok_or_else(|| StoreError::internal(format!("server key {name:?} vanished")))?;
+        let key =
+            key.ok_or_else(|| StoreError::internal(format!("server key {name:?} vanished")))?;
         crypt::open_server_key(&self.crypt, name, &key)
     }
 
@@ -1618,9 +1619,12 @@ impl Store for PostgresStore {
             })?;
         }
         let c = self.conn().await?;
-        let keys = query_all(&c, "SELECT name, key FROM server_keys ORDER BY name", &[], |r| {
-            Ok((col::<String>(r, 0)?, col::<Vec<u8>>(r, 1)?))
-        })
+        let keys = query_all(
+            &c,
+            "SELECT name, key FROM server_keys ORDER BY name",
+            &[],
+            |r| Ok((col::<String>(r, 0)?, col::<Vec<u8>>(r, 1)?)),
+        )
         .await?;
         for (name, stored) in keys {
             if self.crypt.stale(crypt::server_key_text(&stored), scope) {

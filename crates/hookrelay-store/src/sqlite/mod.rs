@@ -55,6 +55,7 @@ pub struct SqliteStore {
     engine: Engine,
     /// Seals and opens secret values ([`crate::crypt`]).
     crypt: Crypt,
+    path: std::path::PathBuf,
     /// Shared with the writer thread's jobs; see [`due`].
     due: Arc<std::sync::Mutex<DueScan>>,
     _lock: File,
@@ -167,6 +168,7 @@ impl SqliteStore {
         Ok(Self {
             engine,
             crypt: Crypt::none(),
+            path: path.to_owned(),
             due: Arc::default(),
             _lock: lock,
         })
@@ -178,6 +180,24 @@ impl SqliteStore {
     pub fn with_crypt(mut self, crypt: Crypt) -> Self {
         self.crypt = crypt;
         self
+    }
+
+    /// Copies the WAL into the database and empties it, so the pages that
+    /// held values before they were re-sealed leave the WAL too (the
+    /// database's own pages had the old cells zeroed, see
+    /// `engine::configure`). Best effort: busy readers make it a no-op,
+    /// and the next checkpoint that finds none does it.
+    async fn truncate_wal(&self) {
+        let path = self.path.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let c = Connection::open(&path)?;
+            c.busy_timeout(std::time::Duration::from_secs(1))?;
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        })
+        .await;
+        if let Ok(Err(e)) = done {
+            tracing::debug!(error = %e, "sqlite: truncating the WAL after re-sealing skipped");
+        }
     }
 
     /// Deletes the rollup rows [`windows::stats_cutoff`] gives up, per
@@ -1193,16 +1213,23 @@ impl Store for SqliteStore {
         let keys: Vec<(String, Vec<u8>)> = self
             .engine
             .read(|c| {
-                query_all(c, "SELECT name, key FROM server_keys ORDER BY name", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                query_all(
+                    c,
+                    "SELECT name, key FROM server_keys ORDER BY name",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
             })
             .await?;
         let mut changed = Vec::new();
         for (name, stored) in keys {
             if self.crypt.stale(crypt::server_key_text(&stored), scope) {
                 let key = crypt::open_server_key(&self.crypt, &name, &stored)?;
-                changed.push((name.clone(), stored, crypt::seal_server_key(&self.crypt, &name, &key)));
+                changed.push((
+                    name.clone(),
+                    stored,
+                    crypt::seal_server_key(&self.crypt, &name, &key),
+                ));
             }
         }
         if !changed.is_empty() {
@@ -1212,12 +1239,17 @@ impl Store for SqliteStore {
                     let mut n = 0;
                     for (name, old, new) in &changed {
                         n += c
-                            .prepare_cached("UPDATE server_keys SET key = ?3 WHERE name = ?1 AND key = ?2")?
+                            .prepare_cached(
+                                "UPDATE server_keys SET key = ?3 WHERE name = ?1 AND key = ?2",
+                            )?
                             .execute(params![name, old, new])? as u64;
                     }
                     Ok(n)
                 })
                 .await?;
+        }
+        if total > 0 {
+            self.truncate_wal().await;
         }
         Ok(total)
     }
