@@ -3,6 +3,7 @@
 
 mod support;
 
+mod atrest;
 mod auth;
 mod browser;
 mod dashboard;
