@@ -6,6 +6,11 @@
 //! themselves: `sqlite` (one process, one file) and `postgres` (any number
 //! of nodes sharing one database).
 //!
+//! Secrets at rest are this crate's too: [`crypt`] seals endpoint secrets,
+//! custom header values and server keys as a backend writes them and opens
+//! them as it reads them, so nothing above sees a sealed value and the
+//! database never sees a plaintext one.
+//!
 //! **Architecture invariant:** only this crate contains SQL. Everything above
 //! it talks in domain records from `hookrelay-core`, and nothing above it
 //! knows which backend it talks to.

@@ -178,6 +178,33 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Makes the database forget the last migration it applied, so the
+    /// next open applies it again (to test it on rows of one's choosing).
+    async fn forget_last_migration(&self) {
+        match self {
+            Db::Sqlite(dir) => {
+                let c = rusqlite::Connection::open(Self::path(dir.path())).unwrap();
+                let v: i64 = c
+                    .query_row("PRAGMA user_version", [], |r| r.get(0))
+                    .unwrap();
+                c.execute_batch(&format!("PRAGMA user_version = {}", v - 1))
+                    .unwrap();
+            }
+            Db::Postgres(schema) => {
+                let c = schema.client().await;
+                c.batch_execute(&format!(
+                    "DELETE FROM {}.hookrelay_migrations WHERE version = \
+                     (SELECT MAX(version) FROM {}.hookrelay_migrations)",
+                    schema.name, schema.name
+                ))
+                .await
+                .unwrap();
+            }
+        }
+    }
+}
+
 async fn close(store: Arc<dyn Store>) {
     store.close().await;
     drop(store);
@@ -278,6 +305,77 @@ async fn secrets_at_rest_life(db: Db) {
     assert!(err.contains("does not open"), "{err}");
     assert_eq!(get_endpoint(&*store, &e).await, e);
     close(store).await;
+}
+
+/// The migration that redacts history: attempts recorded with a custom
+/// header's value (as earlier versions did) show `***` after it, by the
+/// endpoint's header names, any case; other headers and endpoints stay.
+async fn history_redaction_migration(db: Db) {
+    let store = db.open(Crypt::none()).await;
+    let ws = workspace(&*store, "acme").await;
+    let e = secret_endpoint(&ws, t(0));
+    store.insert_endpoint(&e, None).await.unwrap();
+    let plain = add_endpoint(&*store, &ws, t(1)).await;
+    let (_, ids) = publish(&*store, &ws, t(SEC), &[&e, &plain]).await;
+    let mut outcomes = Vec::new();
+    for (id, ep) in ids.iter().zip([&e, &plain]) {
+        let mut o = outcome(
+            id,
+            &ep.id,
+            t(2 * SEC),
+            Some(200),
+            hookrelay_core::model::DeliveryStatus::Succeeded,
+            1,
+            None,
+        );
+        let a = o.attempt.as_mut().unwrap();
+        a.request_headers
+            .push(("authorization".into(), HEADER_VALUE.into()));
+        a.request_headers.push(("x-tenant".into(), "t-1".into()));
+        outcomes.push(o);
+    }
+    store.record_outcomes(outcomes).await.unwrap();
+    close(store).await;
+    db.forget_last_migration().await;
+
+    let store = db.open(keys(&[3])).await;
+    let headers = |d: &(
+        hookrelay_core::model::Delivery,
+        Vec<hookrelay_core::model::Attempt>,
+    )| { d.1[0].request_headers.clone() };
+    let redacted = headers(&get_delivery(&*store, &ws, &ids[0]).await);
+    assert_eq!(
+        redacted[0],
+        ("content-type".into(), "application/json".into())
+    );
+    assert!(
+        redacted.contains(&("authorization".into(), "***".into())),
+        "{redacted:?}"
+    );
+    assert!(
+        redacted.contains(&("x-tenant".into(), "***".into())),
+        "{redacted:?}"
+    );
+    assert_eq!(redacted.len(), 4, "nothing added or lost: {redacted:?}");
+    let kept = headers(&get_delivery(&*store, &ws, &ids[1]).await);
+    assert!(
+        kept.contains(&("authorization".into(), HEADER_VALUE.into())),
+        "{kept:?}"
+    );
+    close(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_history_redaction_migration() {
+    history_redaction_migration(Db::Sqlite(tempfile::tempdir().unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_history_redaction_migration() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    history_redaction_migration(Db::Postgres(schema)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
