@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service (API and dispatcher).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Re-encrypt every stored secret under the newest encryption key, through
     /// a running server (started with the new key first in its list, the old
     /// ones after it); then the old keys can be dropped.
