@@ -691,6 +691,48 @@ mod tests {
     }
 
     #[test]
+    fn encryption_keys_come_from_the_variable_or_a_file_never_both() {
+        let a = "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=";
+        let b = "YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI=";
+        assert!(Settings::resolve(&ServeArgs::default())
+            .unwrap()
+            .encryption_keys
+            .is_none());
+        let s = Settings::resolve(&ServeArgs {
+            encryption_key: Some(format!("{b},{a}")),
+            ..Default::default()
+        })
+        .unwrap();
+        let keys = s.encryption_keys.unwrap();
+        assert_eq!(keys.ids().len(), 2);
+        assert!(!format!("{keys:?}").contains(a), "Debug shows ids only");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys");
+        std::fs::write(&file, format!("# newest first\n{b}\n{a}\n")).unwrap();
+        let from_file = Settings::resolve(&ServeArgs {
+            encryption_key_file: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.encryption_keys.unwrap().ids(), keys.ids());
+
+        let e = Settings::resolve(&ServeArgs {
+            encryption_key: Some(a.into()),
+            encryption_key_file: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = Settings::resolve(&ServeArgs {
+            encryption_key: Some("c2hvcnQ=".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("must be 32"), "{e:#}");
+    }
+
+    #[test]
     fn http_limits_have_defaults_and_come_from_the_file_or_flags() {
         let s = Settings::resolve(&ServeArgs::default()).unwrap();
         assert_eq!(s.header_read_timeout, Duration::from_secs(10));
