@@ -254,13 +254,8 @@ const READERS: usize = 8;
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // secure_delete = FAST: space freed on a page being written anyway
-    // (an updated or deleted cell) is zeroed, at no extra I/O, so a secret
-    // replaced by its sealed form does not linger in the file's free space
-    // (freed whole pages are not zeroed; secret rows never free theirs).
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
-         PRAGMA secure_delete = FAST;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = OFF;
          PRAGMA temp_store = MEMORY;
