@@ -274,8 +274,22 @@ async fn postgres_needs_a_key_and_its_columns_hold_no_secret() {
     // Without a key PostgreSQL refuses to start.
     let mut settings = s.settings.clone();
     settings.encryption_keys = None;
-    let e = failed_start(settings).await;
+    let e = failed_start(settings.clone()).await;
     assert!(e.contains("PostgreSQL needs an encryption key"), "{e}");
+    // With a wrong one too, naming the key the rows need, and writing
+    // nothing.
+    settings.encryption_keys = Some(keyring(KEY_B));
+    let e = failed_start(settings).await;
+    assert!(
+        e.contains(&key_id(PG_ENCRYPTION_KEY)) && e.contains("not configured"),
+        "{e}"
+    );
+    let after: String = c
+        .query_one("SELECT secret FROM endpoints WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after, stored, "the row changed");
     s.shutdown().await;
     drop(pg);
 }
