@@ -21,7 +21,7 @@
 //! when another node changes something.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -173,9 +173,25 @@ fn keyring(settings: &Settings) -> anyhow::Result<(Arc<Keyring>, Option<PathBuf>
 /// Before anything else touches the store: every sealed secret must be
 /// under a configured key (else a startup error naming the missing ids,
 /// with nothing written), then values still in plaintext get sealed.
-async fn seal_at_rest(store: &dyn Store, keys: &Keyring) -> anyhow::Result<()> {
+async fn seal_at_rest(
+    store: &dyn Store,
+    keys: &Keyring,
+    generated: Option<&Path>,
+) -> anyhow::Result<()> {
     let census = store.sealing().await?;
     let missing = census.missing_keys(keys);
+    if let (false, Some(file)) = (missing.is_empty(), generated) {
+        // The key file was lost, not never made: the key made in its place
+        // opens nothing, and must not stay to be mistaken for the real one.
+        let _ = std::fs::remove_file(file);
+        anyhow::bail!(
+            "the database holds secrets sealed under encryption key {}, but no key is \
+             configured and its key file {} is missing: restore it, or set \
+             HOOKRELAY_ENCRYPTION_KEY or HOOKRELAY_ENCRYPTION_KEY_FILE",
+            missing.join(", "),
+            file.display()
+        );
+    }
     if !missing.is_empty() {
         anyhow::bail!(
             "the database holds secrets sealed under encryption key {} which is not configured \
@@ -200,14 +216,18 @@ async fn seal_at_rest(store: &dyn Store, keys: &Keyring) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_store(db: &Database, crypt: Crypt) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(
+    db: &Database,
+    crypt: Crypt,
+    generated: Option<&Path>,
+) -> anyhow::Result<Arc<dyn Store>> {
     let keys = crypt.keys().expect("serve always has keys");
     match db {
         Database::Sqlite(path) => {
             let store = SqliteStore::open(path)
                 .with_context(|| format!("opening {}", path.display()))?
                 .with_crypt(crypt.clone());
-            seal_at_rest(&store, keys).await?;
+            seal_at_rest(&store, keys, generated).await?;
             // SQLite is single-node: whatever a previous run held is ours to redo.
             let released = store.release_stale_leases(None).await?;
             if released > 0 {
@@ -224,7 +244,7 @@ async fn open_store(db: &Database, crypt: Crypt) -> anyhow::Result<Arc<dyn Store
                 .with_context(|| format!("connecting to {}", crate::config::redact_url(url)))?
                 .with_crypt(crypt.clone());
             tracing::info!(schema = store.schema(), "using PostgreSQL");
-            seal_at_rest(&store, keys).await?;
+            seal_at_rest(&store, keys, generated).await?;
             Ok(Arc::new(store))
         }
     }
@@ -355,7 +375,7 @@ pub async fn run(
     let ids = Arc::new(Ids::new(clock.clone()));
     let catalog = Arc::new(load_catalog(&settings)?);
     let (keys, key_file) = keyring(&settings)?;
-    let store = open_store(&settings.database, Crypt::new(keys)).await?;
+    let store = open_store(&settings.database, Crypt::new(keys), key_file.as_deref()).await?;
     // Listen before loading anything, so no change falls in between.
     let changes = store.changes();
     let directory = Arc::new(Directory::load(store.clone(), catalog.clone()).await?);

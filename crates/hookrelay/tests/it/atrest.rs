@@ -147,6 +147,17 @@ async fn sqlite_secrets_stay_sealed_on_disk_and_a_restart_signs_with_them() {
     );
     assert!(!e.contains(&secret) && !e.contains(KEY_B));
     assert_eq!(std::fs::read(&db).unwrap(), before, "the database changed");
+    // A lost key file: a clear error, and no new key left in its place.
+    std::fs::rename(&key_file, data.join("saved.key")).unwrap();
+    let e = failed_start(settings.clone()).await;
+    assert!(e.contains(&needed) && e.contains("is missing"), "{e}");
+    assert!(
+        !key_file.exists(),
+        "a key that opens nothing was left behind"
+    );
+    std::fs::rename(data.join("saved.key"), &key_file).unwrap();
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the database changed");
+
     let s = TestServer::start_with(|st| *st = settings.clone()).await;
     delivered_signed(&s, &r, 3, &secret).await;
     drop(dir);
