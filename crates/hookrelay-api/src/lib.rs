@@ -248,6 +248,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/workspaces", post(routes::admin::create_workspace))
         .route(
+            "/admin/encryption/rotate",
+            post(routes::admin::rotate_encryption),
+        )
+        .route(
             "/api_keys",
             get(routes::admin::list_keys).post(routes::admin::create_key),
         )

@@ -59,6 +59,7 @@ pub fn components() -> Vec<(&'static str, Schema)> {
         ("Stats", derived::<views::Stats>()),
         ("StatsBucket", derived::<views::StatsBucket>()),
         ("Workspace", derived::<views::WorkspaceView>()),
+        ("EncryptionRotation", derived::<views::EncryptionRotation>()),
         ("ApiKey", derived::<views::ApiKey>()),
         ("PortalSession", derived::<views::PortalSession>()),
         ("ApiKeyCreated", derived::<views::ApiKeyCreated>()),

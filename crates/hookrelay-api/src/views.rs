@@ -387,6 +387,27 @@ pub fn stats(
     }
 }
 
+/// What `POST /admin/encryption/rotate` did and what is left.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionRotation {
+    /// `encryption_rotation`.
+    pub object: &'static str,
+    /// The id of the newest key (8 hex digits), which rows are now sealed under.
+    pub key_id: String,
+    /// Rows this call re-encrypted.
+    pub reencrypted: u64,
+    /// Rows holding secrets (endpoints, deleted ones included, and server keys).
+    pub rows: u64,
+    /// Rows wholly sealed under the newest key.
+    pub current: u64,
+    /// Rows still in plaintext or under an older key (0 once done; more if
+    /// rows changed meanwhile, which their writers sealed themselves).
+    pub remaining: u64,
+    /// Rows with a value sealed under each key id.
+    pub by_key: std::collections::BTreeMap<String, u64>,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceView {

@@ -114,6 +114,12 @@ impl Server {
             .env("HOOKRELAY_LOG", "warn")
             // The bench measures the server, not the API rate limiter.
             .env("HOOKRELAY_API_RATE_LIMIT", "0")
+            // A fixed key: PostgreSQL needs one (on SQLite, a start without
+            // one would write a key file beside the database).
+            .env(
+                "HOOKRELAY_ENCRYPTION_KEY",
+                "YmVuY2gta2V5LW9mLWhvb2tyZWxheS0wMTIzNDU2Nzg=",
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)

@@ -22,6 +22,9 @@ pub const MAX_RESPONSE_HEADERS: usize = 64;
 /// short to what is left, and the ones after it are dropped.
 pub const MAX_RESPONSE_HEADER_BYTES: usize = 16 * 1024;
 
+/// What history shows in place of a custom header's value.
+pub const REDACTED: &str = "***";
+
 /// The signature headers for one attempt of `body` at `ts` (unix seconds).
 pub fn signature_headers(
     endpoint: &Endpoint,
@@ -135,10 +138,15 @@ pub async fn send(
     for (k, v) in signature_headers(endpoint, event_id, ts, &body, now) {
         headers.push((k.to_owned(), v));
     }
+    // History records custom headers by name only: their values are often
+    // credentials of the receiver's, kept sealed at rest (see
+    // `hookrelay_store::crypt`), so they must not reappear in attempts.
+    let mut recorded = headers.clone();
     if let Some(custom) = &endpoint.advanced_options.headers {
         for (k, v) in custom {
             // HTTP/1 sends names in lower case; record them as sent.
             headers.push((k.to_ascii_lowercase(), v.clone()));
+            recorded.push((k.to_ascii_lowercase(), REDACTED.to_owned()));
         }
     }
     let started = Instant::now();
@@ -147,7 +155,7 @@ pub async fn send(
         started_at: now,
         duration_ms: 0,
         request_url: endpoint.url.to_string(),
-        request_headers: headers.clone(),
+        request_headers: recorded,
         response_status: None,
         response_headers: Vec::new(),
         response_body: None,

@@ -6,6 +6,11 @@
 //! themselves: `sqlite` (one process, one file) and `postgres` (any number
 //! of nodes sharing one database).
 //!
+//! Secrets at rest are this crate's too: [`crypt`] seals endpoint secrets,
+//! custom header values and server keys as a backend writes them and opens
+//! them as it reads them, so nothing above sees a sealed value and the
+//! database never sees a plaintext one.
+//!
 //! **Architecture invariant:** only this crate contains SQL. Everything above
 //! it talks in domain records from `hookrelay-core`, and nothing above it
 //! knows which backend it talks to.
@@ -26,6 +31,7 @@ use hookrelay_core::model::{
 use hookrelay_core::secret::{ApiKeyHash, TokenHash};
 use hookrelay_core::time::Timestamp;
 
+pub mod crypt;
 mod dashboard;
 pub mod directory;
 mod error;
@@ -336,8 +342,27 @@ pub trait Store: DeliveryQueue {
     /// keys older than 24 h, and dashboard sessions and portal links that
     /// are over at `now`.
     async fn purge(&self, before: Timestamp, now: Timestamp) -> Result<Purged>;
-    /// A named server key, created with `make` on first use and kept forever.
+    /// A named server key, created with `make` on first use and kept
+    /// forever (sealed like every secret, see [`crypt`]).
     async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>>;
+
+    // --- secrets at rest ([`crypt`]) -----------------------------------
+    /// How the rows holding secrets (every endpoint, deleted ones
+    /// included, and the server keys) keep them: in plaintext or sealed
+    /// under which key ids. Reads only; opens nothing.
+    async fn sealing(&self) -> Result<crypt::SealingCensus>;
+    /// The id of the key new values are sealed under (`None`: no keyring,
+    /// values are written in plaintext).
+    fn sealing_key(&self) -> Option<String>;
+    /// Re-seals, under the newest key of the store's keyring, every row
+    /// holding a secret that is in plaintext or (with [`crypt::Reseal::All`])
+    /// sealed under an older key,
+    /// in small batches (each its own short transaction, so other writes
+    /// go on meanwhile); a row changed since it was read is left to the
+    /// writer who changed it (which sealed it under the newest key).
+    /// Returns how many rows were rewritten. Without a keyring it does
+    /// nothing. Fails, writing nothing more, at a value no key opens.
+    async fn reseal(&self, scope: crypt::Reseal) -> Result<u64>;
     /// Waits for pending writes and closes.
     async fn close(&self);
 

@@ -14,6 +14,7 @@ use hookrelay_core::parsed::{ApiVersion, EndpointUrl, EventType};
 use hookrelay_core::secret::{ApiKeyHash, Secret, TokenHash};
 use hookrelay_core::time::Timestamp;
 
+use crate::crypt::{Crypt, Place};
 use crate::dashboard::{DashboardSession, PortalLink, SessionKind};
 use crate::{ApiKeyRecord, DeliverySummary, DueDelivery, StoreError, Workspace};
 
@@ -133,14 +134,22 @@ pub(crate) const ENDPOINT_COLS: &str = "id, workspace_id, url, name, status, dis
     rate_limit_per_second, secret, previous_secret, previous_secret_until, created_at, \
     created_by, updated_at, failing_since";
 
-pub(crate) fn endpoint(row: &impl Cells) -> R<Endpoint> {
+/// Decodes an endpoint, opening its secret values with `crypt`.
+pub(crate) fn endpoint(row: &impl Cells, crypt: &Crypt) -> R<Endpoint> {
+    let id = row.text(0)?;
     let enabled_events = row.text(6)?;
     let advanced = row.text(8)?;
+    let advanced = crypt.open_options(&id, serde_json::from_str(&advanced)?)?;
+    let secret = crypt.open_str(Place::Secret(&id), &row.text(12)?)?;
+    let previous = row
+        .opt_text(13)?
+        .map(|p| crypt.open_str(Place::PreviousSecret(&id), &p))
+        .transpose()?;
     let retry = row.opt_text(10)?;
     let created_by = row.opt_text(16)?;
     let disabled_reason = row.opt_text(5)?;
     Ok(Endpoint {
-        id: EndpointId::from_trusted(row.text(0)?),
+        id: EndpointId::from_trusted(id),
         workspace_id: WorkspaceId::from_trusted(row.text(1)?),
         url: EndpointUrl::from_trusted(row.text(2)?),
         name: row.text(3)?,
@@ -150,7 +159,7 @@ pub(crate) fn endpoint(row: &impl Cells) -> R<Endpoint> {
             .transpose()?,
         enabled_events: serde_json::from_str(&enabled_events)?,
         api_version: ApiVersion::from_trusted(row.text(7)?),
-        advanced_options: serde_json::from_str(&advanced)?,
+        advanced_options: advanced,
         signature_scheme: parse(row.text(9)?, "signature_scheme")?,
         retry_schedule: retry.map(|r| serde_json::from_str(&r)).transpose()?,
         rate_limit_per_second: row
@@ -158,8 +167,8 @@ pub(crate) fn endpoint(row: &impl Cells) -> R<Endpoint> {
             .map(|r| narrow(r, "rate_limit_per_second"))
             .transpose()?,
         secrets: EndpointSecrets {
-            secret: Secret::new(row.text(12)?),
-            previous: row.opt_text(13)?.map(Secret::new),
+            secret: Secret::new(secret),
+            previous: previous.map(Secret::new),
             previous_until: ts(row.opt_int(14)?),
         },
         created_at: Timestamp(row.int(15)?),
@@ -169,7 +178,8 @@ pub(crate) fn endpoint(row: &impl Cells) -> R<Endpoint> {
     })
 }
 
-/// An endpoint as bound values, in [`ENDPOINT_COLS`] order.
+/// An endpoint as bound values, in [`ENDPOINT_COLS`] order, its secret
+/// values sealed.
 pub(crate) struct EndpointValues {
     pub id: String,
     pub workspace_id: String,
@@ -193,7 +203,8 @@ pub(crate) struct EndpointValues {
 }
 
 impl EndpointValues {
-    pub(crate) fn of(e: &Endpoint) -> R<Self> {
+    pub(crate) fn of(e: &Endpoint, crypt: &Crypt) -> R<Self> {
+        let id = e.id.as_str();
         Ok(Self {
             id: e.id.to_string(),
             workspace_id: e.workspace_id.to_string(),
@@ -203,7 +214,7 @@ impl EndpointValues {
             disabled_reason: e.disabled_reason.map(|r| r.as_str().to_owned()),
             enabled_events: serde_json::to_string(&e.enabled_events)?,
             api_version: e.api_version.to_string(),
-            advanced_options: serde_json::to_string(&e.advanced_options)?,
+            advanced_options: serde_json::to_string(&crypt.seal_options(id, &e.advanced_options))?,
             signature_scheme: e.signature_scheme.as_str().to_owned(),
             retry_schedule: e
                 .retry_schedule
@@ -211,8 +222,12 @@ impl EndpointValues {
                 .map(serde_json::to_string)
                 .transpose()?,
             rate_limit_per_second: e.rate_limit_per_second.map(i64::from),
-            secret: e.secrets.secret.expose().to_owned(),
-            previous_secret: e.secrets.previous.as_ref().map(|s| s.expose().to_owned()),
+            secret: crypt.seal_str(Place::Secret(id), e.secrets.secret.expose()),
+            previous_secret: e
+                .secrets
+                .previous
+                .as_ref()
+                .map(|s| crypt.seal_str(Place::PreviousSecret(id), s.expose())),
             previous_secret_until: e.secrets.previous_until.map(|t| t.0),
             created_at: e.created_at.0,
             created_by: e

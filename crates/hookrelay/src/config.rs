@@ -4,11 +4,13 @@
 //! once, here.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use hookrelay_store::crypt::Keyring;
 use serde::Deserialize;
 
 /// `hookrelay serve` flags (each also readable from its environment variable).
@@ -117,6 +119,16 @@ pub struct ServeArgs {
     /// Seconds a dashboard session lasts at most, however busy [default: 43200].
     #[arg(long, env = "HOOKRELAY_DASHBOARD_SESSION_LIFETIME")]
     pub dashboard_session_lifetime: Option<u64>,
+    /// Keys that seal secrets at rest: base64 of 32 random bytes each,
+    /// comma-separated, newest first (the others only decrypt, during a
+    /// rotation) [default on SQLite: a key file generated in the data
+    /// directory; PostgreSQL needs one].
+    #[arg(long, env = "HOOKRELAY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+    /// A file holding the encryption keys instead: one per line, newest
+    /// first (`#` starts a comment line).
+    #[arg(long, env = "HOOKRELAY_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -154,6 +166,8 @@ pub struct FileConfig {
     pub max_headers_per_endpoint: Option<u32>,
     pub dashboard_idle_timeout: Option<u64>,
     pub dashboard_session_lifetime: Option<u64>,
+    pub encryption_key: Option<String>,
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// Where the data lives.
@@ -245,6 +259,9 @@ pub struct Settings {
     pub dashboard_idle_timeout: Duration,
     /// How long a dashboard session lasts at most.
     pub dashboard_session_lifetime: Duration,
+    /// The keys that seal secrets at rest, newest first (`None`: none
+    /// configured; see [`crate::serve`] for what a start does then).
+    pub encryption_keys: Option<Arc<Keyring>>,
     /// The clock the server runs on (`None`: the system's; tests pin one).
     pub clock: Option<ServerClock>,
 }
@@ -298,6 +315,7 @@ impl Default for Settings {
             max_headers_per_endpoint: 20,
             dashboard_idle_timeout: Duration::from_secs(30 * 60),
             dashboard_session_lifetime: Duration::from_secs(12 * 3600),
+            encryption_keys: None,
             clock: None,
         }
     }
@@ -326,6 +344,27 @@ pub fn parse_database_url(url: &str) -> anyhow::Result<Database> {
         "unsupported database URL {}: expected sqlite://PATH or postgres://…",
         redact_url(url)
     )
+}
+
+/// Reads a key file (one base64 key per line, newest first).
+pub fn read_key_file(path: &Path) -> anyhow::Result<Keyring> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading encryption key file {}", path.display()))?,
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(path) {
+            if m.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    "the encryption key file is readable by other users; make it 0600"
+                );
+            }
+        }
+    }
+    Keyring::parse(&text).with_context(|| format!("encryption key file {}", path.display()))
 }
 
 fn parse_schedule(s: &str) -> anyhow::Result<Vec<u32>> {
@@ -470,6 +509,21 @@ impl Settings {
             Some(s) if (60..=30 * 86_400).contains(&s) => Duration::from_secs(s),
             Some(_) => bail!("dashboard session lifetime must be 60 to 2592000 seconds (30 days)"),
         };
+        let encryption_keys = match (
+            args.encryption_key.clone().or(file.encryption_key),
+            args.encryption_key_file
+                .clone()
+                .or(file.encryption_key_file),
+        ) {
+            (Some(_), Some(_)) => {
+                bail!("give the encryption keys either directly or as a file, not both")
+            }
+            (Some(k), None) => Some(Arc::new(
+                Keyring::parse(&k).context("HOOKRELAY_ENCRYPTION_KEY")?,
+            )),
+            (None, Some(path)) => Some(Arc::new(read_key_file(&path)?)),
+            (None, None) => None,
+        };
         Ok(Settings {
             listen,
             database,
@@ -542,6 +596,7 @@ impl Settings {
                 .unwrap_or(d.max_headers_per_endpoint),
             dashboard_idle_timeout,
             dashboard_session_lifetime,
+            encryption_keys,
             clock: None,
         })
     }
@@ -633,6 +688,48 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("endpoint CA file"), "{e}");
+    }
+
+    #[test]
+    fn encryption_keys_come_from_the_variable_or_a_file_never_both() {
+        let a = "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE=";
+        let b = "YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI=";
+        assert!(Settings::resolve(&ServeArgs::default())
+            .unwrap()
+            .encryption_keys
+            .is_none());
+        let s = Settings::resolve(&ServeArgs {
+            encryption_key: Some(format!("{b},{a}")),
+            ..Default::default()
+        })
+        .unwrap();
+        let keys = s.encryption_keys.unwrap();
+        assert_eq!(keys.ids().len(), 2);
+        assert!(!format!("{keys:?}").contains(a), "Debug shows ids only");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys");
+        std::fs::write(&file, format!("# newest first\n{b}\n{a}\n")).unwrap();
+        let from_file = Settings::resolve(&ServeArgs {
+            encryption_key_file: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.encryption_keys.unwrap().ids(), keys.ids());
+
+        let e = Settings::resolve(&ServeArgs {
+            encryption_key: Some(a.into()),
+            encryption_key_file: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = Settings::resolve(&ServeArgs {
+            encryption_key: Some("c2hvcnQ=".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("must be 32"), "{e:#}");
     }
 
     #[test]

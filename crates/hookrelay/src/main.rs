@@ -1,4 +1,6 @@
-//! `hookrelay` command line: `hookrelay serve` runs the service.
+//! `hookrelay` command line: `hookrelay serve` runs the service;
+//! `hookrelay rotate-encryption-key` asks a running one to re-encrypt the
+//! secrets it stores under its newest encryption key.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -22,7 +24,68 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service (API and dispatcher).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Re-encrypt every stored secret under the newest encryption key, through
+    /// a running server (started with the new key first in its list, the old
+    /// ones after it); then the old keys can be dropped.
+    RotateEncryptionKey(RotateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RotateArgs {
+    /// Base URL of a running server [default: http:// + HOOKRELAY_LISTEN, or http://127.0.0.1:8080].
+    #[arg(long, env = "HOOKRELAY_URL")]
+    url: Option<String>,
+    /// The org admin key of that server.
+    #[arg(long, env = "HOOKRELAY_ADMIN_KEY", hide_env_values = true)]
+    admin_key: String,
+}
+
+/// `hookrelay rotate-encryption-key`: one admin request; the server does
+/// the work in batches while it keeps serving.
+async fn rotate(args: RotateArgs) -> anyhow::Result<()> {
+    let base = match args.url {
+        Some(u) => u,
+        None => format!(
+            "http://{}",
+            std::env::var("HOOKRELAY_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into())
+        ),
+    };
+    let url = format!("{}/admin/encryption/rotate", base.trim_end_matches('/'));
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&args.admin_key)
+        .send()
+        .await
+        .with_context(|| format!("asking {url}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .with_context(|| format!("reading the answer of {url} ({status})"))?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "{url} answered {status}: {}",
+            body["message"].as_str().unwrap_or("(no message)")
+        );
+    }
+    let n = |k: &str| body[k].as_u64().unwrap_or(0);
+    println!(
+        "re-encrypted {} rows; {} of {} rows holding secrets are under key {}",
+        n("reencrypted"),
+        n("current"),
+        n("rows"),
+        body["keyId"].as_str().unwrap_or("?")
+    );
+    if n("remaining") > 0 {
+        anyhow::bail!(
+            "{} rows are still in plaintext or under older keys ({}); run it again",
+            n("remaining"),
+            body["byKey"]
+        );
+    }
+    println!("the older keys can now be removed from the configuration");
+    Ok(())
 }
 
 fn init_logs(json: bool) {
@@ -64,6 +127,7 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::RotateEncryptionKey(args) => rotate(args).await,
         Command::Serve(args) => {
             let settings = Settings::resolve(&args)?;
             init_logs(settings.json_logs);
@@ -101,6 +165,10 @@ async fn main() -> anyhow::Result<()> {
                     (None, false) => println!(
                         "  API key:       created on first start (set HOOKRELAY_API_KEY to pin one)"
                     ),
+                }
+                if let Some(f) = &boot.new_key_file {
+                    println!("  Encryption key: generated in {}", f.display());
+                    println!("                 (back it up: without it the stored secrets cannot be read)");
                 }
                 println!();
             }

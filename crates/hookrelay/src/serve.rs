@@ -9,6 +9,11 @@
 //! (attempts in flight finish or are given back; queued deliveries are given
 //! back), then flush outcomes and close the store.
 //!
+//! Secrets at rest: before anything else the store is given the keyring
+//! (configured, or on SQLite a generated key file), every sealed secret is
+//! checked to be under a configured key (a startup error otherwise, with
+//! nothing written), and secrets still in plaintext are sealed.
+//!
 //! On PostgreSQL several processes share one database: each is a node with
 //! its own lease owner name, nothing is released at start (other nodes' leases
 //! are live; a dead node's simply expire), and the store's change
@@ -16,6 +21,7 @@
 //! when another node changes something.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -27,6 +33,7 @@ use hookrelay_core::ids::{Ids, WorkspaceId};
 use hookrelay_core::secret::{api_key_from_plaintext, generate_api_key, ApiKeyHash};
 use hookrelay_core::time::{Clock, SystemClock};
 use hookrelay_dispatch::{DispatchConfig, DispatchMetrics, Dispatcher};
+use hookrelay_store::crypt::{Crypt, Key, Keyring, Reseal};
 use hookrelay_store::directory::Directory;
 use hookrelay_store::sqlite::SqliteStore;
 use hookrelay_store::{ApiKeyRecord, DeliveryQueue, ErrorKind, Store, StoreChange, Workspace};
@@ -46,6 +53,8 @@ pub struct Bootstrap {
     pub new_api_key: Option<String>,
     /// The key came from `HOOKRELAY_API_KEY`.
     pub key_from_env: bool,
+    /// The encryption key file this start generated (back it up).
+    pub new_key_file: Option<PathBuf>,
 }
 
 /// A running server.
@@ -105,11 +114,120 @@ impl Server {
     }
 }
 
-async fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
+/// The name of the key file a start without configured keys generates in
+/// the SQLite data directory.
+pub const KEY_FILE: &str = "encryption.key";
+
+/// The keys secrets are sealed with: the configured ones; else, on SQLite,
+/// those of `<data dir>/encryption.key`, generated (0600) by the first
+/// start, which says so once; PostgreSQL refuses to start without keys
+/// (every node must have the same ones, so none may make its own). Also
+/// returns the path of a key file generated now.
+fn keyring(settings: &Settings) -> anyhow::Result<(Arc<Keyring>, Option<PathBuf>)> {
+    if let Some(k) = &settings.encryption_keys {
+        return Ok((k.clone(), None));
+    }
+    let path = match &settings.database {
+        Database::Postgres(_) => anyhow::bail!(
+            "PostgreSQL needs an encryption key for the secrets it stores: set \
+             HOOKRELAY_ENCRYPTION_KEY (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) \
+             or HOOKRELAY_ENCRYPTION_KEY_FILE, the same on every node"
+        ),
+        Database::Sqlite(db) => db
+            .parent()
+            .map_or_else(|| PathBuf::from(KEY_FILE), |d| d.join(KEY_FILE)),
+    };
+    if path.exists() {
+        return Ok((Arc::new(crate::config::read_key_file(&path)?), None));
+    }
+    if let Some(dir) = path.parent() {
+        hookrelay_store::sqlite::create_private_dir(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let (key, text) = Key::generate();
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o
+        .open(&path)
+        .with_context(|| format!("creating encryption key file {}", path.display()))?;
+    use std::io::Write;
+    writeln!(
+        f,
+        "# hookrelay encryption key (newest first). Back it up: without it the\n\
+         # endpoint secrets in this database cannot be read.\n{}",
+        text.as_str()
+    )
+    .and_then(|()| f.sync_all())
+    .with_context(|| format!("writing encryption key file {}", path.display()))?;
+    tracing::warn!(
+        file = %path.display(),
+        key_id = key.id(),
+        "generated an encryption key for the secrets in the database; back this file up \
+         (without it they cannot be read), or set HOOKRELAY_ENCRYPTION_KEY"
+    );
+    Ok((Arc::new(Keyring::new(vec![key])?), Some(path)))
+}
+
+/// Before anything else touches the store: every sealed secret must be
+/// under a configured key (else a startup error naming the missing ids,
+/// with nothing written), then values still in plaintext get sealed.
+async fn seal_at_rest(
+    store: &dyn Store,
+    keys: &Keyring,
+    generated: Option<&Path>,
+) -> anyhow::Result<()> {
+    let census = store.sealing().await?;
+    let missing = census.missing_keys(keys);
+    if let (false, Some(file)) = (missing.is_empty(), generated) {
+        // The key file was lost, not never made: the key made in its place
+        // opens nothing, and must not stay to be mistaken for the real one.
+        let _ = std::fs::remove_file(file);
+        anyhow::bail!(
+            "the database holds secrets sealed under encryption key {}, but no key is \
+             configured and its key file {} is missing: restore it, or set \
+             HOOKRELAY_ENCRYPTION_KEY or HOOKRELAY_ENCRYPTION_KEY_FILE",
+            missing.join(", "),
+            file.display()
+        );
+    }
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the database holds secrets sealed under encryption key {} which is not configured \
+             (configured: {}); start with that key among HOOKRELAY_ENCRYPTION_KEY or \
+             HOOKRELAY_ENCRYPTION_KEY_FILE",
+            missing.join(", "),
+            keys.ids().join(", ")
+        );
+    }
+    if census.plaintext > 0 {
+        let n = store.reseal(Reseal::Plaintext).await?;
+        tracing::info!(rows = n, "sealed the secrets that were stored in plaintext");
+    }
+    let stale = census.stale(keys);
+    if stale > census.plaintext {
+        tracing::info!(
+            rows = stale - census.plaintext,
+            key_id = keys.newest().id(),
+            "rows are still sealed under older keys; `hookrelay rotate-encryption-key` re-seals them"
+        );
+    }
+    Ok(())
+}
+
+async fn open_store(
+    db: &Database,
+    crypt: Crypt,
+    generated: Option<&Path>,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let keys = crypt.keys().expect("serve always has keys");
     match db {
         Database::Sqlite(path) => {
-            let store =
-                SqliteStore::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let store = SqliteStore::open(path)
+                .with_context(|| format!("opening {}", path.display()))?
+                .with_crypt(crypt.clone());
+            seal_at_rest(&store, keys, generated).await?;
             // SQLite is single-node: whatever a previous run held is ours to redo.
             let released = store.release_stale_leases(None).await?;
             if released > 0 {
@@ -123,8 +241,10 @@ async fn open_store(db: &Database) -> anyhow::Result<Arc<dyn Store>> {
         Database::Postgres(url) => {
             let store = hookrelay_store::postgres::PostgresStore::connect(url)
                 .await
-                .with_context(|| format!("connecting to {}", crate::config::redact_url(url)))?;
+                .with_context(|| format!("connecting to {}", crate::config::redact_url(url)))?
+                .with_crypt(crypt.clone());
             tracing::info!(schema = store.schema(), "using PostgreSQL");
+            seal_at_rest(&store, keys, generated).await?;
             Ok(Arc::new(store))
         }
     }
@@ -210,6 +330,7 @@ async fn bootstrap(store: &dyn Store, settings: &Settings, ids: &Ids) -> anyhow:
         workspace_id: ws.id.clone(),
         new_api_key: None,
         key_from_env: false,
+        new_key_file: None,
     };
     let new_key = if let Some(k) = &settings.api_key {
         boot.key_from_env = true;
@@ -253,11 +374,13 @@ pub async fn run(
     };
     let ids = Arc::new(Ids::new(clock.clone()));
     let catalog = Arc::new(load_catalog(&settings)?);
-    let store = open_store(&settings.database).await?;
+    let (keys, key_file) = keyring(&settings)?;
+    let store = open_store(&settings.database, Crypt::new(keys), key_file.as_deref()).await?;
     // Listen before loading anything, so no change falls in between.
     let changes = store.changes();
     let directory = Arc::new(Directory::load(store.clone(), catalog.clone()).await?);
-    let boot = bootstrap(store.as_ref(), &settings, &ids).await?;
+    let mut boot = bootstrap(store.as_ref(), &settings, &ids).await?;
+    boot.new_key_file = key_file;
 
     // Signed payload URLs: a server key made once and kept in the database.
     let url_key = store

@@ -1,10 +1,12 @@
-//! Workspaces (admin key) and API keys (workspace-scoped).
+//! Workspaces and the re-encryption of secrets at rest (admin key), and
+//! API keys (workspace-scoped).
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use hookrelay_core::ids::ApiKeyId;
 use hookrelay_core::secret::generate_api_key;
 use hookrelay_core::validate;
+use hookrelay_store::crypt::Reseal;
 use hookrelay_store::{ApiKeyRecord, Workspace};
 use serde::Deserialize;
 
@@ -15,6 +17,34 @@ use crate::{ok, views, AppState, PageParams};
 #[derive(Debug, Deserialize)]
 pub struct NameBody {
     name: String,
+}
+
+/// Re-seals every secret at rest under the newest encryption key (admin
+/// key only), in small batches while the service keeps running, and
+/// answers what is left under older keys.
+pub async fn rotate_encryption(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> ApiResult<Response> {
+    if !matches!(who, Principal::Admin) {
+        return Err(ApiError::forbidden(
+            "re-encrypting secrets needs the org admin key",
+        ));
+    }
+    let store = &state.inner.store;
+    let resealed = store.reseal(Reseal::All).await?;
+    let census = store.sealing().await?;
+    let key_id = store.sealing_key().unwrap_or_default();
+    let current = census.whole.get(&key_id).copied().unwrap_or(0);
+    Ok(ok(views::EncryptionRotation {
+        object: "encryption_rotation",
+        key_id,
+        reencrypted: resealed,
+        rows: census.rows,
+        current,
+        remaining: census.rows - current,
+        by_key: census.by_key,
+    }))
 }
 
 pub async fn create_workspace(

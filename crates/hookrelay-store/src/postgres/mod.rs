@@ -6,7 +6,7 @@
 //! `current_schema()`: names are never qualified, so a URL carrying
 //! `?options=-csearch_path%3Dmyschema` puts a whole deployment (or a test) in
 //! a schema of its own. [`PostgresStore::connect`] applies the migrations it
-//! lacks (`schema.sql` is version 1, then `migrate_2.sql` to `migrate_5.sql`; applied
+//! lacks (`schema.sql` is version 1, then `migrate_2.sql` to `migrate_6.sql`; applied
 //! versions are rows of `hookrelay_migrations`) in one transaction that
 //! first takes `pg_advisory_xact_lock` on a key derived from the schema name, so nodes
 //! starting together migrate one after the other, and tests in different
@@ -83,6 +83,7 @@ use hookrelay_core::model::{Attempt, Delivery, Endpoint, Event, Subscription};
 use hookrelay_core::secret::{ApiKeyHash, TokenHash};
 use hookrelay_core::time::Timestamp;
 
+use crate::crypt::{self, Crypt, Reseal, SealingCensus, SecretCols};
 use crate::error::pg_message;
 use crate::list::{self, ListSql, Placeholder};
 use crate::outcome::{self, EndpointEffects};
@@ -112,6 +113,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrate_3.sql"),
     include_str!("migrate_4.sql"),
     include_str!("migrate_5.sql"),
+    include_str!("migrate_6.sql"),
 ];
 /// How many migrations a fully migrated schema has applied.
 pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
@@ -301,6 +303,8 @@ pub struct PostgresStore {
     writer: publish::Writer,
     listener: Listener,
     changes: broadcast::Sender<StoreChange>,
+    /// Seals and opens secret values ([`crate::crypt`]).
+    crypt: Crypt,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -393,7 +397,14 @@ impl PostgresStore {
             writer,
             listener,
             changes,
+            crypt: Crypt::none(),
         })
+    }
+
+    /// Seals secret values with `crypt` from now on (see [`crate::crypt`]).
+    pub fn with_crypt(mut self, crypt: Crypt) -> Self {
+        self.crypt = crypt;
+        self
     }
 
     /// The schema the store lives in.
@@ -453,6 +464,19 @@ where
 {
     let stmt = c.prepare_cached(sql).await?;
     Ok(c.execute(&stmt, params).await?)
+}
+
+/// Endpoint rows re-sealed per transaction.
+const RESEAL_BATCH: i64 = 100;
+
+/// `id, secret, previous_secret, advanced_options` of an endpoint row.
+fn secret_cols(r: &Row) -> R<SecretCols> {
+    Ok(SecretCols {
+        id: col(r, 0)?,
+        secret: col(r, 1)?,
+        previous: col(r, 2)?,
+        options: col(r, 3)?,
+    })
 }
 
 /// Runs a list query for one page.
@@ -1129,7 +1153,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_endpoint(&self, e: &Endpoint, max_per_workspace: Option<u32>) -> Result<()> {
-        let v = EndpointValues::of(e)?;
+        let v = EndpointValues::of(e, &self.crypt)?;
         let params: [Param<'_>; 20] = [
             &v.id,
             &v.workspace_id,
@@ -1175,7 +1199,7 @@ impl Store for PostgresStore {
     }
 
     async fn update_endpoint(&self, e: &Endpoint, if_updated_at: Timestamp) -> Result<bool> {
-        let v = EndpointValues::of(e)?;
+        let v = EndpointValues::of(e, &self.crypt)?;
         let c = self.conn().await?;
         let n = execute(
             &c,
@@ -1210,7 +1234,10 @@ impl Store for PostgresStore {
         let sql = format!(
             "SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL"
         );
-        Ok(query_opt(&c, &sql, &[&id.as_str(), &ws.as_str()], endpoint).await?)
+        Ok(query_opt(&c, &sql, &[&id.as_str(), &ws.as_str()], |r| {
+            endpoint(r, &self.crypt)
+        })
+        .await?)
     }
 
     async fn list_endpoints(
@@ -1221,7 +1248,14 @@ impl Store for PostgresStore {
     ) -> Result<Page<Endpoint>> {
         let q = list::endpoints(ENDPOINT_COLS, ws, filter).render(page, Placeholder::Dollar);
         let c = self.conn().await?;
-        Ok(run_page(&c, &q, page.limit, endpoint, |e| e.id.to_string()).await?)
+        Ok(run_page(
+            &c,
+            &q,
+            page.limit,
+            |r| endpoint(r, &self.crypt),
+            |e| e.id.to_string(),
+        )
+        .await?)
     }
 
     async fn delete_endpoint(
@@ -1261,7 +1295,7 @@ impl Store for PostgresStore {
                     &tx,
                     &format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE deleted_at IS NULL AND workspace_id = $1 ORDER BY id"),
                     &[&ws.as_str()],
-                    endpoint,
+                    |r| endpoint(r, &self.crypt),
                 )
                 .await?,
                 query_all(
@@ -1277,7 +1311,7 @@ impl Store for PostgresStore {
                     &tx,
                     &format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE deleted_at IS NULL ORDER BY id"),
                     &[],
-                    endpoint,
+                    |r| endpoint(r, &self.crypt),
                 )
                 .await?,
                 query_all(
@@ -1509,6 +1543,7 @@ impl Store for PostgresStore {
     }
 
     async fn server_key(&self, name: &str, make: Vec<u8>) -> Result<Vec<u8>> {
+        let make = crypt::seal_server_key(&self.crypt, name, &make);
         let c = self.conn().await?;
         execute(
             &c,
@@ -1523,7 +1558,116 @@ impl Store for PostgresStore {
             |r| col::<Vec<u8>>(r, 0),
         )
         .await?;
-        key.ok_or_else(|| StoreError::internal(format!("server key {name:?} vanished")))
+        let key =
+            key.ok_or_else(|| StoreError::internal(format!("server key {name:?} vanished")))?;
+        crypt::open_server_key(&self.crypt, name, &key)
+    }
+
+    fn sealing_key(&self) -> Option<String> {
+        self.crypt.newest_id().map(str::to_owned)
+    }
+
+    async fn sealing(&self) -> Result<SealingCensus> {
+        let c = self.conn().await?;
+        let mut census = SealingCensus::default();
+        let rows = query_all(
+            &c,
+            "SELECT id, secret, previous_secret, advanced_options FROM endpoints",
+            &[],
+            secret_cols,
+        )
+        .await?;
+        for r in rows {
+            let values = r.values()?;
+            census.count(values.iter().map(String::as_str));
+        }
+        let keys = query_all(&c, "SELECT key FROM server_keys", &[], |r| {
+            col::<Vec<u8>>(r, 0)
+        })
+        .await?;
+        for k in keys {
+            census.count([crypt::server_key_text(&k)]);
+        }
+        Ok(census)
+    }
+
+    async fn reseal(&self, scope: Reseal) -> Result<u64> {
+        if self.crypt.keys().is_none() {
+            return Ok(0);
+        }
+        let mut total = 0u64;
+        let mut after = String::new();
+        loop {
+            let c = self.conn().await?;
+            let page = query_all(
+                &c,
+                "SELECT id, secret, previous_secret, advanced_options FROM endpoints \
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+                &[&after, &RESEAL_BATCH],
+                secret_cols,
+            )
+            .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            let mut changed = Vec::new();
+            for row in &page {
+                if let Some(new) = row.resealed(&self.crypt, scope)? {
+                    changed.push((row.clone(), new));
+                }
+            }
+            drop(c);
+            if changed.is_empty() {
+                continue;
+            }
+            // One short transaction per batch; a row changed meanwhile
+            // (its columns no longer as read) is left to its writer.
+            total += retrying!(async {
+                let mut c = self.conn().await?;
+                let tx = c.transaction().await?;
+                let mut n = 0;
+                for (old, new) in &changed {
+                    n += execute(
+                        &tx,
+                        "UPDATE endpoints SET secret = $5, previous_secret = $6, advanced_options = $7 \
+                         WHERE id = $1 AND secret = $2 AND previous_secret IS NOT DISTINCT FROM $3 \
+                         AND advanced_options = $4",
+                        &[
+                            &old.id,
+                            &old.secret,
+                            &old.previous,
+                            &old.options,
+                            &new.secret,
+                            &new.previous,
+                            &new.options,
+                        ],
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok::<u64, Fail>(n)
+            })?;
+        }
+        let c = self.conn().await?;
+        let keys = query_all(
+            &c,
+            "SELECT name, key FROM server_keys ORDER BY name",
+            &[],
+            |r| Ok((col::<String>(r, 0)?, col::<Vec<u8>>(r, 1)?)),
+        )
+        .await?;
+        for (name, stored) in keys {
+            if self.crypt.stale(crypt::server_key_text(&stored), scope) {
+                let key = crypt::open_server_key(&self.crypt, &name, &stored)?;
+                let new = crypt::seal_server_key(&self.crypt, &name, &key);
+                total += execute(
+                    &c,
+                    "UPDATE server_keys SET key = $3 WHERE name = $1 AND key = $2",
+                    &[&name, &stored, &new],
+                )
+                .await?;
+            }
+        }
+        Ok(total)
     }
 
     async fn close(&self) {

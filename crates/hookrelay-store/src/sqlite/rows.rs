@@ -6,6 +6,7 @@ use rusqlite::Row;
 
 use hookrelay_core::model::Endpoint;
 
+use crate::crypt::Crypt;
 use crate::rows::{bad_cell, Cells, EndpointValues, R};
 
 /// Column `i` of `row`, or a corrupt-record error naming it.
@@ -41,8 +42,8 @@ impl Cells for Row<'_> {
 }
 
 /// The bound values of `ENDPOINT_COLS` for an endpoint, in order.
-pub(crate) fn endpoint_values(e: &Endpoint) -> R<Vec<SqlValue>> {
-    let v = EndpointValues::of(e)?;
+pub(crate) fn endpoint_values(e: &Endpoint, crypt: &Crypt) -> R<Vec<SqlValue>> {
+    let v = EndpointValues::of(e, crypt)?;
     Ok(vec![
         v.id.into(),
         v.workspace_id.into(),

@@ -13,6 +13,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use hookrelay_store::crypt::{Crypt, Key, Keyring};
 use hookrelay_store::postgres::scratch::ScratchSchema;
 use hookrelay_store::postgres::{PostgresOptions, PostgresStore};
 use hookrelay_store::sqlite::SqliteStore;
@@ -21,17 +22,32 @@ use hookrelay_store::Store;
 /// Keeps a test database alive; dropping it cleans up.
 pub type Guard = Box<dyn Any + Send>;
 
+/// A keyring of fixed test keys, `n` the first byte of each (newest first).
+pub fn keys(n: &[u8]) -> Crypt {
+    Crypt::new(Arc::new(
+        Keyring::new(n.iter().map(|b| Key::from_bytes(&[*b; 32])).collect()).expect("keys"),
+    ))
+}
+
+/// The keyring every suite store seals with, so the whole suite runs on
+/// sealed secrets.
+pub fn suite_keys() -> Crypt {
+    keys(&[0x5e])
+}
+
 /// A new SQLite database in a temporary directory of its own.
 pub async fn sqlite_store() -> Option<(Arc<dyn Store>, Guard)> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("hookrelay.db")).expect("open sqlite store");
+    let store = SqliteStore::open(&dir.path().join("hookrelay.db"))
+        .expect("open sqlite store")
+        .with_crypt(suite_keys());
     Some((Arc::new(store), Box::new(dir)))
 }
 
 /// A new PostgreSQL store in a schema of its own (see the module docs).
 pub async fn postgres_store() -> Option<(Arc<dyn Store>, Guard)> {
     let schema = PgSchema::create().await?;
-    let store = schema.connect().await;
+    let store = schema.connect().await.with_crypt(suite_keys());
     Some((Arc::new(store), Box::new(schema)))
 }
 

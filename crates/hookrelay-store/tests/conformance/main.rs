@@ -33,6 +33,7 @@ mod history;
 mod maintenance;
 mod postgres_only;
 mod quotas;
+mod sealing;
 mod sqlite_only;
 mod stats;
 mod subscriptions;
@@ -197,6 +198,9 @@ macro_rules! conformance_tests {
             fanout::fanout_claimed_deliveries_are_leased_until_their_outcome,
             fanout::fanout_claimed_deliveries_read_while_leased_stay_leased,
             fanout::fanout_and_row_deliveries_page_together,
+            // --- secrets at rest
+            sealing::endpoint_secrets_and_headers_read_back_from_sealed_rows,
+            sealing::a_server_key_reads_back_from_a_sealed_row,
         );
     };
     (@module $backend:ident, $factory:path; $( $(#[$meta:meta])* $module:ident :: $test:ident ),* $(,)?) => {

@@ -2891,3 +2891,47 @@ async fn history_stays_fast_with_100k_deliveries_sqlite() {
 async fn history_stays_fast_with_100k_deliveries_postgres() {
     history_with(Backend::Postgres).await;
 }
+
+/// A test event to an endpoint with a custom header: the receiver gets the
+/// header's value, the delivery's page (like the API) shows only `***`.
+#[tokio::test]
+async fn a_delivery_page_shows_custom_header_values_as_stars() {
+    const VALUE: &str = "tok_dashboard_2b7f0c1e";
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let ep = s
+        .endpoint(
+            &format!("{}/hook", rx.url),
+            &["extract_run.processed"],
+            json!({"advancedOptions": {"headers": {"X-Api-Token": VALUE}}}),
+        )
+        .await;
+    let (status, d) = s
+        .post(
+            &format!("/webhook_endpoints/{}/test", id_of(&ep)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{d}");
+    let id = id_of(&d);
+    let api = s
+        .wait_delivery(&id, WAIT, |d| d["status"] == "succeeded")
+        .await;
+    assert_eq!(api["test"], true);
+    assert_eq!(
+        api["attempts"][0]["request"]["headers"]["x-api-token"],
+        "***"
+    );
+    let got = rx.wait_for(1, WAIT).await;
+    assert_eq!(got[0].header("x-api-token").as_deref(), Some(VALUE));
+
+    let (mut b, _) = signed_in(&s, KEY).await;
+    let page = b.get(&format!("/dashboard/deliveries/{id}")).await;
+    page.assert_page(StatusCode::OK);
+    assert!(page.body.contains("x-api-token"), "{}", page.body);
+    assert!(page.body.contains("***"), "{}", page.body);
+    assert!(
+        !page.body.contains(VALUE),
+        "the header value is on the page"
+    );
+}

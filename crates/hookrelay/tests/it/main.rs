@@ -6,6 +6,7 @@ mod support;
 #[path = "../../../hookrelay-store/tests/pg_tls/cluster.rs"]
 mod pg_cluster;
 
+mod atrest;
 mod auth;
 mod browser;
 mod dashboard;

@@ -47,6 +47,16 @@ where
 
 /// The fixed API key of test servers.
 pub const KEY: &str = "sk_test_integration_key_0123456789";
+/// The encryption key test servers on PostgreSQL seal secrets with (on
+/// SQLite they generate a key file in their data directory, as a first
+/// start does).
+pub const PG_ENCRYPTION_KEY: &str = "dGVzdC1rZXktb2YtaG9va3JlbGF5LWl0LXN1aXRlLTA=";
+
+/// A keyring of one base64 key.
+pub fn keyring(text: &str) -> Arc<hookrelay_store::crypt::Keyring> {
+    Arc::new(hookrelay_store::crypt::Keyring::parse(text).expect("test key"))
+}
+
 /// The admin key of test servers.
 pub const ADMIN: &str = "admin_test_key_0123456789";
 
@@ -121,6 +131,7 @@ impl TestServer {
             Backend::Postgres => {
                 let schema = PgSchema::create().await?;
                 settings.database = Database::Postgres(schema.url());
+                settings.encryption_keys = Some(keyring(PG_ENCRYPTION_KEY));
                 Some(Arc::new(schema))
             }
         };
@@ -678,6 +689,9 @@ pub fn spawn_serve(database_url: &str, env: &[(&str, &str)]) -> ServeProcess {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true);
+    if database_url.starts_with("postgres") {
+        cmd.env("HOOKRELAY_ENCRYPTION_KEY", PG_ENCRYPTION_KEY);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -749,6 +763,19 @@ impl PgSchema {
     /// The database URL that puts a connection in this schema.
     pub fn url(&self) -> String {
         self.scratch.url()
+    }
+
+    /// A plain connection in this schema, for looking behind the store.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let c = self
+            .scratch
+            .client()
+            .await
+            .expect("connect to the test server");
+        c.batch_execute(&format!("SET search_path TO {}", self.name))
+            .await
+            .expect("search_path");
+        c
     }
 }
 
