@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::pg_cluster::{Ca, Cluster};
-use crate::support::{eventually, free_port, KEY};
+use crate::support::{eventually, free_port, KEY, PG_ENCRYPTION_KEY};
 
 /// `hookrelay serve` on `database_url`, in `cwd`, on a free port.
 fn serve(
@@ -24,6 +24,7 @@ fn serve(
         .env_remove("HOOKRELAY_DATABASE_URL")
         .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
         .env("HOOKRELAY_API_KEY", KEY)
+        .env("HOOKRELAY_ENCRYPTION_KEY", PG_ENCRYPTION_KEY)
         .env("HOOKRELAY_DEV", "1")
         .env("HOOKRELAY_LOG", "warn")
         .stdin(Stdio::null())
