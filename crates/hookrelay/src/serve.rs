@@ -21,7 +21,7 @@
 //! when another node changes something.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -35,13 +35,14 @@ use hookrelay_core::time::{Clock, SystemClock};
 use hookrelay_dispatch::{DispatchConfig, DispatchMetrics, Dispatcher};
 use hookrelay_store::crypt::{Crypt, Key, Keyring, Reseal};
 use hookrelay_store::directory::Directory;
-use hookrelay_store::sqlite::SqliteStore;
+use hookrelay_store::sqlite::{SqliteStore, KEY_FILE};
 use hookrelay_store::{ApiKeyRecord, DeliveryQueue, ErrorKind, Store, StoreChange, Workspace};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
 
 use crate::config::{Database, Settings};
 
@@ -114,16 +115,54 @@ impl Server {
     }
 }
 
-/// The name of the key file a start without configured keys generates in
-/// the SQLite data directory.
-pub const KEY_FILE: &str = "encryption.key";
+/// A key generated because none is configured, to be written to its file
+/// once the database has shown it holds nothing sealed under another key
+/// (so a failed start leaves no key behind to be mistaken for a lost one).
+struct NewKeyFile {
+    path: PathBuf,
+    text: Zeroizing<String>,
+    id: String,
+}
+
+impl NewKeyFile {
+    fn write(&self) -> anyhow::Result<()> {
+        let path = &self.path;
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let mut f = o
+            .open(path)
+            .with_context(|| format!("creating encryption key file {}", path.display()))?;
+        use std::io::Write;
+        let written = writeln!(
+            f,
+            "# hookrelay encryption key (newest first). Back it up: without it the\n\
+             # endpoint secrets in this database cannot be read.\n{}",
+            self.text.as_str()
+        )
+        .and_then(|()| f.sync_all());
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(path);
+            return Err(e)
+                .with_context(|| format!("writing encryption key file {}", path.display()));
+        }
+        tracing::warn!(
+            file = %path.display(),
+            key_id = %self.id,
+            "generated an encryption key for the secrets in the database; back this file up \
+             (without it they cannot be read), or set HOOKRELAY_ENCRYPTION_KEY"
+        );
+        Ok(())
+    }
+}
 
 /// The keys secrets are sealed with: the configured ones; else, on SQLite,
 /// those of `<data dir>/encryption.key`, generated (0600) by the first
 /// start, which says so once; PostgreSQL refuses to start without keys
-/// (every node must have the same ones, so none may make its own). Also
-/// returns the path of a key file generated now.
-fn keyring(settings: &Settings) -> anyhow::Result<(Arc<Keyring>, Option<PathBuf>)> {
+/// (every node must have the same ones, so none may make its own). A key
+/// generated now comes with the file it is to be written to.
+fn keyring(settings: &Settings) -> anyhow::Result<(Arc<Keyring>, Option<NewKeyFile>)> {
     if let Some(k) = &settings.encryption_keys {
         return Ok((k.clone(), None));
     }
@@ -140,56 +179,32 @@ fn keyring(settings: &Settings) -> anyhow::Result<(Arc<Keyring>, Option<PathBuf>
     if path.exists() {
         return Ok((Arc::new(crate::config::read_key_file(&path)?), None));
     }
-    if let Some(dir) = path.parent() {
-        hookrelay_store::sqlite::create_private_dir(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-    }
     let (key, text) = Key::generate();
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    let mut f = o
-        .open(&path)
-        .with_context(|| format!("creating encryption key file {}", path.display()))?;
-    use std::io::Write;
-    writeln!(
-        f,
-        "# hookrelay encryption key (newest first). Back it up: without it the\n\
-         # endpoint secrets in this database cannot be read.\n{}",
-        text.as_str()
-    )
-    .and_then(|()| f.sync_all())
-    .with_context(|| format!("writing encryption key file {}", path.display()))?;
-    tracing::warn!(
-        file = %path.display(),
-        key_id = key.id(),
-        "generated an encryption key for the secrets in the database; back this file up \
-         (without it they cannot be read), or set HOOKRELAY_ENCRYPTION_KEY"
-    );
-    Ok((Arc::new(Keyring::new(vec![key])?), Some(path)))
+    let id = key.id().to_owned();
+    Ok((
+        Arc::new(Keyring::new(vec![key])?),
+        Some(NewKeyFile { path, text, id }),
+    ))
 }
 
 /// Before anything else touches the store: every sealed secret must be
 /// under a configured key (else a startup error naming the missing ids,
-/// with nothing written), then values still in plaintext get sealed.
+/// with nothing written), then a generated key is saved to its file, then
+/// values still in plaintext get sealed.
 async fn seal_at_rest(
     store: &dyn Store,
     keys: &Keyring,
-    generated: Option<&Path>,
+    generated: Option<&NewKeyFile>,
 ) -> anyhow::Result<()> {
     let census = store.sealing().await?;
     let missing = census.missing_keys(keys);
     if let (false, Some(file)) = (missing.is_empty(), generated) {
-        // The key file was lost, not never made: the key made in its place
-        // opens nothing, and must not stay to be mistaken for the real one.
-        let _ = std::fs::remove_file(file);
         anyhow::bail!(
             "the database holds secrets sealed under encryption key {}, but no key is \
              configured and its key file {} is missing: restore it, or set \
              HOOKRELAY_ENCRYPTION_KEY or HOOKRELAY_ENCRYPTION_KEY_FILE",
             missing.join(", "),
-            file.display()
+            file.path.display()
         );
     }
     if !missing.is_empty() {
@@ -200,6 +215,9 @@ async fn seal_at_rest(
             missing.join(", "),
             keys.ids().join(", ")
         );
+    }
+    if let Some(file) = generated {
+        file.write()?;
     }
     if census.plaintext > 0 {
         let n = store.reseal(Reseal::Plaintext).await?;
@@ -219,7 +237,7 @@ async fn seal_at_rest(
 async fn open_store(
     db: &Database,
     crypt: Crypt,
-    generated: Option<&Path>,
+    generated: Option<&NewKeyFile>,
 ) -> anyhow::Result<Arc<dyn Store>> {
     let keys = crypt.keys().expect("serve always has keys");
     match db {
@@ -375,12 +393,12 @@ pub async fn run(
     let ids = Arc::new(Ids::new(clock.clone()));
     let catalog = Arc::new(load_catalog(&settings)?);
     let (keys, key_file) = keyring(&settings)?;
-    let store = open_store(&settings.database, Crypt::new(keys), key_file.as_deref()).await?;
+    let store = open_store(&settings.database, Crypt::new(keys), key_file.as_ref()).await?;
     // Listen before loading anything, so no change falls in between.
     let changes = store.changes();
     let directory = Arc::new(Directory::load(store.clone(), catalog.clone()).await?);
     let mut boot = bootstrap(store.as_ref(), &settings, &ids).await?;
-    boot.new_key_file = key_file;
+    boot.new_key_file = key_file.map(|k| k.path);
 
     // Signed payload URLs: a server key made once and kept in the database.
     let url_key = store

@@ -92,34 +92,54 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 const SCRUB_ON: &str = "PRAGMA secure_delete = FAST";
 const SCRUB_OFF: &str = "PRAGMA secure_delete = OFF";
 
-/// Creates the data directory (and any missing parents) readable by this
-/// user alone. A directory that already exists is left as it is (it may be
-/// shared, like the working directory), with a warning if others may enter
-/// it.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.as_os_str().is_empty() {
+/// The key file a start without configured keys generates beside the
+/// database, in the data directory.
+pub const KEY_FILE: &str = "encryption.key";
+
+/// Makes the directory of the database at `db` readable by this user
+/// alone: created 0700 (with any missing parents) if it does not exist.
+/// An existing one that others may enter is narrowed to 0700 when it holds
+/// nothing but this database's files and the key file, since it is then
+/// hookrelay's own; otherwise (it may be shared, like the working
+/// directory) it is left as it is, with a warning.
+pub fn create_private_dir(db: &Path) -> std::io::Result<()> {
+    let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return Ok(());
-    }
-    if dir.is_dir() {
+    };
+    if !dir.is_dir() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
         #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    dir = %dir.display(),
-                    mode = format!("{:o}", mode & 0o777),
-                    "the data directory is open to other users; 0700 is advised"
-                );
-            }
-        }
-        return Ok(());
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        return b.create(dir);
     }
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
     #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 == 0 {
+            return Ok(());
+        }
+        let db_name = db.file_name().unwrap_or_default().as_encoded_bytes();
+        let ours = std::fs::read_dir(dir)?.all(|e| {
+            e.is_ok_and(|e| {
+                let name = e.file_name();
+                name == KEY_FILE || name.as_encoded_bytes().starts_with(db_name)
+            })
+        });
+        let narrowed = ours
+            && std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700)).is_ok();
+        if !narrowed {
+            tracing::warn!(
+                dir = %dir.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the data directory is open to other users, and is not hookrelay's alone (it \
+                 holds other files, or another user owns it), so it is left as it is; 0700 \
+                 is advised"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Opens (creating if needed) a file readable and writable by this user
@@ -153,15 +173,13 @@ impl SqliteStore {
     /// file next to it and applies migrations. Values are written in
     /// plaintext until [`SqliteStore::with_crypt`] gives it keys.
     ///
-    /// A data directory it creates is 0700; the database file is created
-    /// 0600 before SQLite opens it (SQLite gives its `-wal` and `-shm` files
+    /// The data directory is made private ([`create_private_dir`]); the
+    /// database file is created 0600 before SQLite opens it (SQLite gives its `-wal` and `-shm` files
     /// the database's mode), and an existing database, WAL, shared-memory
     /// or lock file open to others is narrowed to 0600.
     pub fn open(path: &Path) -> Result<Self> {
         let io = |p: &Path, e: std::io::Error| StoreError::Open(format!("{}: {e}", p.display()));
-        if let Some(dir) = path.parent() {
-            create_private_dir(dir).map_err(|e| io(dir, e))?;
-        }
+        create_private_dir(path).map_err(|e| io(path.parent().unwrap_or(path), e))?;
         let lock_path = beside(path, ".lock");
         let lock = create_private_file(&lock_path).map_err(|e| io(&lock_path, e))?;
         lock.try_lock().map_err(|_| {
@@ -1994,6 +2012,40 @@ mod tests {
             rusqlite::version_number() >= 3_050_002,
             "bundled SQLite {version} predates 3.50.2"
         );
+    }
+
+    /// An existing data directory open to others is narrowed to 0700 when
+    /// it holds only hookrelay's files, and left as it is when it holds
+    /// anything else (it may be shared, like the working directory).
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_data_directory_is_made_private_only_when_it_is_ours_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = tempfile::tempdir().unwrap();
+        for (name, files, want) in [
+            ("empty", &[][..], 0o700),
+            (
+                "ours",
+                &["hookrelay.db", "hookrelay.db-wal", KEY_FILE][..],
+                0o700,
+            ),
+            ("shared", &["hookrelay.db", "notes.txt"][..], 0o755),
+        ] {
+            let dir = root.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            for f in files {
+                std::fs::write(dir.join(f), b"").unwrap();
+            }
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            create_private_dir(&dir.join("hookrelay.db")).unwrap();
+            assert_eq!(mode(&dir), want, "{name}");
+        }
+        let new = root.path().join("a/b");
+        create_private_dir(&new.join("hookrelay.db")).unwrap();
+        assert_eq!(mode(&new), 0o700);
+        // A bare file name lives in the working directory, which is left alone.
+        create_private_dir(Path::new("hookrelay.db")).unwrap();
     }
 
     /// What SQLite plans for a delivery list: the `detail` lines of

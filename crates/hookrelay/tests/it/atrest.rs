@@ -163,6 +163,27 @@ async fn sqlite_secrets_stay_sealed_on_disk_and_a_restart_signs_with_them() {
     drop(dir);
 }
 
+/// A first start that fails after choosing to generate a key (here: the
+/// database file is not a database) leaves no key file, so the next start
+/// does not take a key that sealed nothing for the real one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_that_fails_leaves_no_generated_key_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let db = data.join("hookrelay.db");
+    std::fs::write(&db, vec![b'x'; 8192]).unwrap();
+    let mut settings = test_settings(&dir);
+    settings.database = Database::Sqlite(db.clone());
+    settings.encryption_keys = None;
+    let e = failed_start(settings).await;
+    assert!(e.contains(&db.display().to_string()), "{e}");
+    assert!(
+        !data.join("encryption.key").exists(),
+        "a failed start left a generated key: {e}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_rotation_runs_while_the_service_does() {
     let s = TestServer::start_with(|st| st.encryption_keys = Some(keyring(KEY_A))).await;
