@@ -4,5 +4,6 @@
 //!
 //! **Architecture invariant:** only this crate uses `anyhow` and `clap`.
 
+pub mod cli;
 pub mod config;
 pub mod serve;

@@ -21,6 +21,7 @@ mod input;
 mod interop;
 mod lifecycle;
 mod limits;
+mod listen;
 mod multinode;
 mod pg_tls;
 mod profiles;
