@@ -45,6 +45,7 @@ mod routes;
 /// Entry points for the fuzz targets (`fuzz/`); not an API.
 #[doc(hidden)]
 pub use routes::events::fuzzing;
+pub use routes::listen;
 pub mod schema;
 pub mod server;
 pub mod views;
@@ -83,6 +84,11 @@ pub struct ApiConfig {
     pub public_url: Option<String>,
     /// Dashboard sessions and sign-in.
     pub dashboard: dashboard::DashboardConfig,
+    /// This node's own base URL, which the other nodes reach: `hookrelay
+    /// listen` endpoints on this node get `<node_url>/_listen/{id}`.
+    pub node_url: Option<String>,
+    /// How long a `hookrelay listen` endpoint outlives its lost connection.
+    pub listen_grace: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -101,6 +107,8 @@ impl Default for ApiConfig {
             max_headers_per_endpoint: 20,
             public_url: None,
             dashboard: dashboard::DashboardConfig::default(),
+            node_url: None,
+            listen_grace: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -153,6 +161,8 @@ pub struct AppInner {
     pub limiter: limit::RateLimiter,
     /// The dashboard's own state (its sign-in limit).
     pub dashboard: dashboard::DashboardState,
+    /// The `hookrelay listen` connections this node holds.
+    pub listen: routes::listen::ListenHub,
 }
 
 impl AppInner {
@@ -260,6 +270,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(routes::admin::revoke_key),
         )
         .route("/portal_sessions", post(routes::portal::create))
+        .route("/listen", get(routes::listen::connect))
+        .route("/_listen/{id}", post(routes::listen::relay))
         // HTML pages under /dashboard (not part of the API document).
         .merge(dashboard::router())
         .fallback(not_found)

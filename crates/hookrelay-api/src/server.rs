@@ -214,7 +214,9 @@ async fn connection(
     // Our own timers apply (see the module docs); hyper's would cut idle
     // keep-alive connections at the header timeout.
     builder.header_read_timeout(None);
-    let mut conn = pin!(builder.serve_connection(io, service));
+    // With upgrades: `hookrelay listen` holds a WebSocket; once upgraded,
+    // the connection leaves this task (and its timers) to the handler.
+    let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
     let mut stopping = pin!(stop.cancelled());
     let mut graceful = false;
     let mut timer = pin!(tokio::time::sleep_until(watch.epoch));

@@ -199,6 +199,21 @@ pub struct Endpoint {
     pub failing_since: Option<Timestamp>,
 }
 
+impl Endpoint {
+    /// A temporary endpoint of `hookrelay listen`: created by the server
+    /// for one CLI connection (never by a client, who cannot set
+    /// `created_by`), its URL pointing at the node that holds the
+    /// connection and never changed through the API.
+    pub fn is_listen(&self) -> bool {
+        self.created_by
+            .as_ref()
+            .is_some_and(|c| c.kind == LISTEN_CREATOR)
+    }
+}
+
+/// `created_by.type` of the endpoints `hookrelay listen` creates.
+pub const LISTEN_CREATOR: &str = "listen";
+
 /// A resource-scoped subscription.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subscription {

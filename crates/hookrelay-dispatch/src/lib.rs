@@ -283,7 +283,9 @@ impl Dispatcher {
         // The binary checks the extra roots when it reads its configuration.
         let client = client::Client::new(config.allow_private, &config.extra_roots)
             .expect("the extra root certificates were checked at configuration");
-        let transport = sender::Transport::Http(client);
+        let relay = client::Client::new(true, &config.extra_roots)
+            .expect("the extra root certificates were checked at configuration");
+        let transport = sender::Transport::Http { client, relay };
         Self::start_on(store, directory, clock, config, metrics, transport)
     }
 

@@ -83,7 +83,12 @@ pub struct SendSettings<'a> {
 /// enum rather than a trait object so that the production path costs what
 /// a direct call does (no boxed future per attempt).
 pub(crate) enum Transport {
-    Http(Client),
+    /// `relay` carries the attempts of `hookrelay listen`'s temporary
+    /// endpoints to the node holding the CLI's connection, whose address
+    /// the destination guard would refuse (often loopback or private). Only
+    /// the server sets those endpoints' URLs, so the guard has nothing to
+    /// protect there.
+    Http { client: Client, relay: Client },
     #[cfg(test)]
     Fake(std::sync::Arc<dyn FakeSend>),
 }
@@ -99,7 +104,10 @@ impl Transport {
         settings: SendSettings<'_>,
     ) -> Sent {
         match self {
-            Self::Http(client) => send(client, endpoint, event_id, body, now, settings).await,
+            Self::Http { client, relay } => {
+                let via = if endpoint.is_listen() { relay } else { client };
+                send(via, endpoint, event_id, body, now, settings).await
+            }
             #[cfg(test)]
             Self::Fake(fake) => fake.send(endpoint, event_id, body, now).await,
         }

@@ -265,6 +265,18 @@ impl Directory {
             .collect()
     }
 
+    /// Every live endpoint for which `keep` holds.
+    pub fn endpoints_where(&self, keep: impl Fn(&Endpoint) -> bool) -> Vec<Arc<Endpoint>> {
+        self.inner
+            .read()
+            .expect("directory lock")
+            .endpoints
+            .values()
+            .filter(|e| keep(e))
+            .cloned()
+            .collect()
+    }
+
     /// An endpoint's current configuration (enabled or not); `None` once deleted.
     pub fn endpoint(&self, id: &EndpointId) -> Option<Arc<Endpoint>> {
         self.inner

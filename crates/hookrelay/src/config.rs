@@ -113,6 +113,15 @@ pub struct ServeArgs {
     /// Most custom headers (advancedOptions.headers) per endpoint [default: 20].
     #[arg(long, env = "HOOKRELAY_MAX_HEADERS_PER_ENDPOINT")]
     pub max_headers_per_endpoint: Option<u32>,
+    /// This node's base URL as the other nodes reach it: deliveries to a
+    /// `hookrelay listen` connected here are sent to it [default: http://
+    /// + the listen address, 127.0.0.1 for an unspecified one].
+    #[arg(long, env = "HOOKRELAY_NODE_URL")]
+    pub node_url: Option<String>,
+    /// Seconds a `hookrelay listen` endpoint outlives its lost connection
+    /// before it is deleted [default: 120].
+    #[arg(long, env = "HOOKRELAY_LISTEN_GRACE")]
+    pub listen_grace: Option<u64>,
     /// Seconds a dashboard session lasts without a request [default: 1800].
     #[arg(long, env = "HOOKRELAY_DASHBOARD_IDLE_TIMEOUT")]
     pub dashboard_idle_timeout: Option<u64>,
@@ -164,6 +173,8 @@ pub struct FileConfig {
     pub max_endpoints_per_workspace: Option<u32>,
     pub max_subscriptions_per_workspace: Option<u32>,
     pub max_headers_per_endpoint: Option<u32>,
+    pub node_url: Option<String>,
+    pub listen_grace: Option<u64>,
     pub dashboard_idle_timeout: Option<u64>,
     pub dashboard_session_lifetime: Option<u64>,
     pub encryption_key: Option<String>,
@@ -255,6 +266,10 @@ pub struct Settings {
     pub max_endpoints_per_workspace: u32,
     pub max_subscriptions_per_workspace: u32,
     pub max_headers_per_endpoint: u32,
+    /// This node's base URL for the other nodes (`None`: from `listen`).
+    pub node_url: Option<String>,
+    /// How long a `hookrelay listen` endpoint outlives its connection.
+    pub listen_grace: Duration,
     /// How long a dashboard session lasts without a request.
     pub dashboard_idle_timeout: Duration,
     /// How long a dashboard session lasts at most.
@@ -313,6 +328,8 @@ impl Default for Settings {
             max_endpoints_per_workspace: 1000,
             max_subscriptions_per_workspace: 10_000,
             max_headers_per_endpoint: 20,
+            node_url: None,
+            listen_grace: Duration::from_secs(120),
             dashboard_idle_timeout: Duration::from_secs(30 * 60),
             dashboard_session_lifetime: Duration::from_secs(12 * 3600),
             encryption_keys: None,
@@ -496,6 +513,19 @@ impl Settings {
             .or(file.max_in_flight)
             .unwrap_or(d.max_in_flight)
             .max(1);
+        let node_url = args.node_url.clone().or(file.node_url);
+        if let Some(u) = &node_url {
+            let parsed =
+                url::Url::parse(u).with_context(|| format!("node URL {u:?} is not a URL"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                bail!("node URL {u:?} must be http:// or https://");
+            }
+        }
+        let listen_grace = timeout_secs(
+            "listen grace",
+            args.listen_grace.or(file.listen_grace),
+            d.listen_grace,
+        )?;
         let dashboard_idle_timeout = timeout_secs(
             "dashboard idle timeout",
             args.dashboard_idle_timeout.or(file.dashboard_idle_timeout),
@@ -594,6 +624,8 @@ impl Settings {
                 .max_headers_per_endpoint
                 .or(file.max_headers_per_endpoint)
                 .unwrap_or(d.max_headers_per_endpoint),
+            node_url,
+            listen_grace,
             dashboard_idle_timeout,
             dashboard_session_lifetime,
             encryption_keys,

@@ -29,6 +29,13 @@ enum Command {
     /// a running server (started with the new key first in its list, the old
     /// ones after it); then the old keys can be dropped.
     RotateEncryptionKey(RotateArgs),
+    /// Forward a temporary endpoint's deliveries to a local URL.
+    Listen {
+        #[command(flatten)]
+        args: hookrelay::cli::listen::ListenArgs,
+        #[command(flatten)]
+        api: hookrelay::cli::ApiOpts,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +135,18 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::RotateEncryptionKey(args) => rotate(args).await,
+        Command::Listen { args, api } => {
+            let conn = hookrelay::cli::Conn {
+                url: api
+                    .api_url
+                    .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+                    .trim_end_matches('/')
+                    .to_owned(),
+                key: api.api_key.context("--api-key or HOOKRELAY_API_KEY")?,
+                json: api.json,
+            };
+            hookrelay::cli::listen::run(args, &conn).await
+        }
         Command::Serve(args) => {
             let settings = Settings::resolve(&args)?;
             init_logs(settings.json_logs);

@@ -465,6 +465,8 @@ pub async fn run(
         max_subscriptions_per_workspace: settings.max_subscriptions_per_workspace,
         max_headers_per_endpoint: settings.max_headers_per_endpoint,
         public_url: Some(public_url.clone()),
+        node_url: Some(node_url(&settings, &listener)),
+        listen_grace: settings.listen_grace,
         dashboard: hookrelay_api::dashboard::DashboardConfig {
             idle_timeout: settings.dashboard_idle_timeout,
             session_lifetime: settings.dashboard_session_lifetime,
@@ -492,9 +494,10 @@ pub async fn run(
                 burst: settings.api_rate_burst,
             }),
             dashboard,
+            listen: Default::default(),
         }),
     };
-    let app = hookrelay_api::router(state);
+    let app = hookrelay_api::router(state.clone());
 
     let stop = CancellationToken::new();
     let follower = follow_changes(changes, directory.clone(), dispatcher, stop.clone());
@@ -505,6 +508,7 @@ pub async fn run(
         settings.purge_interval,
         stop.clone(),
     ));
+    let listen_sweeper = hookrelay_api::listen::spawn_sweeper(state.clone(), stop.clone());
 
     if let Some(r) = ready {
         let _ = r.send(boot);
@@ -515,10 +519,19 @@ pub async fn run(
         max_connections: settings.max_connections,
         shutdown_timeout: settings.shutdown_timeout,
     };
+    // `hookrelay listen` connections are long-lived: close them when
+    // shutdown begins, so that the CLIs reconnect (elsewhere, or here once
+    // restarted) rather than hold the graceful shutdown to its deadline.
+    let listen_stop = state.inner.listen.stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        listen_stop.cancel();
+    };
     let served = hookrelay_api::server::serve(listener, app, limits, shutdown).await;
     tracing::info!("no longer accepting requests; stopping the dispatcher");
     stop.cancel();
     let _ = purger.await;
+    let _ = listen_sweeper.await;
     if let Some(f) = follower {
         let _ = f.await;
     }
@@ -527,6 +540,23 @@ pub async fn run(
     store.close().await;
     tracing::info!("stopped");
     served.context("serving HTTP")
+}
+
+/// The base URL the other nodes reach this one at: the configured one,
+/// else this listener's address (loopback for an unspecified one, which
+/// suits a single node; several nodes on different hosts configure theirs).
+fn node_url(settings: &Settings, listener: &TcpListener) -> String {
+    if let Some(u) = &settings.node_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let mut addr = listener.local_addr().unwrap_or(settings.listen);
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{addr}")
 }
 
 /// The dispatcher's tokio runtime, apart from the API's. Attempts are many

@@ -103,7 +103,7 @@ pub(crate) fn parse_url(state: &AppState, raw: &str) -> ApiResult<EndpointUrl> {
 
 /// An `apiVersion` from a request: 400 `invalid_api_version` unless the
 /// catalog has it.
-fn parse_version(state: &AppState, raw: &str) -> ApiResult<ApiVersion> {
+pub(crate) fn parse_version(state: &AppState, raw: &str) -> ApiResult<ApiVersion> {
     ApiVersion::parse(&state.inner.catalog, "apiVersion", raw).map_err(|e| match e {
         ApiVersionError::TooLong(e) => invalid(e),
         ApiVersionError::Unknown(v) => event_name_error(EventNameError::UnknownVersion(v)),
@@ -112,7 +112,7 @@ fn parse_version(state: &AppState, raw: &str) -> ApiResult<ApiVersion> {
 
 /// Checks what an endpoint's typed fields do not already say: its name, and
 /// its other fields against each other and the catalog.
-fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
+pub(crate) fn check(state: &AppState, e: &Endpoint) -> ApiResult<()> {
     validate::name(&e.name).map_err(invalid)?;
     validate::event_types("enabledEvents", &e.enabled_events)?;
     state
@@ -385,6 +385,15 @@ fn apply_update(state: &AppState, mut e: Endpoint, body: UpdateBody) -> ApiResul
         }
     }
     if let Some(u) = body.url {
+        if e.is_listen() {
+            // The server points it at the node holding the CLI's connection,
+            // and its deliveries skip the destination guard.
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "listen_endpoint",
+                "the URL of a `hookrelay listen` endpoint is the server's own and cannot change",
+            ));
+        }
         e.url = parse_url(state, &u)?;
     }
     if let Some(n) = body.name {

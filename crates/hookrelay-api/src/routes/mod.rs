@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;
+pub mod listen;
 pub mod ops;
 pub mod payloads;
 pub mod portal;

@@ -324,6 +324,7 @@ async fn readyz_is_503_while_the_dispatcher_is_not_running() {
                 burst: 0,
             }),
             dashboard: Default::default(),
+            listen: Default::default(),
         }),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,1 +1,347 @@
+//! `hookrelay listen`: the real binary against real servers, forwarding to
+//! a real local receiver.
 
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use crate::support::{
+    eventually, kill, spawn_serve, verify_extend, PgSchema, Receiver, Reply, TestServer, KEY,
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+const EVENT: &str = "extract_run.processed";
+
+/// A running `hookrelay listen` and the lines it prints.
+struct Listen {
+    child: Child,
+    lines: mpsc::UnboundedReceiver<String>,
+    /// Every line seen so far (stdout and stderr).
+    seen: Vec<String>,
+}
+
+impl Listen {
+    fn spawn(api_url: &str, forward_to: &str, extra: &[&str]) -> Listen {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+            .arg("listen")
+            .args(["--api-url", api_url, "--forward-to", forward_to])
+            .args(extra)
+            .env("HOOKRELAY_API_KEY", KEY)
+            .env_remove("HOOKRELAY_API_URL")
+            .env_remove("HOOKRELAY_PROFILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn hookrelay listen");
+        let (tx, lines) = mpsc::unbounded_channel();
+        pump(child.stdout.take().expect("stdout"), tx.clone());
+        pump(child.stderr.take().expect("stderr"), tx);
+        Listen {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line matching `pred` (panics after `WAIT`).
+    async fn line(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some(l) = self.lines.recv().await {
+                self.seen.push(l.clone());
+                if pred(&l) {
+                    return Some(l);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(l)) => l,
+            _ => panic!(
+                "no such line from hookrelay listen; it printed: {:#?}",
+                self.seen
+            ),
+        }
+    }
+
+    /// Waits for `Ready!`; returns the endpoint id and the signing secret.
+    async fn ready(&mut self) -> (String, String) {
+        let endpoint = self.line(|l| l.starts_with("Endpoint ")).await;
+        let id = endpoint.split_whitespace().nth(1).expect("id").to_owned();
+        let secret = self.line(|l| l.starts_with("Signing secret: ")).await;
+        let secret = secret["Signing secret: ".len()..].to_owned();
+        self.line(|l| l.starts_with("Ready!")).await;
+        (id, secret)
+    }
+
+    /// Ctrl-C; returns the exit status.
+    async fn interrupt(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running") as i32;
+        assert_eq!(kill(pid, libc::SIGINT), 0);
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("hookrelay listen exits on Ctrl-C")
+            .expect("wait")
+    }
+}
+
+fn pump(
+    out: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    tx: mpsc::UnboundedSender<String>,
+) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(out).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+async fn endpoint_status(s: &TestServer, id: &str) -> StatusCode {
+    s.get(&format!("/webhook_endpoints/{id}")).await.0
+}
+
+#[tokio::test]
+async fn listen_forwards_signed_deliveries_reports_local_answers_and_cleans_up_on_exit() {
+    let s = TestServer::start_with(|c| c.retry_schedule = vec![1]).await;
+    let local = Receiver::start_replying(Reply::Body(200, "handled locally".into())).await;
+    let mut cli = Listen::spawn(&s.url, &local.url, &["--events", EVENT]);
+    let (endpoint_id, secret) = cli.ready().await;
+
+    // The temporary endpoint is the server's, with only the asked-for
+    // event type.
+    let (status, e) = s.get(&format!("/webhook_endpoints/{endpoint_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(e["enabledEvents"], json!([EVENT]));
+    assert_eq!(e["createdBy"]["type"], "listen");
+
+    // A published event reaches the local receiver, verifiable with the
+    // printed secret, and the local answer is the attempt's in history.
+    let ev = s.publish(EVENT, json!({"id": "ex_listen_1"})).await;
+    let ev_id = ev["id"].as_str().unwrap().to_owned();
+    let got = local.wait_for(1, WAIT).await;
+    verify_extend(&got[0], &secret).expect("signed with the printed secret");
+    assert_eq!(got[0].json()["eventId"], ev_id.as_str());
+    assert_eq!(got[0].json()["payload"]["id"], "ex_listen_1");
+    let line = cli.line(|l| l.contains(&ev_id)).await;
+    assert!(
+        line.contains(EVENT) && line.contains("[200]") && line.ends_with(" ms"),
+        "{line}"
+    );
+    let d = s.delivery_of(&ev_id).await;
+    let d = s
+        .wait_delivery(d["id"].as_str().unwrap(), WAIT, |d| {
+            d["status"] == "succeeded"
+        })
+        .await;
+    assert_eq!(d["attempts"][0]["responseStatus"], 200, "{d:#}");
+    assert_eq!(d["attempts"][0]["responseBody"], "handled locally", "{d:#}");
+
+    // A local 500 is a failed attempt, retried like any other.
+    local.script(vec![Reply::Body(500, "local bug".into())]);
+    let ev = s.publish(EVENT, json!({"id": "ex_listen_2"})).await;
+    let ev_id = ev["id"].as_str().unwrap().to_owned();
+    let line = cli
+        .line(|l| l.contains(&ev_id) && l.contains("[500]"))
+        .await;
+    assert!(line.contains(EVENT), "{line}");
+    cli.line(|l| l.contains(&ev_id) && l.contains("[200]"))
+        .await;
+    let d = s.delivery_of(&ev_id).await;
+    let d = s
+        .wait_delivery(d["id"].as_str().unwrap(), WAIT, |d| {
+            d["status"] == "succeeded"
+        })
+        .await;
+    let statuses: Vec<&Value> = d["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["responseStatus"])
+        .collect();
+    assert_eq!(statuses, [&json!(500), &json!(200)], "{d:#}");
+    assert_eq!(d["attempts"][0]["responseBody"], "local bug");
+
+    // Ctrl-C: a clean exit, and the temporary endpoint is gone.
+    let status = cli.interrupt().await;
+    assert!(status.success(), "{status:?}");
+    eventually(WAIT, || async {
+        match endpoint_status(&s, &endpoint_id).await {
+            StatusCode::NOT_FOUND => Ok(()),
+            other => Err(format!("the listen endpoint still answers {other}")),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_local_url_that_is_down_is_a_failed_attempt_with_the_reason() {
+    let s = TestServer::start_with(|c| c.retry_schedule = vec![]).await;
+    let down = format!("http://127.0.0.1:{}/hook", crate::support::free_port());
+    let mut cli = Listen::spawn(&s.url, &down, &["--events", EVENT]);
+    cli.ready().await;
+    let ev = s.publish(EVENT, json!({"id": "ex_down"})).await;
+    let ev_id = ev["id"].as_str().unwrap().to_owned();
+    let line = cli.line(|l| l.contains(&ev_id)).await;
+    assert!(line.contains("[ERR connection refused"), "{line}");
+    let d = s.delivery_of(&ev_id).await;
+    let d = s
+        .wait_delivery(d["id"].as_str().unwrap(), WAIT, |d| d["status"] == "failed")
+        .await;
+    assert_eq!(d["attempts"][0]["responseStatus"], 502, "{d:#}");
+    let body = d["attempts"][0]["responseBody"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(body.contains("local_unreachable"), "{body}");
+}
+
+#[tokio::test]
+async fn listen_reconnects_to_the_same_endpoint_when_the_server_restarts() {
+    let s = TestServer::start().await;
+    let local = Receiver::start().await;
+    let mut cli = Listen::spawn(&s.url, &local.url, &["--events", EVENT]);
+    let (endpoint_id, secret) = cli.ready().await;
+
+    let s = s.restart_in_place().await;
+    cli.line(|l| l.starts_with("Reconnected")).await;
+    let ev = s.publish(EVENT, json!({"id": "ex_after_restart"})).await;
+    let got = local.wait_for(1, WAIT).await;
+    verify_extend(&got[0], &secret).expect("the same secret after the restart");
+    assert_eq!(got[0].json()["eventId"], ev["id"]);
+    assert_eq!(endpoint_status(&s, &endpoint_id).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_endpoint_whose_cli_vanished_is_removed_after_the_grace_period() {
+    let s = TestServer::start_with(|c| c.listen_grace = Duration::from_secs(1)).await;
+    let local = Receiver::start().await;
+    let mut cli = Listen::spawn(&s.url, &local.url, &[]);
+    let (endpoint_id, _) = cli.ready().await;
+    // While connected the endpoint outlives the grace period many times.
+    let (_, e) = s.get(&format!("/webhook_endpoints/{endpoint_id}")).await;
+    assert!(
+        e["enabledEvents"].as_array().is_some_and(|a| a.len() > 1),
+        "every event type by default: {e}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(endpoint_status(&s, &endpoint_id).await, StatusCode::OK);
+
+    // SIGKILL: no goodbye; the sweeper removes it after the grace.
+    cli.child.start_kill().expect("kill");
+    cli.child.wait().await.expect("wait");
+    eventually(WAIT, || async {
+        match endpoint_status(&s, &endpoint_id).await {
+            StatusCode::NOT_FOUND => Ok(()),
+            other => Err(format!("the abandoned endpoint still answers {other}")),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_listen_route_wants_a_websocket_and_a_key_and_the_relay_a_signature() {
+    let s = TestServer::start().await;
+    let (status, body, _) = s
+        .request(reqwest::Method::GET, "/listen", Some(KEY), None)
+        .await;
+    assert_eq!(status, StatusCode::UPGRADE_REQUIRED, "{body}");
+    assert_eq!(body["code"], "websocket_required");
+
+    // A wrong key is refused before any endpoint exists.
+    let local = Receiver::start().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["listen", "--api-url", &s.url, "--forward-to", &local.url])
+        .env("HOOKRELAY_API_KEY", "sk_test_wrong_key_000000000000000")
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("401"), "{err}");
+    let (_, list) = s.get("/webhook_endpoints").await;
+    assert_eq!(list["data"], json!([]), "{list}");
+
+    // The relay route takes only deliveries signed for its endpoint.
+    let mut cli = Listen::spawn(&s.url, &local.url, &[]);
+    let (endpoint_id, _) = cli.ready().await;
+    let forged = s
+        .http
+        .post(format!("{}/_listen/{endpoint_id}", s.url))
+        .header("x-extend-request-timestamp", "1")
+        .header("x-extend-request-signature", "00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert!(local.received().is_empty());
+    // And a listen endpoint's URL is not the client's to change.
+    let (status, body) = s
+        .post(
+            &format!("/webhook_endpoints/{endpoint_id}"),
+            json!({"url": "http://127.0.0.1:1/elsewhere"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "listen_endpoint");
+}
+
+/// Two nodes on one PostgreSQL database: the CLI holds its connection to
+/// node A while the event is published on node B, and whichever node
+/// claims the delivery relays it to A.
+#[tokio::test]
+async fn listen_works_across_nodes_on_postgres() {
+    let Some(schema) = PgSchema::create().await else {
+        eprintln!("skipped: no PostgreSQL (set HOOKRELAY_TEST_POSTGRES_URL)");
+        return;
+    };
+    let a = spawn_serve(&schema.url(), &[]);
+    let b = spawn_serve(&schema.url(), &[]);
+    a.wait_healthy().await;
+    b.wait_healthy().await;
+    let local = Receiver::start().await;
+    let mut cli = Listen::spawn(&a.url, &local.url, &["--events", EVENT]);
+    let (_, secret) = cli.ready().await;
+    let node_b = TestServer::remote(&b.url);
+    // Node B learns of the endpoint through the database's notifications:
+    // publish until its fan-out includes it.
+    let first = eventually(WAIT, || async {
+        let ev = node_b.publish(EVENT, json!({"id": "ex_pg_0"})).await;
+        match ev["deliveryCount"].as_u64() {
+            Some(1) => Ok(ev),
+            _ => Err(format!(
+                "node B does not know the listen endpoint yet: {ev}"
+            )),
+        }
+    })
+    .await;
+    let mut ids = vec![first["id"].as_str().unwrap().to_owned()];
+    for i in 1..4 {
+        let ev = node_b
+            .publish(EVENT, json!({"id": format!("ex_pg_{i}")}))
+            .await;
+        ids.push(ev["id"].as_str().unwrap().to_owned());
+    }
+    let got = local.wait_for(4, WAIT).await;
+    for r in &got {
+        verify_extend(r, &secret).expect("signed with the printed secret");
+    }
+    let mut seen: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["eventId"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids);
+    let status = cli.interrupt().await;
+    assert!(status.success(), "{status:?}");
+}

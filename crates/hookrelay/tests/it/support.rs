@@ -142,9 +142,11 @@ impl TestServer {
     }
 
     async fn start_in(dir: Arc<tempfile::TempDir>, settings: Settings) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        Self::start_at(dir, settings, "127.0.0.1:0").await
+    }
+
+    async fn start_at(dir: Arc<tempfile::TempDir>, settings: Settings, addr: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let server = Server::start(settings.clone(), listener)
             .await
             .expect("server starts");
@@ -162,6 +164,22 @@ impl TestServer {
     /// Graceful stop, then a new server on the same database.
     pub async fn restart(self) -> Self {
         self.restart_after(|_| async {}).await
+    }
+
+    /// Graceful stop, then a new server on the same database and the same
+    /// address (as clients that reconnect see a restart).
+    pub async fn restart_in_place(mut self) -> Self {
+        self.server
+            .take()
+            .expect("running")
+            .shutdown()
+            .await
+            .expect("clean shutdown");
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        let pg = self.pg.take();
+        let mut s = Self::start_at(self.dir.clone(), self.settings.clone(), &addr).await;
+        s.pg = pg;
+        s
     }
 
     /// Graceful stop; then `between` runs while nothing holds the database
