@@ -29,6 +29,9 @@ enum Command {
     /// a running server (started with the new key first in its list, the old
     /// ones after it); then the old keys can be dropped.
     RotateEncryptionKey(RotateArgs),
+    /// Check a received webhook's signature (body on stdin, headers as
+    /// --header flags) and say why it is not valid.
+    Verify(hookrelay::cli::verify::VerifyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +131,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::RotateEncryptionKey(args) => rotate(args).await,
+        // Its exit status is its answer (1 invalid, 2 bad usage).
+        Command::Verify(args) => {
+            std::process::exit(hookrelay::cli::verify::run_status(args)?.into())
+        }
         Command::Serve(args) => {
             let settings = Settings::resolve(&args)?;
             init_logs(settings.json_logs);
