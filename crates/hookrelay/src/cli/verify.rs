@@ -243,8 +243,20 @@ fn check(
         }
     }
     let lookup = Headers(headers);
-    hookrelay_webhooks::verify(profile, body, &lookup, secret, opts)
-        .map_err(|e| explain(profile, &lookup, &e))?;
+    match hookrelay_webhooks::verify(profile, body, &lookup, secret, opts) {
+        Ok(()) => {}
+        Err(VerifyError::BadSignature)
+            if signed_without_final_newline(profile, body, &lookup, secret, opts) =>
+        {
+            return Err(Failure::Invalid(
+                "no signature matches this body, but one matches it without its final newline: \
+                 the body on stdin has a newline the sender did not send (added by echo or an \
+                 editor?)"
+                    .into(),
+            ));
+        }
+        Err(e) => return Err(explain(profile, &lookup, &e)),
+    }
 
     let now = opts.now.expect("the command fixes the clock");
     let timestamp = timestamp_header(profile)
@@ -261,6 +273,22 @@ fn check(
         timestamp,
         max_age: opts.max_age,
     })
+}
+
+/// Whether `body` minus a final `\n` (or `\r\n`) verifies: the commonest
+/// way a pasted or `echo`ed capture differs from the bytes that were signed.
+fn signed_without_final_newline<H: HeaderLookup>(
+    profile: Profile,
+    body: &[u8],
+    headers: &H,
+    secret: &str,
+    opts: &VerifyOptions,
+) -> bool {
+    let Some(trimmed) = body.strip_suffix(b"\n") else {
+        return false;
+    };
+    let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+    hookrelay_webhooks::verify(profile, trimmed, headers, secret, opts).is_ok()
 }
 
 /// Which space-separated entry of a verified standard-webhooks signature
@@ -616,6 +644,29 @@ mod tests {
             ));
             assert!(e.starts_with("no signature matches this secret"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_final_newline_added_to_the_body_is_pointed_out() {
+        for suffix in ["\n", "\r\n"] {
+            let body = [BODY, suffix.as_bytes()].concat();
+            let e = invalid(check(
+                Profile::Extend,
+                &body,
+                &extend_headers(),
+                EXTEND_SECRET,
+                &at(TS),
+            ));
+            assert!(e.contains("without its final newline"), "{e}");
+        }
+        let e = invalid(check(
+            Profile::Extend,
+            b"{}\n",
+            &extend_headers(),
+            EXTEND_SECRET,
+            &at(TS),
+        ));
+        assert!(e.starts_with("no signature matches this secret"), "{e}");
     }
 
     #[test]
