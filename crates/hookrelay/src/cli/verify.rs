@@ -2,7 +2,7 @@
 //! `--header` flags) offline. This module owns the command's arguments, how
 //! `--header` flags become headers, and how the receiver library's
 //! [`VerifyError`] kinds are explained to a person; the check itself is
-//! [`hookrelay_webhooks::verify`], the same code receivers run, so the
+//! [`hookrelay_webhooks::verify()`], the same code receivers run, so the
 //! command cannot disagree with them.
 
 use std::fmt;
@@ -258,7 +258,7 @@ fn check(
         Err(e) => return Err(explain(profile, &lookup, &e)),
     }
 
-    let now = opts.now.expect("the command fixes the clock");
+    let now = opts.now.unwrap_or_else(system_now);
     let timestamp = timestamp_header(profile)
         .and_then(|name| lookup.header(name))
         .and_then(|v| v.parse::<i64>().ok())
