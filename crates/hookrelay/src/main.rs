@@ -36,6 +36,9 @@ enum Command {
         #[command(flatten)]
         api: hookrelay::cli::ApiOpts,
     },
+    /// Check a received webhook's signature (body on stdin, headers as
+    /// --header flags) and say why it is not valid.
+    Verify(hookrelay::cli::verify::VerifyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -146,6 +149,10 @@ async fn main() -> anyhow::Result<()> {
                 json: api.json,
             };
             hookrelay::cli::listen::run(args, &conn).await
+        }
+        // Its exit status is its answer (1 invalid, 2 bad usage).
+        Command::Verify(args) => {
+            std::process::exit(hookrelay::cli::verify::run_status(args)?.into())
         }
         Command::Serve(args) => {
             let settings = Settings::resolve(&args)?;

@@ -5,6 +5,7 @@
 //! with `--json`); each submodule owns one family of commands.
 
 pub mod listen;
+pub mod verify;
 
 use clap::Args;
 
