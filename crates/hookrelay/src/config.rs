@@ -917,6 +917,43 @@ api_rate_limit = 50
     }
 
     #[test]
+    fn listen_settings_have_defaults_and_are_checked() {
+        let d = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(d.node_url, None);
+        assert_eq!(d.listen_grace, Duration::from_secs(120));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookrelay.toml");
+        std::fs::write(
+            &path,
+            "node_url = \"http://10.0.0.7:8080\"\nlisten_grace = 30\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(&ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.node_url.as_deref(), Some("http://10.0.0.7:8080"));
+        assert_eq!(s.listen_grace, Duration::from_secs(30));
+        for bad in [
+            ServeArgs {
+                node_url: Some("10.0.0.7:8080".into()),
+                ..Default::default()
+            },
+            ServeArgs {
+                node_url: Some("ftp://10.0.0.7".into()),
+                ..Default::default()
+            },
+            ServeArgs {
+                listen_grace: Some(0),
+                ..Default::default()
+            },
+        ] {
+            assert!(Settings::resolve(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn dashboard_sessions_have_defaults_and_come_from_the_file_or_flags() {
         let d = Settings::resolve(&ServeArgs::default()).unwrap();
         assert_eq!(d.dashboard_idle_timeout, Duration::from_secs(1800));

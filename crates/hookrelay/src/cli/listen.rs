@@ -86,6 +86,7 @@ pub async fn run(args: ListenArgs, conn: &Conn) -> anyhow::Result<()> {
     let forwarder = Forwarder {
         local,
         url: forward_to,
+        every_event: args.events.is_empty(),
     };
     let quit = quit_signal();
     tokio::pin!(quit);
@@ -398,8 +399,8 @@ fn announce(
             "The temporary endpoint was removed while disconnected; a new one has a new secret."
         );
     }
-    let events = if events.is_empty() {
-        "(none)".to_owned()
+    let events = if forwarder.every_event {
+        format!("every event type ({})", events.len())
     } else {
         events.join(", ")
     };
@@ -418,6 +419,8 @@ fn announce(
 struct Forwarder {
     local: reqwest::Client,
     url: reqwest::Url,
+    /// No `--events`: the endpoint takes every event type.
+    every_event: bool,
 }
 
 impl Forwarder {
