@@ -1,9 +1,10 @@
 //! `hookrelay` command line: `hookrelay serve` runs the service;
 //! `hookrelay rotate-encryption-key` asks a running one to re-encrypt the
-//! secrets it stores under its newest encryption key.
+//! secrets it stores under its newest encryption key; every other command
+//! is a client of a running server (`hookrelay::cli`).
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use hookrelay::config::{ServeArgs, Settings};
 use hookrelay::serve;
 use tracing_subscriber::EnvFilter;
@@ -29,16 +30,16 @@ enum Command {
     /// a running server (started with the new key first in its list, the old
     /// ones after it); then the old keys can be dropped.
     RotateEncryptionKey(RotateArgs),
-    /// Forward a temporary endpoint's deliveries to a local URL.
-    Listen {
-        #[command(flatten)]
-        args: hookrelay::cli::listen::ListenArgs,
-        #[command(flatten)]
-        api: hookrelay::cli::ApiOpts,
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  hookrelay completions bash > ~/.local/share/bash-completion/completions/hookrelay\n  hookrelay completions zsh > \"${fpath[1]}/_hookrelay\"\n  hookrelay completions fish > ~/.config/fish/completions/hookrelay.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
-    /// Check a received webhook's signature (body on stdin, headers as
-    /// --header flags) and say why it is not valid.
-    Verify(hookrelay::cli::verify::VerifyArgs),
+    #[command(flatten)]
+    Client(hookrelay::cli::Command),
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,21 +139,24 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::RotateEncryptionKey(args) => rotate(args).await,
-        Command::Listen { args, api } => {
-            let conn = hookrelay::cli::Conn {
-                url: api
-                    .api_url
-                    .unwrap_or_else(|| "http://127.0.0.1:8080".into())
-                    .trim_end_matches('/')
-                    .to_owned(),
-                key: api.api_key.context("--api-key or HOOKRELAY_API_KEY")?,
-                json: api.json,
-            };
-            hookrelay::cli::listen::run(args, &conn).await
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hookrelay", &mut script);
+            hookrelay::cli::output::line(String::from_utf8_lossy(&script).trim_end());
+            Ok(())
         }
         // Its exit status is its answer (1 invalid, 2 bad usage).
-        Command::Verify(args) => {
+        Command::Client(hookrelay::cli::Command::Verify(args)) => {
             std::process::exit(hookrelay::cli::verify::run_status(args)?.into())
+        }
+        // The API's message on stderr and exit status 1, without the
+        // `Error:` debug form `main` would print.
+        Command::Client(cmd) => {
+            if let Err(e) = hookrelay::cli::run(cmd).await {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Serve(args) => {
             let settings = Settings::resolve(&args)?;
