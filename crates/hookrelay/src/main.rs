@@ -25,10 +25,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service (API and dispatcher).
+    #[command(
+        after_help = "Examples:\n  hookrelay serve\n  hookrelay serve --listen 0.0.0.0:8080 --database-url postgres://hookrelay@db/hookrelay"
+    )]
     Serve(Box<ServeArgs>),
     /// Re-encrypt every stored secret under the newest encryption key, through
     /// a running server (started with the new key first in its list, the old
     /// ones after it); then the old keys can be dropped.
+    #[command(
+        after_help = "Example:\n  HOOKRELAY_ADMIN_KEY=… hookrelay rotate-encryption-key --url http://127.0.0.1:8080"
+    )]
     RotateEncryptionKey(RotateArgs),
     /// Print a shell completion script.
     #[command(
@@ -205,5 +211,36 @@ async fn main() -> anyhow::Result<()> {
             server.await.context("server task")??;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// `--help` of every command that does something shows an example.
+    #[test]
+    fn every_command_has_an_example() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            let leaf = !cmd.has_subcommands();
+            let example = cmd
+                .get_after_help()
+                .is_some_and(|h| h.to_string().contains("Example"));
+            if leaf && !example && cmd.get_name() != "help" {
+                missing.push(path.clone());
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no example in --help of: {missing:?}");
     }
 }

@@ -12,7 +12,7 @@ pub mod profile;
 pub mod trigger;
 pub mod verify;
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -142,7 +142,7 @@ pub struct LoginArgs {
     /// Base URL of the server.
     #[arg(long, env = "HOOKRELAY_API_URL", default_value = DEFAULT_API_URL, value_name = "URL")]
     pub api_url: String,
-    /// The workspace API key [default: one line read from stdin].
+    /// The workspace API key [default: asked for on the terminal (not echoed), or one line read from stdin].
     #[arg(
         long,
         env = "HOOKRELAY_API_KEY",
@@ -176,8 +176,13 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
 async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let key = match args.api_key {
         Some(k) => k,
+        None if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(format!("API key for {}: ", args.api_url))
+                .context("reading the API key")?
+                .trim()
+                .to_owned()
+        }
         None => {
-            eprintln!("API key for {}:", args.api_url);
             let mut line = String::new();
             std::io::stdin()
                 .lock()
