@@ -125,7 +125,7 @@ enum EndpointVerb {
         page: PageOpts,
     },
     /// Show one endpoint.
-    #[command(after_help = "Example:\n  hookrelay endpoints get we_01J…")]
+    #[command(after_help = "Example:\n  hookrelay endpoints get webhook_endpoint_01J…")]
     Get { id: String },
     /// Create an endpoint; its signing secret is printed once.
     #[command(
@@ -134,21 +134,23 @@ enum EndpointVerb {
     Create(CreateEndpoint),
     /// Change an endpoint; only the options given change.
     #[command(
-        after_help = "Example:\n  hookrelay endpoints update we_01J… --url https://example.com/v2/webhooks"
+        after_help = "Example:\n  hookrelay endpoints update webhook_endpoint_01J… --url https://example.com/v2/webhooks"
     )]
     Update(UpdateEndpoint),
     /// Delete an endpoint (its pending deliveries are cancelled).
-    #[command(after_help = "Example:\n  hookrelay endpoints delete we_01J…")]
+    #[command(after_help = "Example:\n  hookrelay endpoints delete webhook_endpoint_01J…")]
     Delete { id: String },
     /// Enable an endpoint (deliveries resume).
-    #[command(after_help = "Example:\n  hookrelay endpoints enable we_01J…")]
+    #[command(after_help = "Example:\n  hookrelay endpoints enable webhook_endpoint_01J…")]
     Enable { id: String },
     /// Disable an endpoint (nothing is delivered to it meanwhile).
-    #[command(after_help = "Example:\n  hookrelay endpoints disable we_01J…")]
+    #[command(after_help = "Example:\n  hookrelay endpoints disable webhook_endpoint_01J…")]
     Disable { id: String },
     /// Give an endpoint a new signing secret (printed once); the old one
     /// keeps working for the grace period.
-    #[command(after_help = "Example:\n  hookrelay endpoints rotate-secret we_01J… --grace 3600")]
+    #[command(
+        after_help = "Example:\n  hookrelay endpoints rotate-secret webhook_endpoint_01J… --grace 3600"
+    )]
     RotateSecret {
         id: String,
         /// Seconds the previous secret stays valid [default: the server's, 24 h].
@@ -157,7 +159,7 @@ enum EndpointVerb {
     },
     /// Send a test event to an endpoint (it appears in history marked as a test).
     #[command(
-        after_help = "Example:\n  hookrelay endpoints test we_01J… --event-type extract_run.processed"
+        after_help = "Example:\n  hookrelay endpoints test webhook_endpoint_01J… --event-type extract_run.processed"
     )]
     Test {
         id: String,
@@ -167,7 +169,7 @@ enum EndpointVerb {
     },
     /// Re-queue an endpoint's failed deliveries created in a time window.
     #[command(
-        after_help = "Examples:\n  hookrelay endpoints recover we_01J… --since 24h\n  hookrelay endpoints recover we_01J… --since 2026-03-01T00:00:00Z --until 2026-03-02T00:00:00Z"
+        after_help = "Examples:\n  hookrelay endpoints recover webhook_endpoint_01J… --since 24h\n  hookrelay endpoints recover webhook_endpoint_01J… --since 2026-03-01T00:00:00Z --until 2026-03-02T00:00:00Z"
     )]
     Recover {
         id: String,
@@ -215,8 +217,6 @@ struct UpdateEndpoint {
     /// Replaces the enabled event types, comma-separated (an empty value clears them).
     #[arg(long, value_delimiter = ',', value_name = "T1,T2", num_args = 0..=1)]
     events: Option<Vec<String>>,
-    #[arg(long, value_name = "V")]
-    api_version: Option<String>,
     /// Replaces the extra headers, as "Name: value"; repeatable.
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", value_parser = parse_header)]
     headers: Vec<(String, String)>,
@@ -304,9 +304,6 @@ pub async fn endpoints(cmd: Endpoints) -> anyhow::Result<()> {
                 let ev: Vec<String> = ev.into_iter().filter(|e| !e.is_empty()).collect();
                 body.insert("enabledEvents".into(), json!(ev));
             }
-            if let Some(v) = a.api_version {
-                body.insert("apiVersion".into(), json!(v));
-            }
             if !a.headers.is_empty() {
                 body.insert(
                     "advancedOptions".into(),
@@ -314,7 +311,7 @@ pub async fn endpoints(cmd: Endpoints) -> anyhow::Result<()> {
                 );
             }
             if body.is_empty() {
-                bail!("nothing to change: give --url, --name, --events, --api-version or --header");
+                bail!("nothing to change: give --url, --name, --events or --header");
             }
             show(
                 &conn,
@@ -483,7 +480,9 @@ pub struct Subscriptions {
 #[derive(Debug, Subcommand)]
 enum SubscriptionVerb {
     /// List subscriptions.
-    #[command(after_help = "Example:\n  hookrelay subscriptions list --endpoint we_01J…")]
+    #[command(
+        after_help = "Example:\n  hookrelay subscriptions list --endpoint webhook_endpoint_01J…"
+    )]
     List {
         /// Only this endpoint's.
         #[arg(long, value_name = "ID")]
@@ -496,7 +495,7 @@ enum SubscriptionVerb {
     },
     /// Subscribe an endpoint to a resource's events.
     #[command(
-        after_help = "Example:\n  hookrelay subscriptions create --endpoint we_01J… --resource extractor:ex_123 \\\n    --events extract_run.processed,extract_run.failed"
+        after_help = "Example:\n  hookrelay subscriptions create --endpoint webhook_endpoint_01J… --resource extractor:ex_123 \\\n    --events extract_run.processed,extract_run.failed"
     )]
     Create {
         #[arg(long, value_name = "ID")]
@@ -509,7 +508,7 @@ enum SubscriptionVerb {
         events: Vec<String>,
     },
     /// Delete a subscription.
-    #[command(after_help = "Example:\n  hookrelay subscriptions delete ws_01J…")]
+    #[command(after_help = "Example:\n  hookrelay subscriptions delete webhook_subscription_01J…")]
     Delete { id: String },
 }
 
@@ -811,7 +810,7 @@ enum DeliveryStatus {
 enum DeliveryVerb {
     /// List deliveries, newest first.
     #[command(
-        after_help = "Example:\n  hookrelay deliveries list --endpoint we_01J… --status failed --since 24h"
+        after_help = "Example:\n  hookrelay deliveries list --endpoint webhook_endpoint_01J… --status failed --since 24h"
     )]
     List {
         /// Only deliveries to this endpoint.
@@ -836,10 +835,10 @@ enum DeliveryVerb {
         page: PageOpts,
     },
     /// Show a delivery and every attempt.
-    #[command(after_help = "Example:\n  hookrelay deliveries get wd_01J…")]
+    #[command(after_help = "Example:\n  hookrelay deliveries get webhook_delivery_01J…")]
     Get { id: String },
     /// Deliver again now (a new attempt, whatever the delivery's state).
-    #[command(after_help = "Example:\n  hookrelay deliveries retry wd_01J…")]
+    #[command(after_help = "Example:\n  hookrelay deliveries retry webhook_delivery_01J…")]
     Retry { id: String },
 }
 

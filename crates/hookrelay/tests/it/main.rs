@@ -9,6 +9,7 @@ mod pg_cluster;
 mod atrest;
 mod auth;
 mod browser;
+mod cli;
 mod cli_verify;
 mod dashboard;
 mod dashboard_browser;
