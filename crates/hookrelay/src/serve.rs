@@ -528,6 +528,16 @@ pub async fn run(
         listen_stop.cancel();
     };
     let served = hookrelay_api::server::serve(listener, app, limits, shutdown).await;
+    // The listen sessions were told to close when shutdown began; each
+    // ends within its close frame's timeout.
+    let sessions = &state.inner.listen.tasks;
+    sessions.close();
+    if tokio::time::timeout(settings.shutdown_timeout, sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("listen sessions still open at the shutdown deadline");
+    }
     tracing::info!("no longer accepting requests; stopping the dispatcher");
     stop.cancel();
     let _ = purger.await;

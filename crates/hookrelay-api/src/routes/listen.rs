@@ -17,6 +17,13 @@
 //! third of that, and every node's [`sweep`] deletes listen endpoints
 //! nobody has touched for longer (a node that dies cannot clean up).
 //!
+//! Either side ends a connection it has heard nothing on (not even a pong)
+//! for [`SILENT_LIMIT`]: a laptop that slept or a node that lost power
+//! sends no close. The session also ends, and removes the endpoint, when
+//! the API key that opened it is revoked; and tells the CLI (close code
+//! [`CLOSE_ENDPOINT_GONE`]) when the endpoint was deleted under it, so the
+//! CLI starts over with a new one.
+//!
 //! Frames are JSON text. Server to CLI: `{"type":"ready", "endpointId",
 //! "secret", "apiVersion", "enabledEvents"}` once, then `{"type":"delivery",
 //! "seq", "headers": [[name, value]…], "body"}`. CLI to server:
@@ -40,6 +47,7 @@ use hookrelay_core::model::{
 };
 use hookrelay_core::parsed::EndpointUrl;
 use hookrelay_core::secret::generate_signing_secret;
+use hookrelay_core::secret::ApiKeyHash;
 use hookrelay_core::time::Timestamp;
 use hookrelay_webhooks::{verify, Profile, VerifyOptions};
 use serde::{Deserialize, Serialize};
@@ -48,7 +56,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::endpoints::{self, Scope};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{read_body, Ctx, Query};
+use crate::extract::{bearer_key, read_body, resolve_key, Ctx, Query};
 use crate::AppState;
 
 /// The most of a local answer's body the CLI sends back (what history
@@ -59,7 +67,16 @@ pub const MAX_LOCAL_BODY: usize = 16 * 1024;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the server pings the CLI, so that idle proxies keep the
 /// connection and a dead one is noticed.
-const PING_EVERY: Duration = Duration::from_secs(15);
+pub const PING_EVERY: Duration = Duration::from_secs(15);
+/// A connection with nothing received for this long is dead (three pings
+/// went unanswered).
+pub const SILENT_LIMIT: Duration = Duration::from_secs(45);
+/// The close code telling the CLI its endpoint no longer exists.
+pub const CLOSE_ENDPOINT_GONE: u16 = 4404;
+/// The close code of a session whose API key was revoked.
+pub const CLOSE_KEY_REVOKED: u16 = 4401;
+/// How long a close frame may take to send to a CLI that stopped reading.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The WebSocket close code of a CLI that quits (RFC 6455 "normal"): only
 /// then is the endpoint removed at once.
 const NORMAL_CLOSE: u16 = 1000;
@@ -72,6 +89,8 @@ pub struct ListenHub {
     /// Closes every connection at shutdown (without removing endpoints: the
     /// CLIs reconnect to another node or to this one restarted).
     pub stop: CancellationToken,
+    /// The sessions' tasks, which shutdown waits for.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 impl std::fmt::Debug for ListenHub {
@@ -152,6 +171,7 @@ pub struct ListenParams {
 pub async fn connect(
     State(state): State<AppState>,
     ctx: Ctx,
+    headers: HeaderMap,
     Query(q): Query<ListenParams>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
@@ -162,13 +182,17 @@ pub async fn connect(
             format!("GET /listen opens a WebSocket (as `hookrelay listen` does): {e}"),
         )
     })?;
+    // `Ctx` authenticated this key: only its hash is kept, to notice a
+    // revocation while the connection lasts.
+    let key = ApiKeyHash::of(bearer_key(&headers)?);
     let endpoint = match &q.endpoint_id {
         Some(id) => resume(&state, &ctx, id).await?,
         None => create(&state, &ctx, &q).await?,
     };
     tracing::info!(endpoint = %endpoint.id, workspace = %endpoint.workspace_id, "listen connected");
+    let tasks = state.inner.listen.tasks.clone();
     Ok(upgrade
-        .on_upgrade(move |socket| session(state, endpoint, socket))
+        .on_upgrade(move |socket| tasks.track_future(session(state, endpoint, key, socket)))
         .into_response())
 }
 
@@ -309,13 +333,27 @@ enum LocalAnswer {
 /// How a session ended.
 #[derive(Debug, PartialEq, Eq)]
 enum Ended {
-    /// The CLI closed the connection normally: it quit.
+    /// The CLI closed the connection normally (it quit), or its key was
+    /// revoked: the endpoint is removed.
     Quit,
     /// Anything else; the endpoint waits for a reconnect.
     Gone,
 }
 
-async fn session(state: AppState, endpoint: Endpoint, socket: WebSocket) {
+/// Sends a close frame, giving up on a CLI that does not read it.
+async fn close(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    code: u16,
+    reason: &'static str,
+) {
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;
+}
+
+async fn session(state: AppState, endpoint: Endpoint, key: ApiKeyHash, socket: WebSocket) {
     let hub = &state.inner.listen;
     let (tx, mut rx) = mpsc::channel::<Relayed>(64);
     let (generation, replaced) = hub.register(&endpoint.id, tx);
@@ -335,13 +373,11 @@ async fn session(state: AppState, endpoint: Endpoint, socket: WebSocket) {
         ping.tick().await;
         let mut pending: HashMap<u64, oneshot::Sender<LocalAnswer>> = HashMap::new();
         let mut seq = 0u64;
+        let mut heard = tokio::time::Instant::now();
         ended = loop {
             tokio::select! {
                 _ = replaced.cancelled() => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame {
-                        code: 1001,
-                        reason: "going away".into(),
-                    }))).await;
+                    close(&mut sink, 1001, "going away").await;
                     break Ended::Gone;
                 }
                 r = rx.recv() => {
@@ -354,7 +390,9 @@ async fn session(state: AppState, endpoint: Endpoint, socket: WebSocket) {
                     }
                     pending.insert(seq, r.reply);
                 }
-                m = stream.next() => match m {
+                m = stream.next() => {
+                    heard = tokio::time::Instant::now();
+                    match m {
                     Some(Ok(Message::Text(t))) => match serde_json::from_str::<FromCli>(&t) {
                         Ok(FromCli::Result { seq, answer }) => {
                             if let Some(reply) = pending.remove(&seq) {
@@ -372,13 +410,29 @@ async fn session(state: AppState, endpoint: Endpoint, socket: WebSocket) {
                     }
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => break Ended::Gone,
-                },
+                    }
+                }
                 _ = beat.tick() => {
-                    if let Err(e) = touch(&state, &endpoint).await {
-                        tracing::warn!(endpoint = %endpoint.id, error = %e.message, "listen: keeping the endpoint alive failed");
+                    // Relays that gave up waiting leave their reply behind.
+                    pending.retain(|_, reply| !reply.is_closed());
+                    if matches!(resolve_key(&state, &key).await, Ok(None)) {
+                        close(&mut sink, CLOSE_KEY_REVOKED, "the API key was revoked").await;
+                        break Ended::Quit;
+                    }
+                    match touch(&state, &endpoint).await {
+                        Ok(_) => {}
+                        Err(e) if e.status == StatusCode::NOT_FOUND => {
+                            close(&mut sink, CLOSE_ENDPOINT_GONE, "the endpoint was deleted").await;
+                            break Ended::Gone;
+                        }
+                        Err(e) => tracing::warn!(endpoint = %endpoint.id, error = %e.message, "listen: keeping the endpoint alive failed"),
                     }
                 }
                 _ = ping.tick() => {
+                    if heard.elapsed() > SILENT_LIMIT {
+                        tracing::info!(endpoint = %endpoint.id, "listen: nothing heard from the CLI; the connection is dead");
+                        break Ended::Gone;
+                    }
                     if sink.send(Message::Ping(Bytes::new())).await.is_err() {
                         break Ended::Gone;
                     }
@@ -478,8 +532,9 @@ fn check_signature(
     body: &[u8],
 ) -> ApiResult<()> {
     let mut opts = VerifyOptions::default();
-    opts.now = Some(state.inner.clock.now().secs());
-    let secrets = std::iter::once(&e.secrets.secret).chain(e.secrets.previous.as_ref());
+    let now = state.inner.clock.now();
+    opts.now = Some(now.secs());
+    let secrets = std::iter::once(&e.secrets.secret).chain(e.secrets.previous_at(now));
     for s in secrets {
         if verify(Profile::Extend, body, headers, s.expose(), &opts).is_ok() {
             return Ok(());
@@ -552,7 +607,16 @@ pub async fn sweep(state: &AppState) -> usize {
         .directory
         .endpoints_where(|e| abandoned(e, hub.is_connected(&e.id), now, grace));
     let mut n = 0;
-    for e in gone {
+    for cached in gone {
+        // The cache may be behind a node that just resumed it: decide on
+        // the stored row.
+        let e = match endpoints::load_from(state, &cached.workspace_id, cached.id.as_str()).await {
+            Ok(e) => e,
+            Err(_) => continue,
+        };
+        if !abandoned(&e, hub.is_connected(&e.id), state.inner.clock.now(), grace) {
+            continue;
+        }
         match endpoints::remove(state, &e.workspace_id, &e, "listen endpoint").await {
             Ok(()) => {
                 n += 1;

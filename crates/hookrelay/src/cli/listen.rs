@@ -34,6 +34,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use hookrelay_api::listen::{CLOSE_ENDPOINT_GONE, CLOSE_KEY_REVOKED, SILENT_LIMIT};
+
 use super::Conn;
 
 /// Options of `hookrelay listen`.
@@ -54,10 +56,12 @@ pub struct ListenArgs {
     pub api_version: Option<String>,
 }
 
-/// How long the local URL has to answer one delivery.
-const LOCAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the local URL has to answer one delivery: under the
+/// dispatcher's default attempt timeout (30 s), so that a hung local server
+/// is recorded as this CLI's "timed out" rather than the relay's.
+const LOCAL_TIMEOUT: Duration = Duration::from_secs(25);
 /// The most of a local answer's body sent back (what history keeps).
-const MAX_BODY: usize = 16 * 1024;
+const MAX_BODY: usize = hookrelay_api::listen::MAX_LOCAL_BODY;
 /// The longest wait between two reconnection tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Request headers not passed on to the local URL: they describe the hop
@@ -97,13 +101,14 @@ pub async fn run(args: ListenArgs, conn: &Conn) -> anyhow::Result<()> {
     let mut connected_once = false;
     loop {
         let ws = tokio::select! {
-            _ = &mut quit => return Ok(()),
+            _ = &mut quit => return remove(conn, endpoint.as_deref()).await,
             ws = connect(conn, &args, endpoint.as_deref()) => ws,
         };
         let ws = match ws {
             Ok(ws) => ws,
             Err(Refused::Gone) => {
                 // The server removed it while we were away: start afresh.
+                println!("The temporary endpoint was removed while disconnected; a new one has a new secret.");
                 endpoint = None;
                 continue;
             }
@@ -112,7 +117,7 @@ pub async fn run(args: ListenArgs, conn: &Conn) -> anyhow::Result<()> {
             Err(Refused::Unreachable(e)) => {
                 eprintln!("{e:#}; retrying in {} ms", backoff.as_millis());
                 tokio::select! {
-                    _ = &mut quit => return Ok(()),
+                    _ = &mut quit => return remove(conn, endpoint.as_deref()).await,
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -131,6 +136,14 @@ pub async fn run(args: ListenArgs, conn: &Conn) -> anyhow::Result<()> {
         .await
         {
             Ended::Quit => return Ok(()),
+            Ended::Revoked => bail!("the server closed the connection: the API key was revoked"),
+            Ended::Removed => {
+                // Deleted under us: start over at once with a new endpoint.
+                println!("The temporary endpoint was removed; a new one has a new secret.");
+                connected_once = true;
+                endpoint = None;
+                continue;
+            }
             Ended::Lost(why) => {
                 connected_once = true;
                 eprintln!("Connection to {} lost ({why}); reconnecting…", conn.url);
@@ -140,10 +153,26 @@ pub async fn run(args: ListenArgs, conn: &Conn) -> anyhow::Result<()> {
             backoff = Duration::from_millis(250);
         }
         tokio::select! {
-            _ = &mut quit => return Ok(()),
+            _ = &mut quit => return remove(conn, endpoint.as_deref()).await,
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Deletes the temporary endpoint when the user quits while no connection
+/// is open to close (the server removes it itself on a normal close).
+async fn remove(conn: &Conn, endpoint: Option<&str>) -> anyhow::Result<()> {
+    let Some(id) = endpoint else { return Ok(()) };
+    match super::client::Client::new(conn)?
+        .delete(&["webhook_endpoints", id])
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            eprintln!("could not remove the temporary endpoint {id} ({e:#}); the server removes it after its grace period");
+            Ok(())
+        }
     }
 }
 
@@ -285,6 +314,10 @@ async fn connect(conn: &Conn, args: &ListenArgs, endpoint: Option<&str>) -> Resu
 enum Ended {
     /// The user quit; the endpoint is removed.
     Quit,
+    /// The server deleted the endpoint while connected.
+    Removed,
+    /// The server ended the session because its API key was revoked.
+    Revoked,
     /// The connection dropped.
     Lost(String),
 }
@@ -318,8 +351,14 @@ async fn session(
 ) -> Ended {
     let (mut sink, mut stream) = ws.split();
     let (done_tx, mut done) = mpsc::channel::<String>(64);
+    // The server pings every 15 s: silence for longer than a few pings is a
+    // connection that died without a close (a sleeping laptop, a lost node).
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            _ = tokio::time::sleep_until(heard + SILENT_LIMIT) => {
+                return Ended::Lost(format!("nothing heard from the server for {} s", SILENT_LIMIT.as_secs()));
+            }
             _ = &mut quit => {
                 let _ = sink
                     .send(Message::Close(Some(CloseFrame {
@@ -344,8 +383,15 @@ async fn session(
                 }
             }
             m = stream.next() => {
+                heard = tokio::time::Instant::now();
                 let text = match m {
                     Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(Some(f)))) if u16::from(f.code) == CLOSE_ENDPOINT_GONE => {
+                        return Ended::Removed;
+                    }
+                    Some(Ok(Message::Close(Some(f)))) if u16::from(f.code) == CLOSE_KEY_REVOKED => {
+                        return Ended::Revoked;
+                    }
                     Some(Ok(Message::Close(f))) => {
                         let why = f.map(|f| f.reason.to_string()).filter(|r| !r.is_empty());
                         return Ended::Lost(why.unwrap_or_else(|| "closed by the server".into()));
@@ -393,10 +439,10 @@ fn announce(
         let _ = out.flush();
         return;
     }
-    if previous.is_some() {
+    if previous.as_deref() == Some(id) {
         let _ = writeln!(
             out,
-            "The temporary endpoint was removed while disconnected; a new one has a new secret."
+            "Reconnected; the endpoint's signing secret has changed."
         );
     }
     let events = if forwarder.every_event {

@@ -224,24 +224,86 @@ async fn listen_reconnects_to_the_same_endpoint_when_the_server_restarts() {
 async fn an_endpoint_whose_cli_vanished_is_removed_after_the_grace_period() {
     let s = TestServer::start_with(|c| c.listen_grace = Duration::from_secs(1)).await;
     let local = Receiver::start().await;
-    let mut cli = Listen::spawn(&s.url, &local.url, &[]);
-    let (endpoint_id, _) = cli.ready().await;
-    // While connected the endpoint outlives the grace period many times.
-    let (_, e) = s.get(&format!("/webhook_endpoints/{endpoint_id}")).await;
+    let mut kept = Listen::spawn(&s.url, &local.url, &[]);
+    let (kept_id, _) = kept.ready().await;
+    let (_, e) = s.get(&format!("/webhook_endpoints/{kept_id}")).await;
     assert!(
         e["enabledEvents"].as_array().is_some_and(|a| a.len() > 1),
         "every event type by default: {e}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(endpoint_status(&s, &endpoint_id).await, StatusCode::OK);
+    let mut gone = Listen::spawn(&s.url, &local.url, &[]);
+    let (gone_id, _) = gone.ready().await;
 
     // SIGKILL: no goodbye; the sweeper removes it after the grace.
-    cli.child.start_kill().expect("kill");
-    cli.child.wait().await.expect("wait");
+    gone.child.start_kill().expect("kill");
+    gone.child.wait().await.expect("wait");
+    eventually(WAIT, || async {
+        match endpoint_status(&s, &gone_id).await {
+            StatusCode::NOT_FOUND => Ok(()),
+            other => Err(format!("the abandoned endpoint still answers {other}")),
+        }
+    })
+    .await;
+    // By then the older, still connected one has outlived the grace too,
+    // kept alive by its node.
+    assert_eq!(endpoint_status(&s, &kept_id).await, StatusCode::OK);
+    kept.child.start_kill().expect("kill");
+    kept.child.wait().await.expect("wait");
+    eventually(WAIT, || async {
+        match endpoint_status(&s, &kept_id).await {
+            StatusCode::NOT_FOUND => Ok(()),
+            other => Err(format!("the abandoned endpoint still answers {other}")),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_endpoint_deleted_under_a_connected_cli_is_replaced_by_a_new_one() {
+    let s = TestServer::start_with(|c| c.listen_grace = Duration::from_secs(1)).await;
+    let local = Receiver::start().await;
+    let mut cli = Listen::spawn(&s.url, &local.url, &["--events", EVENT]);
+    let (first, first_secret) = cli.ready().await;
+    let (status, _) = s.delete(&format!("/webhook_endpoints/{first}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The server notices at its next keep-alive and tells the CLI, which
+    // starts over with a new endpoint and says so.
+    cli.line(|l| l.starts_with("The temporary endpoint was removed"))
+        .await;
+    let (second, second_secret) = cli.ready().await;
+    assert_ne!(second, first);
+    assert_ne!(second_secret, first_secret);
+    let ev = s.publish(EVENT, json!({"id": "ex_after_delete"})).await;
+    let got = local.wait_for(1, WAIT).await;
+    verify_extend(&got[0], &second_secret).expect("signed with the new secret");
+    assert_eq!(got[0].json()["eventId"], ev["id"]);
+    assert!(cli.interrupt().await.success());
+}
+
+#[tokio::test]
+async fn revoking_the_key_ends_the_session_and_removes_its_endpoint() {
+    let s = TestServer::start_with(|c| c.listen_grace = Duration::from_secs(1)).await;
+    let (_, key) = s.post("/api_keys", json!({"name": "laptop"})).await;
+    let plaintext = key["key"].as_str().expect("key").to_owned();
+    let local = Receiver::start().await;
+    let mut cli = Listen::spawn(&s.url, &local.url, &["--api-key", &plaintext]);
+    let (endpoint_id, _) = cli.ready().await;
+    let (status, _) = s
+        .delete(&format!("/api_keys/{}", key["id"].as_str().expect("id")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    cli.line(|l| l.contains("revoked")).await;
+    let exit = tokio::time::timeout(WAIT, cli.child.wait())
+        .await
+        .expect("hookrelay listen exits")
+        .expect("wait");
+    assert!(!exit.success(), "a revoked key is an error");
     eventually(WAIT, || async {
         match endpoint_status(&s, &endpoint_id).await {
             StatusCode::NOT_FOUND => Ok(()),
-            other => Err(format!("the abandoned endpoint still answers {other}")),
+            other => Err(format!("the revoked key's endpoint still answers {other}")),
         }
     })
     .await;
@@ -273,16 +335,29 @@ async fn the_listen_route_wants_a_websocket_and_a_key_and_the_relay_a_signature(
     // The relay route takes only deliveries signed for its endpoint.
     let mut cli = Listen::spawn(&s.url, &local.url, &[]);
     let (endpoint_id, _) = cli.ready().await;
+    // A current, well-formed signature made with another secret.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let body = r#"{"eventId":"evt_forged","eventType":"extract_run.processed","payload":{}}"#;
+    let signature = hookrelay_webhooks::signing::extend_signature(
+        "wss_not_this_endpoints_secret",
+        now,
+        body.as_bytes(),
+    );
     let forged = s
         .http
         .post(format!("{}/_listen/{endpoint_id}", s.url))
-        .header("x-extend-request-timestamp", "1")
-        .header("x-extend-request-signature", "00")
-        .body("{}")
+        .header("x-extend-request-timestamp", now.to_string())
+        .header("x-extend-request-signature", signature)
+        .body(body)
         .send()
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let forged: Value = forged.json().await.unwrap();
+    assert_eq!(forged["code"], "invalid_signature", "{forged}");
     assert!(local.received().is_empty());
     // And a listen endpoint's URL is not the client's to change.
     let (status, body) = s
