@@ -151,9 +151,15 @@ async fn main() -> anyhow::Result<()> {
             hookrelay::cli::output::line(String::from_utf8_lossy(&script).trim_end());
             Ok(())
         }
-        // Its exit status is its answer (1 invalid, 2 bad usage).
+        // Its exit status is its answer (1 invalid, 2 cannot check).
         Command::Client(hookrelay::cli::Command::Verify(args)) => {
-            std::process::exit(hookrelay::cli::verify::run_status(args)?.into())
+            match hookrelay::cli::verify::run_status(args) {
+                Ok(status) => std::process::exit(status.into()),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(hookrelay::cli::verify::EXIT_USAGE.into())
+                }
+            }
         }
         // The API's message on stderr and exit status 1, without the
         // `Error:` debug form `main` would print.

@@ -457,14 +457,17 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
     let n: i64 = n
         .parse()
         .map_err(|_| format!("{s:?} is neither an RFC 3339 time nor an age like 30m, 12h, 7d"))?;
-    let age = match unit {
-        "s" => time::Duration::seconds(n),
-        "m" => time::Duration::minutes(n),
-        "h" => time::Duration::hours(n),
-        "d" => time::Duration::days(n),
+    let unit_secs: i64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("{s:?}: an age ends in s, m, h or d")),
     };
-    Ok(OffsetDateTime::now_utc() - age)
+    n.checked_mul(unit_secs)
+        .map(time::Duration::seconds)
+        .and_then(|age| OffsetDateTime::now_utc().checked_sub(age))
+        .ok_or_else(|| format!("{s:?} is too long ago"))
 }
 
 // ------------------------------------------------------------ subscriptions
@@ -1024,6 +1027,8 @@ mod tests {
                 && age < time::Duration::hours(2) + time::Duration::minutes(1)
         );
         assert!(parse_time("2w").is_err());
+        assert!(parse_time("9999999999d").is_err());
+        assert!(parse_time("99999999999999999999d").is_err());
         assert!(parse_time("yesterday").is_err());
     }
 

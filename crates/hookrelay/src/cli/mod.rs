@@ -127,14 +127,11 @@ pub enum Command {
     },
     /// Check a received webhook's signature (body on stdin, headers as
     /// --header flags) and say why it is not valid.
-    #[command(
-        after_help = "Example:\n  hookrelay verify --secret wss_… -H 'x-extend-request-timestamp: 1767225600' \\\n    -H 'x-extend-request-signature: v0=…' < body.json\n\nExit status: 0 valid, 1 not valid, 2 cannot check as asked."
-    )]
     Verify(verify::VerifyArgs),
 }
 
 /// Options of `hookrelay login`.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct LoginArgs {
     /// Name of the profile to write.
     #[arg(long, default_value = "default")]
@@ -154,6 +151,17 @@ pub struct LoginArgs {
     /// one named `default`, always are).
     #[arg(long)]
     pub default: bool,
+}
+
+impl std::fmt::Debug for LoginArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginArgs")
+            .field("name", &self.name)
+            .field("api_url", &self.api_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("default", &self.default)
+            .finish()
+    }
 }
 
 /// Runs a client command. `verify` is not one of them: its exit status

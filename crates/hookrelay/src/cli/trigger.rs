@@ -41,7 +41,8 @@ fn parse_override(s: &str) -> Result<(String, Value), String> {
 }
 
 /// `id` with its random part replaced: the example's prefix (up to its last
-/// `_`) and as many random alphanumerics as it had after it.
+/// `_`) and as many random alphanumerics as it had after it, at least 16
+/// (so that a short example id still gives ids that do not collide).
 pub fn fresh_id(example: &str) -> String {
     let (prefix, tail) = match example.rfind('_') {
         Some(i) => example.split_at(i + 1),

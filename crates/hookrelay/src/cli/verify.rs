@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::io::{IsTerminal, Read};
-use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -446,13 +445,8 @@ fn system_now() -> i64 {
 
 /// Runs `hookrelay verify`: reads the body from stdin, prints `valid: …` to
 /// stdout (exit 0) or the reason it is not to stderr (exit 1); 2 when it
-/// cannot check as asked (e.g. an unusable secret).
-pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    run_status(args).map(ExitCode::from)
-}
-
-/// [`run`], with the exit status as a number, for a `main` that ends the
-/// process itself.
+/// cannot check as asked (e.g. an unusable secret, or stdin cannot be read:
+/// the `Err` case).
 pub fn run_status(args: VerifyArgs) -> anyhow::Result<u8> {
     let profile = Profile::from(args.profile);
     let stdin = std::io::stdin();
