@@ -1334,3 +1334,81 @@ async fn events_send_file_publishes_every_line_in_batches_of_1000_without_a_bar_
     let (_, stored) = srv.get(&format!("/events?eventType={PROCESSED}")).await;
     assert_eq!(ids(&stored).len(), 2, "{stored:#}");
 }
+
+/// The same bulk send and a recovery on a terminal (a pseudo-terminal from
+/// util-linux `script`) draw progress bars that the piped runs above do
+/// not.
+#[tokio::test]
+async fn a_terminal_gets_progress_bars_for_bulk_send_and_recover() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: no `script` (util-linux) to give the CLI a terminal");
+        return;
+    }
+    let srv = TestServer::start().await;
+    let cli = Cli::new();
+    let file = cli.dir.path().join("events.jsonl");
+    let lines: Vec<String> = (0..1200)
+        .map(|i| {
+            json!({"eventType": PROCESSED, "payload": {"id": format!("exr_tty_{i}")}}).to_string()
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let endpoint = cli
+        .json(
+            &srv,
+            &["endpoints", "create", "--url", "http://127.0.0.1:9/none"],
+        )
+        .await;
+    let on_a_terminal = |args: String| {
+        let cli = &cli;
+        let srv = &srv;
+        async move {
+            let out = Command::new("script")
+                .args([
+                    "-qec",
+                    &format!("{} {args}", env!("CARGO_BIN_EXE_hookrelay")),
+                    "/dev/null",
+                ])
+                .env_remove("HOOKRELAY_PROFILE")
+                .env("HOOKRELAY_CONFIG", cli.config())
+                .env("HOOKRELAY_API_URL", &srv.url)
+                .env("HOOKRELAY_API_KEY", KEY)
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .expect("script runs");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let sent = on_a_terminal(format!("events send --file {}", file.display())).await;
+    assert!(sent.contains("Publishing ["), "a bar: {sent:?}");
+    assert!(sent.contains("1200/1200"), "it reaches the end: {sent:?}");
+    assert!(sent.contains("Published 1200 of 1200 events"), "{sent:?}");
+
+    let recovered = on_a_terminal(format!(
+        "endpoints recover {} --since 3h",
+        s(&endpoint["id"])
+    ))
+    .await;
+    assert!(recovered.contains("Recovering ["), "a bar: {recovered:?}");
+    assert!(
+        recovered.contains("Re-queued 0 failed deliveries"),
+        "{recovered:?}"
+    );
+
+    // `--json` on a terminal is for scripts too: no bar.
+    let json = on_a_terminal(format!(
+        "endpoints recover {} --since 3h --json",
+        s(&endpoint["id"])
+    ))
+    .await;
+    assert!(
+        !json.contains("Recovering ["),
+        "no bar with --json: {json:?}"
+    );
+}
