@@ -555,6 +555,90 @@ fn now_utc() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    fn forwarder() -> Forwarder {
+        Forwarder {
+            local: reqwest::Client::new(),
+            url: reqwest::Url::parse("http://127.0.0.1:9/").unwrap(),
+            every_event: true,
+        }
+    }
+
+    /// A session over an in-memory pipe, and the server's end of it.
+    async fn pair() -> (Ws, WebSocketStream<tokio::io::DuplexStream>) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let client: Box<dyn Io> = Box::new(client);
+        (
+            WebSocketStream::from_raw_socket(client, Role::Client, None).await,
+            WebSocketStream::from_raw_socket(server, Role::Server, None).await,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_is_a_lost_connection_and_pings_keep_it() {
+        let (ws, mut server) = pair().await;
+        let quit = std::future::pending::<()>();
+        tokio::pin!(quit);
+        let (mut endpoint, mut secret, mut ready) = (None, None, false);
+        let started = tokio::time::Instant::now();
+        let pinger = tokio::spawn(async move {
+            // Pings for a while (each answered by the client), then silence.
+            for _ in 0..4 {
+                tokio::time::sleep(Duration::from_secs(15)).await;
+                server.send(Message::Ping(Vec::new().into())).await.unwrap();
+                assert!(matches!(server.next().await, Some(Ok(Message::Pong(_)))));
+            }
+            server
+        });
+        let ended = session(
+            ws,
+            &forwarder(),
+            &mut endpoint,
+            &mut secret,
+            &mut ready,
+            quit.as_mut(),
+        )
+        .await;
+        let Ended::Lost(why) = ended else {
+            panic!("expected a lost connection")
+        };
+        assert!(why.contains("nothing heard"), "{why}");
+        // The last ping came at 60 s; the session gave up 45 s later.
+        assert_eq!(started.elapsed().as_secs(), 60 + SILENT_LIMIT.as_secs());
+        drop(pinger.await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_servers_close_codes_say_what_happened() {
+        for (code, removed) in [(CLOSE_ENDPOINT_GONE, true), (CLOSE_KEY_REVOKED, false)] {
+            let (ws, mut server) = pair().await;
+            let quit = std::future::pending::<()>();
+            tokio::pin!(quit);
+            let (mut endpoint, mut secret, mut ready) = (None, None, false);
+            server
+                .send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: "".into(),
+                })))
+                .await
+                .unwrap();
+            let ended = session(
+                ws,
+                &forwarder(),
+                &mut endpoint,
+                &mut secret,
+                &mut ready,
+                quit.as_mut(),
+            )
+            .await;
+            match ended {
+                Ended::Removed => assert!(removed, "{code}"),
+                Ended::Revoked => assert!(!removed, "{code}"),
+                _ => panic!("close {code} was not understood"),
+            }
+        }
+    }
 
     #[test]
     fn a_delivery_is_described_by_its_type_and_id() {
