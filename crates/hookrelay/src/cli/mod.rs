@@ -63,7 +63,14 @@ impl ApiOpts {
     /// The server and key these options, the environment and the config
     /// file name together.
     pub fn resolve(&self) -> anyhow::Result<Conn> {
-        let file = ConfigFile::load(&profile::path()?)?;
+        // Flags and environment that say everything need no config file (a
+        // broken or unreadable one does not stop a script that names both).
+        let needed = self.profile.is_some() || self.api_url.is_none() || self.api_key.is_none();
+        let file = if needed {
+            ConfigFile::load(&profile::path()?)?
+        } else {
+            ConfigFile::default()
+        };
         let picked = file.pick(self.profile.as_deref())?.map(|(_, p)| p);
         let url = self
             .api_url

@@ -1412,3 +1412,27 @@ async fn a_terminal_gets_progress_bars_for_bulk_send_and_recover() {
         "no bar with --json: {json:?}"
     );
 }
+
+/// A broken config file is an error only for the commands that need it:
+/// a script that passes the server and the key does not read it.
+#[tokio::test]
+async fn a_broken_config_file_matters_only_when_it_is_needed() {
+    let srv = TestServer::start().await;
+    let cli = Cli::new();
+    std::fs::create_dir_all(cli.config().parent().unwrap()).unwrap();
+    std::fs::write(cli.config(), "default = [not toml").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cli.config(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let list = cli.json(&srv, &["endpoints", "list"]).await;
+    assert_eq!(list["data"], json!([]), "{list:#}");
+    let run = cli
+        .run_with(&["endpoints", "list"], &[("HOOKRELAY_API_KEY", KEY)], None)
+        .await;
+    let err = run.failed(1);
+    assert!(
+        err.starts_with("error: reading ") && err.contains("config.toml"),
+        "names the file: {run:#?}"
+    );
+}
