@@ -46,8 +46,7 @@ use hookrelay_core::model::{
     LISTEN_CREATOR,
 };
 use hookrelay_core::parsed::EndpointUrl;
-use hookrelay_core::secret::generate_signing_secret;
-use hookrelay_core::secret::ApiKeyHash;
+use hookrelay_core::secret::{generate_signing_secret, ApiKeyHash};
 use hookrelay_core::time::Timestamp;
 use hookrelay_webhooks::{verify, Profile, VerifyOptions};
 use serde::{Deserialize, Serialize};
@@ -393,23 +392,23 @@ async fn session(state: AppState, endpoint: Endpoint, key: ApiKeyHash, socket: W
                 m = stream.next() => {
                     heard = tokio::time::Instant::now();
                     match m {
-                    Some(Ok(Message::Text(t))) => match serde_json::from_str::<FromCli>(&t) {
-                        Ok(FromCli::Result { seq, answer }) => {
-                            if let Some(reply) = pending.remove(&seq) {
-                                let _ = reply.send(answer);
+                        Some(Ok(Message::Text(t))) => match serde_json::from_str::<FromCli>(&t) {
+                            Ok(FromCli::Result { seq, answer }) => {
+                                if let Some(reply) = pending.remove(&seq) {
+                                    let _ = reply.send(answer);
+                                }
                             }
+                            Err(e) => tracing::debug!(error = %e, "listen: an unreadable frame from the CLI"),
+                        },
+                        Some(Ok(Message::Close(frame))) => {
+                            break if frame.is_some_and(|f| f.code == NORMAL_CLOSE) {
+                                Ended::Quit
+                            } else {
+                                Ended::Gone
+                            };
                         }
-                        Err(e) => tracing::debug!(error = %e, "listen: an unreadable frame from the CLI"),
-                    },
-                    Some(Ok(Message::Close(frame))) => {
-                        break if frame.is_some_and(|f| f.code == NORMAL_CLOSE) {
-                            Ended::Quit
-                        } else {
-                            Ended::Gone
-                        };
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => break Ended::Gone,
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => break Ended::Gone,
                     }
                 }
                 _ = beat.tick() => {
