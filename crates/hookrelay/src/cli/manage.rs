@@ -71,6 +71,15 @@ fn connect(api: &ApiOpts) -> anyhow::Result<(Client, Conn)> {
     Ok((Client::new(&conn)?, conn))
 }
 
+/// A page of a list: its JSON, or a table.
+fn list_page(conn: &Conn, list: &Value, columns: &[(&str, &str)], empty: &str) {
+    if conn.json {
+        output::json(list);
+    } else {
+        page(list, columns, empty);
+    }
+}
+
 /// One object: its JSON, or its members as name/value lines.
 fn show(conn: &Conn, v: &Value) {
     if conn.json {
@@ -259,11 +268,7 @@ pub async fn endpoints(cmd: Endpoints) -> anyhow::Result<()> {
                 q.push(("status", format!("{s:?}").to_lowercase()));
             }
             let list = client.list(&[E], q, p.all).await?;
-            if conn.json {
-                output::json(&list);
-            } else {
-                page(&list, ENDPOINT_COLUMNS, "No endpoints.");
-            }
+            list_page(&conn, &list, ENDPOINT_COLUMNS, "No endpoints.");
         }
         EndpointVerb::Get { id } => show(&conn, &client.get(&[E, &id], &[]).await?),
         EndpointVerb::Create(a) => {
@@ -540,11 +545,7 @@ pub async fn subscriptions(cmd: Subscriptions) -> anyhow::Result<()> {
                 q.push(("resourceId", r));
             }
             let list = client.list(&[S], q, p.all).await?;
-            if conn.json {
-                output::json(&list);
-            } else {
-                page(&list, SUBSCRIPTION_COLUMNS, "No subscriptions.");
-            }
+            list_page(&conn, &list, SUBSCRIPTION_COLUMNS, "No subscriptions.");
         }
         SubscriptionVerb::Create {
             endpoint,
@@ -675,11 +676,7 @@ pub async fn events(cmd: Events) -> anyhow::Result<()> {
                 q.push(("until", rfc3339(u)));
             }
             let list = client.list(&["events"], q, p.all).await?;
-            if conn.json {
-                output::json(&list);
-            } else {
-                page(&list, EVENT_COLUMNS, "No events.");
-            }
+            list_page(&conn, &list, EVENT_COLUMNS, "No events.");
             Ok(())
         }
         EventVerb::Get { id } => {
@@ -886,11 +883,7 @@ pub async fn deliveries(cmd: Deliveries) -> anyhow::Result<()> {
             ];
             q.extend(filters.into_iter().filter_map(|(k, v)| Some((k, v?))));
             let list = client.list(&[D], q, p.all).await?;
-            if conn.json {
-                output::json(&list);
-            } else {
-                page(&list, DELIVERY_COLUMNS, "No deliveries.");
-            }
+            list_page(&conn, &list, DELIVERY_COLUMNS, "No deliveries.");
         }
         DeliveryVerb::Get { id } => {
             let d = client.get(&[D, &id], &[]).await?;
