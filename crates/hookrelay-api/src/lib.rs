@@ -89,6 +89,9 @@ pub struct ApiConfig {
     pub node_url: Option<String>,
     /// How long a `hookrelay listen` endpoint outlives its lost connection.
     pub listen_grace: std::time::Duration,
+    /// How often a `hookrelay listen` connection is pinged; three
+    /// intervals without a frame from the CLI end it.
+    pub listen_ping: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -109,6 +112,7 @@ impl Default for ApiConfig {
             dashboard: dashboard::DashboardConfig::default(),
             node_url: None,
             listen_grace: std::time::Duration::from_secs(120),
+            listen_ping: std::time::Duration::from_secs(15),
         }
     }
 }

@@ -122,6 +122,11 @@ pub struct ServeArgs {
     /// before it is deleted [default: 120].
     #[arg(long, env = "HOOKRELAY_LISTEN_GRACE")]
     pub listen_grace: Option<u64>,
+    /// Seconds between the pings a `hookrelay listen` connection gets (it
+    /// keeps proxies from closing an idle connection; three unanswered ones
+    /// end it) [default: 15].
+    #[arg(long, env = "HOOKRELAY_LISTEN_PING")]
+    pub listen_ping: Option<u64>,
     /// Seconds a dashboard session lasts without a request [default: 1800].
     #[arg(long, env = "HOOKRELAY_DASHBOARD_IDLE_TIMEOUT")]
     pub dashboard_idle_timeout: Option<u64>,
@@ -175,6 +180,7 @@ pub struct FileConfig {
     pub max_headers_per_endpoint: Option<u32>,
     pub node_url: Option<String>,
     pub listen_grace: Option<u64>,
+    pub listen_ping: Option<u64>,
     pub dashboard_idle_timeout: Option<u64>,
     pub dashboard_session_lifetime: Option<u64>,
     pub encryption_key: Option<String>,
@@ -270,6 +276,8 @@ pub struct Settings {
     pub node_url: Option<String>,
     /// How long a `hookrelay listen` endpoint outlives its connection.
     pub listen_grace: Duration,
+    /// How often a `hookrelay listen` connection is pinged.
+    pub listen_ping: Duration,
     /// How long a dashboard session lasts without a request.
     pub dashboard_idle_timeout: Duration,
     /// How long a dashboard session lasts at most.
@@ -330,6 +338,7 @@ impl Default for Settings {
             max_headers_per_endpoint: 20,
             node_url: None,
             listen_grace: Duration::from_secs(120),
+            listen_ping: Duration::from_secs(15),
             dashboard_idle_timeout: Duration::from_secs(30 * 60),
             dashboard_session_lifetime: Duration::from_secs(12 * 3600),
             encryption_keys: None,
@@ -526,6 +535,11 @@ impl Settings {
             args.listen_grace.or(file.listen_grace),
             d.listen_grace,
         )?;
+        let listen_ping = timeout_secs(
+            "listen ping",
+            args.listen_ping.or(file.listen_ping),
+            d.listen_ping,
+        )?;
         let dashboard_idle_timeout = timeout_secs(
             "dashboard idle timeout",
             args.dashboard_idle_timeout.or(file.dashboard_idle_timeout),
@@ -626,6 +640,7 @@ impl Settings {
                 .unwrap_or(d.max_headers_per_endpoint),
             node_url,
             listen_grace,
+            listen_ping,
             dashboard_idle_timeout,
             dashboard_session_lifetime,
             encryption_keys,
@@ -921,11 +936,12 @@ api_rate_limit = 50
         let d = Settings::resolve(&ServeArgs::default()).unwrap();
         assert_eq!(d.node_url, None);
         assert_eq!(d.listen_grace, Duration::from_secs(120));
+        assert_eq!(d.listen_ping, Duration::from_secs(15));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hookrelay.toml");
         std::fs::write(
             &path,
-            "node_url = \"http://10.0.0.7:8080\"\nlisten_grace = 30\n",
+            "node_url = \"http://10.0.0.7:8080\"\nlisten_grace = 30\nlisten_ping = 5\n",
         )
         .unwrap();
         let s = Settings::resolve(&ServeArgs {
@@ -935,6 +951,7 @@ api_rate_limit = 50
         .unwrap();
         assert_eq!(s.node_url.as_deref(), Some("http://10.0.0.7:8080"));
         assert_eq!(s.listen_grace, Duration::from_secs(30));
+        assert_eq!(s.listen_ping, Duration::from_secs(5));
         for bad in [
             ServeArgs {
                 node_url: Some("10.0.0.7:8080".into()),
@@ -946,6 +963,10 @@ api_rate_limit = 50
             },
             ServeArgs {
                 listen_grace: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                listen_ping: Some(0),
                 ..Default::default()
             },
         ] {

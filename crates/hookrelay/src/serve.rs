@@ -467,6 +467,7 @@ pub async fn run(
         public_url: Some(public_url.clone()),
         node_url: Some(node_url(&settings, &listener)),
         listen_grace: settings.listen_grace,
+        listen_ping: settings.listen_ping,
         dashboard: hookrelay_api::dashboard::DashboardConfig {
             idle_timeout: settings.dashboard_idle_timeout,
             session_lifetime: settings.dashboard_session_lifetime,

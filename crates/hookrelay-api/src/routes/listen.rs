@@ -17,15 +17,16 @@
 //! third of that, and every node's [`sweep`] deletes listen endpoints
 //! nobody has touched for longer (a node that dies cannot clean up).
 //!
-//! Either side ends a connection it has heard nothing on (not even a pong)
-//! for [`SILENT_LIMIT`]: a laptop that slept or a node that lost power
+//! The server pings every [`crate::ApiConfig::listen_ping`], and either
+//! side ends a connection it has heard nothing on (not even a pong) for
+//! [`SILENT_PINGS`] of those: a laptop that slept or a node that lost power
 //! sends no close. The session also ends, and removes the endpoint, when
 //! the API key that opened it is revoked; and tells the CLI (close code
 //! [`CLOSE_ENDPOINT_GONE`]) when the endpoint was deleted under it, so the
 //! CLI starts over with a new one.
 //!
 //! Frames are JSON text. Server to CLI: `{"type":"ready", "endpointId",
-//! "secret", "apiVersion", "enabledEvents"}` once, then `{"type":"delivery",
+//! "secret", "apiVersion", "enabledEvents", "pingIntervalMs"}` once, then `{"type":"delivery",
 //! "seq", "headers": [[name, value]…], "body"}`. CLI to server:
 //! `{"type":"result", "seq", "status", "headers", "body"}` or `{"type":
 //! "result", "seq", "error"}` when the local URL could not be reached.
@@ -64,12 +65,8 @@ pub const MAX_LOCAL_BODY: usize = 16 * 1024;
 /// How long a relayed delivery waits for the CLI's answer at most; the
 /// dispatcher's own timeout is usually shorter.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often the server pings the CLI, so that idle proxies keep the
-/// connection and a dead one is noticed.
-pub const PING_EVERY: Duration = Duration::from_secs(15);
-/// A connection with nothing received for this long is dead (three pings
-/// went unanswered).
-pub const SILENT_LIMIT: Duration = Duration::from_secs(45);
+/// How many ping intervals without a frame make a connection dead.
+pub const SILENT_PINGS: u32 = 3;
 /// The close code telling the CLI its endpoint no longer exists.
 pub const CLOSE_ENDPOINT_GONE: u16 = 4404;
 /// The close code of a session whose API key was revoked.
@@ -295,6 +292,7 @@ enum ToCli<'a> {
         secret: &'a str,
         api_version: &'a str,
         enabled_events: &'a [String],
+        ping_interval_ms: u64,
     },
     Delivery {
         seq: u64,
@@ -362,13 +360,17 @@ async fn session(state: AppState, endpoint: Endpoint, key: ApiKeyHash, socket: W
         secret: endpoint.secrets.secret.expose(),
         api_version: endpoint.api_version.as_str(),
         enabled_events: &endpoint.enabled_events,
+        ping_interval_ms: u64::try_from(state.inner.config.listen_ping.as_millis())
+            .unwrap_or(u64::MAX),
     };
     let mut ended = Ended::Gone;
     if sink.send(Message::Text(json(&ready).into())).await.is_ok() {
         let grace = state.inner.config.listen_grace;
         let mut beat = tokio::time::interval((grace / 3).max(Duration::from_millis(100)));
         beat.tick().await;
-        let mut ping = tokio::time::interval(PING_EVERY);
+        let every = state.inner.config.listen_ping;
+        let silent_limit = every * SILENT_PINGS;
+        let mut ping = tokio::time::interval(every);
         ping.tick().await;
         let mut pending: HashMap<u64, oneshot::Sender<LocalAnswer>> = HashMap::new();
         let mut seq = 0u64;
@@ -428,7 +430,7 @@ async fn session(state: AppState, endpoint: Endpoint, key: ApiKeyHash, socket: W
                     }
                 }
                 _ = ping.tick() => {
-                    if heard.elapsed() > SILENT_LIMIT {
+                    if heard.elapsed() > silent_limit {
                         tracing::info!(endpoint = %endpoint.id, "listen: nothing heard from the CLI; the connection is dead");
                         break Ended::Gone;
                     }

@@ -34,7 +34,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use hookrelay_api::listen::{CLOSE_ENDPOINT_GONE, CLOSE_KEY_REVOKED, SILENT_LIMIT};
+use hookrelay_api::listen::{CLOSE_ENDPOINT_GONE, CLOSE_KEY_REVOKED, SILENT_PINGS};
 
 use super::Conn;
 
@@ -331,6 +331,9 @@ enum FromServer {
         secret: String,
         api_version: String,
         enabled_events: Vec<String>,
+        /// How often the server pings (absent from older servers).
+        #[serde(default)]
+        ping_interval_ms: Option<u64>,
     },
     Delivery {
         seq: u64,
@@ -351,13 +354,15 @@ async fn session(
 ) -> Ended {
     let (mut sink, mut stream) = ws.split();
     let (done_tx, mut done) = mpsc::channel::<String>(64);
-    // The server pings every 15 s: silence for longer than a few pings is a
-    // connection that died without a close (a sleeping laptop, a lost node).
+    // The server pings regularly (it says how often when ready): silence
+    // for longer than a few pings is a connection that died without a close
+    // (a sleeping laptop, a lost node).
     let mut heard = tokio::time::Instant::now();
+    let mut silent_limit = hookrelay_api::ApiConfig::default().listen_ping * SILENT_PINGS;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(heard + SILENT_LIMIT) => {
-                return Ended::Lost(format!("nothing heard from the server for {} s", SILENT_LIMIT.as_secs()));
+            _ = tokio::time::sleep_until(heard + silent_limit) => {
+                return Ended::Lost(format!("nothing heard from the server for {} ms", silent_limit.as_millis()));
             }
             _ = &mut quit => {
                 let _ = sink
@@ -401,7 +406,10 @@ async fn session(
                     None => return Ended::Lost("closed".into()),
                 };
                 match serde_json::from_str::<FromServer>(&text) {
-                    Ok(FromServer::Ready { endpoint_id, secret: s, api_version, enabled_events }) => {
+                    Ok(FromServer::Ready { endpoint_id, secret: s, api_version, enabled_events, ping_interval_ms }) => {
+                        if let Some(ms) = ping_interval_ms.filter(|ms| *ms > 0) {
+                            silent_limit = Duration::from_millis(ms) * SILENT_PINGS;
+                        }
                         announce(forwarder, endpoint, secret, &endpoint_id, &s, &api_version, &enabled_events);
                         *endpoint = Some(endpoint_id);
                         *secret = Some(s);
@@ -604,9 +612,36 @@ mod tests {
             panic!("expected a lost connection")
         };
         assert!(why.contains("nothing heard"), "{why}");
-        // The last ping came at 60 s; the session gave up 45 s later.
-        assert_eq!(started.elapsed().as_secs(), 60 + SILENT_LIMIT.as_secs());
+        // The last ping came at 60 s; the session gave up three intervals
+        // of the default 15 s later.
+        assert_eq!(started.elapsed().as_secs(), 60 + 45);
         drop(pinger.await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_servers_ping_interval_sets_the_silence_limit() {
+        let (ws, mut server) = pair().await;
+        let quit = std::future::pending::<()>();
+        tokio::pin!(quit);
+        let (mut endpoint, mut secret, mut ready) = (None, None, false);
+        let frame = json!({"type": "ready", "endpointId": "webhook_endpoint_1",
+            "secret": "wss_x", "apiVersion": "2026-02-09", "enabledEvents": [],
+            "pingIntervalMs": 1000});
+        server.send(Message::text(frame.to_string())).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let ended = session(
+            ws,
+            &forwarder(),
+            &mut endpoint,
+            &mut secret,
+            &mut ready,
+            quit.as_mut(),
+        )
+        .await;
+        assert!(matches!(ended, Ended::Lost(_)));
+        assert!(ready);
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        drop(server);
     }
 
     #[tokio::test(start_paused = true)]

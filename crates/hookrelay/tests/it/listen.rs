@@ -309,6 +309,55 @@ async fn revoking_the_key_ends_the_session_and_removes_its_endpoint() {
     .await;
 }
 
+/// A client that stops answering (it never reads, so never pongs) is
+/// dropped by the server after three ping intervals, even with its TCP
+/// connection still open; the CLI, which answers, is kept.
+#[tokio::test]
+async fn a_connection_that_stops_answering_pings_is_dropped() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let s = TestServer::start_with(|c| {
+        c.listen_grace = Duration::from_secs(1);
+        c.listen_ping = Duration::from_millis(200);
+    })
+    .await;
+    let local = Receiver::start().await;
+    let mut cli = Listen::spawn(&s.url, &local.url, &[]);
+    let (kept_id, _) = cli.ready().await;
+
+    let mut request = format!("{}/listen", s.url.replacen("http://", "ws://", 1))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {KEY}").parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(s.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let (mut mute, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    let ready = match mute.next().await {
+        Some(Ok(m)) => serde_json::from_str::<Value>(m.to_text().unwrap()).unwrap(),
+        other => panic!("no ready frame: {other:?}"),
+    };
+    assert_eq!(ready["pingIntervalMs"], 200, "{ready}");
+    let mute_id = ready["endpointId"].as_str().unwrap().to_owned();
+
+    // From here `mute` is held open but never read.
+    eventually(WAIT, || async {
+        match endpoint_status(&s, &mute_id).await {
+            StatusCode::NOT_FOUND => Ok(()),
+            other => Err(format!(
+                "the silent connection's endpoint still answers {other}"
+            )),
+        }
+    })
+    .await;
+    assert_eq!(endpoint_status(&s, &kept_id).await, StatusCode::OK);
+    assert!(cli.interrupt().await.success());
+    drop(mute);
+}
+
 #[tokio::test]
 async fn the_listen_route_wants_a_websocket_and_a_key_and_the_relay_a_signature() {
     let s = TestServer::start().await;
