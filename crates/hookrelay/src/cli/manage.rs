@@ -71,6 +71,14 @@ fn connect(api: &ApiOpts) -> anyhow::Result<(Client, Conn)> {
     Ok((Client::new(&conn)?, conn))
 }
 
+/// An option value as the API spells it (its name on the command line).
+fn value_name(v: impl ValueEnum) -> String {
+    v.to_possible_value()
+        .expect("no option value is hidden")
+        .get_name()
+        .to_owned()
+}
+
 /// A page of a list: its JSON, or a table.
 fn list_page(conn: &Conn, list: &Value, columns: &[(&str, &str)], empty: &str) {
     if conn.json {
@@ -265,7 +273,7 @@ pub async fn endpoints(cmd: Endpoints) -> anyhow::Result<()> {
         EndpointVerb::List { status, page: p } => {
             let mut q = p.query();
             if let Some(s) = status {
-                q.push(("status", format!("{s:?}").to_lowercase()));
+                q.push(("status", value_name(s)));
             }
             let list = client.list(&[E], q, p.all).await?;
             list_page(&conn, &list, ENDPOINT_COLUMNS, "No endpoints.");
@@ -877,7 +885,7 @@ pub async fn deliveries(cmd: Deliveries) -> anyhow::Result<()> {
                 ("webhookEndpointId", endpoint),
                 ("eventId", event),
                 ("eventType", event_type),
-                ("status", status.map(|s| format!("{s:?}").to_lowercase())),
+                ("status", status.map(value_name)),
                 ("since", since.map(rfc3339)),
                 ("until", until.map(rfc3339)),
             ];
