@@ -583,12 +583,26 @@ mod tests {
         )
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_silent_server_is_a_lost_connection_and_pings_keep_it() {
-        let (ws, mut server) = pair().await;
+    /// Runs a session until it ends; how it ended and whether it got ready.
+    async fn run_session(ws: Ws) -> (Ended, bool) {
         let quit = std::future::pending::<()>();
         tokio::pin!(quit);
         let (mut endpoint, mut secret, mut ready) = (None, None, false);
+        let ended = session(
+            ws,
+            &forwarder(),
+            &mut endpoint,
+            &mut secret,
+            &mut ready,
+            quit.as_mut(),
+        )
+        .await;
+        (ended, ready)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_is_a_lost_connection_and_pings_keep_it() {
+        let (ws, mut server) = pair().await;
         let started = tokio::time::Instant::now();
         let pinger = tokio::spawn(async move {
             // Pings for a while (each answered by the client), then silence.
@@ -599,19 +613,12 @@ mod tests {
             }
             server
         });
-        let ended = session(
-            ws,
-            &forwarder(),
-            &mut endpoint,
-            &mut secret,
-            &mut ready,
-            quit.as_mut(),
-        )
-        .await;
+        let (ended, ready) = run_session(ws).await;
         let Ended::Lost(why) = ended else {
             panic!("expected a lost connection")
         };
         assert!(why.contains("nothing heard"), "{why}");
+        assert!(!ready, "no ready frame came");
         // The last ping came at 60 s; the session gave up three intervals
         // of the default 15 s later.
         assert_eq!(started.elapsed().as_secs(), 60 + 45);
@@ -621,23 +628,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_servers_ping_interval_sets_the_silence_limit() {
         let (ws, mut server) = pair().await;
-        let quit = std::future::pending::<()>();
-        tokio::pin!(quit);
-        let (mut endpoint, mut secret, mut ready) = (None, None, false);
         let frame = json!({"type": "ready", "endpointId": "webhook_endpoint_1",
             "secret": "wss_x", "apiVersion": "2026-02-09", "enabledEvents": [],
             "pingIntervalMs": 1000});
         server.send(Message::text(frame.to_string())).await.unwrap();
         let started = tokio::time::Instant::now();
-        let ended = session(
-            ws,
-            &forwarder(),
-            &mut endpoint,
-            &mut secret,
-            &mut ready,
-            quit.as_mut(),
-        )
-        .await;
+        let (ended, ready) = run_session(ws).await;
         assert!(matches!(ended, Ended::Lost(_)));
         assert!(ready);
         assert_eq!(started.elapsed(), Duration::from_secs(3));
@@ -648,9 +644,6 @@ mod tests {
     async fn the_servers_close_codes_say_what_happened() {
         for (code, removed) in [(CLOSE_ENDPOINT_GONE, true), (CLOSE_KEY_REVOKED, false)] {
             let (ws, mut server) = pair().await;
-            let quit = std::future::pending::<()>();
-            tokio::pin!(quit);
-            let (mut endpoint, mut secret, mut ready) = (None, None, false);
             server
                 .send(Message::Close(Some(CloseFrame {
                     code: CloseCode::from(code),
@@ -658,15 +651,8 @@ mod tests {
                 })))
                 .await
                 .unwrap();
-            let ended = session(
-                ws,
-                &forwarder(),
-                &mut endpoint,
-                &mut secret,
-                &mut ready,
-                quit.as_mut(),
-            )
-            .await;
+            let (ended, ready) = run_session(ws).await;
+            assert!(!ready);
             match ended {
                 Ended::Removed => assert!(removed, "{code}"),
                 Ended::Revoked => assert!(!removed, "{code}"),

@@ -358,6 +358,55 @@ async fn a_connection_that_stops_answering_pings_is_dropped() {
     drop(mute);
 }
 
+/// After a rotation the relay takes the previous secret for the grace
+/// period only.
+#[tokio::test]
+async fn the_relay_takes_a_rotated_out_secret_only_during_its_grace() {
+    let s = TestServer::start().await;
+    let local = Receiver::start().await;
+    let mut cli = Listen::spawn(&s.url, &local.url, &[]);
+    let (endpoint_id, old_secret) = cli.ready().await;
+    let (status, rotated) = s
+        .post(
+            &format!("/webhook_endpoints/{endpoint_id}/rotate_secret"),
+            json!({"graceSeconds": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let relay_with_old_secret = || async {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let body = r#"{"eventId":"evt_old","eventType":"extract_run.processed","payload":{}}"#;
+        s.http
+            .post(format!("{}/_listen/{endpoint_id}", s.url))
+            .header("x-extend-request-timestamp", now.to_string())
+            .header(
+                "x-extend-request-signature",
+                hookrelay_webhooks::signing::extend_signature(&old_secret, now, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(
+        relay_with_old_secret().await,
+        StatusCode::OK,
+        "within the grace"
+    );
+    eventually(WAIT, || async {
+        match relay_with_old_secret().await {
+            StatusCode::UNAUTHORIZED => Ok(()),
+            other => Err(format!("the expired secret still gets {other}")),
+        }
+    })
+    .await;
+    assert!(cli.interrupt().await.success());
+}
+
 #[tokio::test]
 async fn the_listen_route_wants_a_websocket_and_a_key_and_the_relay_a_signature() {
     let s = TestServer::start().await;
